@@ -1,0 +1,292 @@
+//! Message types, one enum per direction of each kind of connection.
+
+use super::Payload;
+use crate::error::TaskFailure;
+use crate::graph::{Key, TaskSpec};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// First message on every connection, from the connecting side.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// Always [`super::MAGIC`].
+    pub magic: String,
+    /// The sender's [`super::PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The sender's build (crate version).
+    pub build: String,
+    /// Who is connecting.
+    pub role: Role,
+    /// Shared secret, when the accepting side requires one.
+    pub token: Option<String>,
+}
+
+/// The role of a connecting peer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Role {
+    /// A client connecting to the scheduler.
+    Client {
+        /// A name for logs.
+        name: String,
+    },
+    /// A worker registering with the scheduler.
+    Worker(WorkerHello),
+    /// A worker or client connecting to a worker's data port.
+    Peer,
+}
+
+/// What a worker tells the scheduler about itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerHello {
+    /// Worker name, unique in the cluster (defaults to its address).
+    pub name: String,
+    /// Address of the worker's data port.
+    pub data_addr: String,
+    /// Number of task slots.
+    pub nthreads: u32,
+    /// Ids of the task functions this worker can run.
+    pub catalog: Vec<Arc<str>>,
+}
+
+/// The accepting side's answer to a [`Hello`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// Accepted.
+    Welcome(Welcome),
+    /// Refused, with a reason meant for a human.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Details of an accepted connection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The accepting side's protocol version.
+    pub protocol: u32,
+    /// The accepting side's build.
+    pub build: String,
+    /// The id given to the connecting client or worker.
+    pub id: u64,
+    /// Workers known at this time.
+    pub workers: Vec<WorkerInfo>,
+}
+
+/// A worker as clients and other workers see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Scheduler-assigned id.
+    pub id: u64,
+    /// Worker name.
+    pub name: String,
+    /// Address of its data port.
+    pub data_addr: String,
+    /// Number of task slots.
+    pub nthreads: u32,
+}
+
+/// Client → scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// New tasks; the client wants the keys in `wanted`.
+    UpdateGraph {
+        /// Task specifications, dependencies before dependents is not required.
+        tasks: Vec<TaskSpec>,
+        /// Keys the client holds futures for.
+        wanted: Vec<Key>,
+    },
+    /// The client holds futures for these existing keys again.
+    Want {
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// The client dropped its last future of these keys.
+    Release {
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// Cancel these keys for every client that wants them.
+    Cancel {
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// The client placed data on workers (scatter); the scheduler now tracks it.
+    UpdateData {
+        /// Each key, its size and the workers that hold it.
+        items: Vec<ScatteredKey>,
+    },
+    /// The client leaves.
+    Close,
+}
+
+/// A key the client placed on workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScatteredKey {
+    /// The key.
+    pub key: Key,
+    /// Size in bytes.
+    pub nbytes: u64,
+    /// Ids of the workers holding it.
+    pub workers: Vec<u64>,
+}
+
+/// Scheduler → client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToClient {
+    /// A wanted key is in memory.
+    KeyInMemory {
+        /// The key.
+        key: Key,
+        /// Size in bytes.
+        nbytes: u64,
+        /// Workers holding it.
+        workers: Vec<u64>,
+        /// The value itself when it is small.
+        value: Option<Payload>,
+    },
+    /// A wanted key failed.
+    KeyErred {
+        /// The key.
+        key: Key,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// A wanted key was cancelled.
+    KeyCancelled {
+        /// The key.
+        key: Key,
+    },
+    /// A worker joined.
+    WorkerAdded(WorkerInfo),
+    /// A worker left.
+    WorkerRemoved {
+        /// Its id.
+        id: u64,
+    },
+}
+
+/// Worker → scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WorkerMsg {
+    /// A task finished; its result is held by the worker.
+    TaskFinished {
+        /// Scheduler's task id.
+        task: u64,
+        /// Result size in bytes.
+        nbytes: u64,
+        /// The result itself when it is small, for the clients that want it.
+        value: Option<Payload>,
+        /// Run time in microseconds.
+        duration_us: u64,
+    },
+    /// A task failed.
+    TaskFailed {
+        /// Scheduler's task id.
+        task: u64,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// A dependency of a task could not be fetched from the worker said to hold it.
+    MissingData {
+        /// The task that needed it.
+        task: u64,
+        /// The dependency.
+        key: Key,
+        /// The worker that did not deliver it.
+        worker: u64,
+    },
+    /// Answer to [`ToWorker::Steal`].
+    StealResponse {
+        /// Scheduler's task id.
+        task: u64,
+        /// True when the worker gave the task up.
+        stolen: bool,
+    },
+    /// Liveness signal.
+    Heartbeat,
+}
+
+/// Where the data of a dependency can be fetched.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DepLocation {
+    /// The dependency's key.
+    pub key: Key,
+    /// Ids of workers holding it.
+    pub workers: Vec<u64>,
+}
+
+/// A task sent to a worker to run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ComputeTask {
+    /// Scheduler's task id (echoed in replies).
+    pub task: u64,
+    /// The task; its `Dep` arguments refer to `deps`.
+    pub spec: TaskSpec,
+    /// Where each dependency lives.
+    pub deps: Vec<DepLocation>,
+    /// Global order: larger runs first.
+    pub order: (i32, std::cmp::Reverse<u64>),
+}
+
+/// Scheduler → worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Run a task.
+    Compute(Box<ComputeTask>),
+    /// Drop these keys: their data, and their tasks if still pending.
+    Free {
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// Give a not-yet-started task back so another worker can run it.
+    Steal {
+        /// Scheduler's task id.
+        task: u64,
+    },
+    /// A worker joined.
+    WorkerAdded(WorkerInfo),
+    /// A worker left.
+    WorkerRemoved {
+        /// Its id.
+        id: u64,
+    },
+    /// Stop.
+    Shutdown,
+}
+
+/// Request to a worker's data port.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    /// Send these keys' data.
+    GetData {
+        /// Request id, echoed.
+        id: u64,
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// Store this data.
+    PutData {
+        /// Request id, echoed.
+        id: u64,
+        /// Keys and values.
+        items: Vec<(Key, Payload)>,
+    },
+}
+
+/// Answer from a worker's data port.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    /// Data for [`PeerRequest::GetData`]; `None` for keys the worker does not hold.
+    Data {
+        /// Request id.
+        id: u64,
+        /// Keys and values.
+        items: Vec<(Key, Option<Payload>)>,
+    },
+    /// [`PeerRequest::PutData`] is stored.
+    PutAck {
+        /// Request id.
+        id: u64,
+    },
+}

@@ -1,0 +1,314 @@
+//! Graph bookkeeping: adding tasks, (re)computing what is needed, releasing
+//! what nobody needs and forgetting what nothing refers to.
+
+use super::task::{Task, TaskState};
+use super::{ClientId, Comm, Scheduler, TaskId};
+use crate::error::{FailureKind, TaskFailure};
+use crate::graph::{Key, TaskSpec};
+use crate::protocol::{ToClient, ToWorker};
+use std::cmp::Reverse;
+use std::sync::Arc;
+
+impl Scheduler {
+    /// Adds tasks (skipping keys already known) and links their dependencies.
+    /// Returns tasks whose dependencies are unknown.
+    pub(super) fn add_tasks(&mut self, specs: Vec<TaskSpec>) -> Vec<(TaskId, Key)> {
+        let mut new = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if self.keys.contains_key(&spec.key) {
+                continue;
+            }
+            let func = self.intern_func(&spec.func);
+            self.seq += 1;
+            let id = self.tasks.insert(Task {
+                key: spec.key.clone(),
+                state: TaskState::Released,
+                func,
+                deps: Vec::new(),
+                dependents: Vec::new(),
+                waiting_on: 0,
+                waiters: 0,
+                wants: Vec::new(),
+                who_has: Vec::new(),
+                processing_on: None,
+                proc_slot: 0,
+                nbytes: 0,
+                order: (spec.options.priority, Reverse(self.seq)),
+                suspicious: 0,
+                retries_left: spec.options.retries,
+                failure: None,
+                stealing_to: None,
+                spec: Some(Arc::new(spec)),
+            });
+            self.keys.insert(self.tasks[id].key.clone(), id);
+            new.push(id);
+        }
+        let mut unknown = Vec::new();
+        for id in new {
+            let spec = self.tasks[id].spec.clone().expect("new tasks have a spec");
+            for dep_key in spec.dependencies() {
+                match self.keys.get(dep_key) {
+                    Some(&d) => {
+                        self.tasks[d].dependents.push(id);
+                        let in_memory = self.tasks[d].state == TaskState::Memory;
+                        let t = &mut self.tasks[id];
+                        t.deps.push(d);
+                        t.waiting_on += u32::from(!in_memory);
+                    }
+                    None => unknown.push((id, dep_key.clone())),
+                }
+            }
+        }
+        unknown
+    }
+
+    /// Records that `client` wants `id` and tells it the current outcome.
+    pub(super) fn add_want(&mut self, client: ClientId, id: TaskId, comm: &mut impl Comm) {
+        if !self.clients[client].wants.insert(id) {
+            return;
+        }
+        self.tasks[id].wants.push(client);
+        let t = &self.tasks[id];
+        match t.state {
+            TaskState::Memory => comm.send_client(
+                client,
+                ToClient::KeyInMemory {
+                    key: t.key.clone(),
+                    nbytes: t.nbytes,
+                    workers: self.wire_workers(&t.who_has),
+                    value: None,
+                },
+            ),
+            TaskState::Erred => comm.send_client(
+                client,
+                ToClient::KeyErred {
+                    key: t.key.clone(),
+                    failure: (**t.failure.as_ref().expect("erred")).clone(),
+                },
+            ),
+            TaskState::Released => self.compute(id, comm),
+            _ => {}
+        }
+    }
+
+    /// Removes `client`'s want of `id`, then releases it if nobody needs it.
+    pub(super) fn remove_want(&mut self, client: ClientId, id: TaskId, comm: &mut impl Comm) {
+        if let Some(c) = self.clients.get_mut(client) {
+            c.wants.remove(&id);
+        }
+        let Some(t) = self.tasks.get_mut(id) else {
+            return;
+        };
+        t.wants.retain(|&c| c != client);
+        self.maybe_release.push(id);
+        self.drain(comm);
+    }
+
+    /// Makes a released task (and its released dependencies) compute again.
+    pub(super) fn compute(&mut self, id: TaskId, comm: &mut impl Comm) {
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            let t = &self.tasks[id];
+            if t.state != TaskState::Released {
+                continue;
+            }
+            if t.spec.is_none() {
+                let failure = TaskFailure::new(
+                    FailureKind::DataLost,
+                    format!(
+                        "scattered data {} was lost with its worker; scatter it again",
+                        t.key
+                    ),
+                );
+                self.fail(id, failure, comm);
+                continue;
+            }
+            if let Some(&d) = t
+                .deps
+                .iter()
+                .find(|&&d| self.tasks[d].state == TaskState::Erred)
+            {
+                let failure = (**self.tasks[d].failure.as_ref().expect("erred")).clone();
+                self.fail(id, failure, comm);
+                continue;
+            }
+            if t.waiting_on == 0 {
+                self.set_state(id, TaskState::Waiting);
+                self.ready.push(id);
+            } else {
+                self.set_state(id, TaskState::Waiting);
+                let deps = self.tasks[id].deps.clone();
+                stack.extend(
+                    deps.into_iter()
+                        .filter(|&d| self.tasks[d].state == TaskState::Released),
+                );
+            }
+        }
+        self.drain(comm);
+    }
+
+    /// Runs the worklists until nothing is left to schedule or release.
+    pub(super) fn drain(&mut self, comm: &mut impl Comm) {
+        loop {
+            if let Some(id) = self.ready.pop() {
+                if self
+                    .tasks
+                    .get(id)
+                    .is_some_and(|t| t.state == TaskState::Waiting && t.waiting_on == 0)
+                {
+                    self.schedule_ready(id, comm);
+                }
+            } else if let Some(id) = self.maybe_release.pop() {
+                self.release_if_unneeded(id, comm);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn release_if_unneeded(&mut self, id: TaskId, comm: &mut impl Comm) {
+        let Some(t) = self.tasks.get(id) else { return };
+        if !t.wants.is_empty() || t.waiters > 0 {
+            return;
+        }
+        match t.state {
+            TaskState::Memory => {
+                let key = t.key.clone();
+                for w in std::mem::take(&mut self.tasks[id].who_has) {
+                    let ws = &mut self.workers[w];
+                    ws.has_what.remove(&id);
+                    ws.nbytes = ws.nbytes.saturating_sub(self.tasks[id].nbytes);
+                    comm.send_worker(
+                        w,
+                        ToWorker::Free {
+                            keys: vec![key.clone()],
+                        },
+                    );
+                }
+                self.set_state(id, TaskState::Released);
+            }
+            TaskState::Processing => {
+                let w = self.unassign(id);
+                comm.send_worker(
+                    w,
+                    ToWorker::Free {
+                        keys: vec![self.tasks[id].key.clone()],
+                    },
+                );
+                self.set_state(id, TaskState::Released);
+            }
+            TaskState::NoWorker => {
+                self.no_worker.remove(&id);
+                self.set_state(id, TaskState::Released);
+            }
+            TaskState::Waiting | TaskState::Queued => self.set_state(id, TaskState::Released),
+            TaskState::Released | TaskState::Erred | TaskState::Forgotten => {}
+        }
+        self.forget_if_unused(id);
+    }
+
+    /// Forgets a task nothing refers to, then its dependencies that became unused.
+    fn forget_if_unused(&mut self, id: TaskId) {
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            let Some(t) = self.tasks.get(id) else {
+                continue;
+            };
+            if !t.wants.is_empty()
+                || !t.dependents.is_empty()
+                || t.state.is_active()
+                || t.state == TaskState::Memory
+            {
+                continue;
+            }
+            let t = self.tasks.remove(id).expect("checked");
+            self.keys.remove(&t.key);
+            for d in t.deps {
+                let dep = &mut self.tasks[d];
+                if let Some(pos) = dep.dependents.iter().position(|&x| x == id) {
+                    dep.dependents.swap_remove(pos);
+                }
+                if dep.dependents.is_empty() {
+                    if dep.state == TaskState::Memory {
+                        self.maybe_release.push(d);
+                    } else {
+                        stack.push(d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks a task and its active or released dependents as failed and tells
+    /// the clients that want them.
+    pub(super) fn fail(&mut self, id: TaskId, failure: TaskFailure, comm: &mut impl Comm) {
+        let origin = self.tasks[id].key.to_string();
+        let root = Arc::new(failure);
+        let mut stack = vec![(id, root.clone())];
+        while let Some((id, failure)) = stack.pop() {
+            match self.tasks[id].state {
+                TaskState::Processing => {
+                    let w = self.unassign(id);
+                    comm.send_worker(
+                        w,
+                        ToWorker::Free {
+                            keys: vec![self.tasks[id].key.clone()],
+                        },
+                    );
+                }
+                TaskState::NoWorker => {
+                    self.no_worker.remove(&id);
+                }
+                TaskState::Memory | TaskState::Erred => continue,
+                _ => {}
+            }
+            self.set_state(id, TaskState::Erred);
+            let t = &mut self.tasks[id];
+            t.failure = Some(failure.clone());
+            for &c in &t.wants {
+                comm.send_client(
+                    c,
+                    ToClient::KeyErred {
+                        key: t.key.clone(),
+                        failure: (*failure).clone(),
+                    },
+                );
+            }
+            let blamed = if failure.origin.is_none() && Arc::ptr_eq(&failure, &root) {
+                let mut f = (*failure).clone();
+                f.origin = Some(origin.clone());
+                Arc::new(f)
+            } else {
+                failure
+            };
+            let dependents = self.tasks[id].dependents.clone();
+            stack.extend(dependents.into_iter().map(|d| (d, blamed.clone())));
+            self.maybe_release.push(id);
+        }
+        self.drain(comm);
+    }
+
+    /// Cancels tasks and everything depending on them, for every client.
+    pub(super) fn cancel(&mut self, ids: Vec<TaskId>, comm: &mut impl Comm) {
+        let mut stack = ids;
+        let mut seen = rustc_hash::FxHashSet::default();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) || !self.tasks.contains_key(id) {
+                continue;
+            }
+            let wants = std::mem::take(&mut self.tasks[id].wants);
+            for c in wants {
+                self.clients[c].wants.remove(&id);
+                comm.send_client(
+                    c,
+                    ToClient::KeyCancelled {
+                        key: self.tasks[id].key.clone(),
+                    },
+                );
+            }
+            stack.extend(self.tasks[id].dependents.iter().copied());
+        }
+        self.maybe_release.extend(seen);
+        self.drain(comm);
+    }
+}

@@ -1,0 +1,415 @@
+//! The sans-IO worker: which assigned tasks wait for data, which are ready,
+//! which run; the results it holds; what it must fetch from its peers.
+//!
+//! The driver feeds it scheduler messages, fetch results and task
+//! completions; the worker answers with an [`Outbox`] of messages to the
+//! scheduler, fetches to start and task executions to start. It never runs
+//! more than `nthreads` tasks at once and starts them in priority order.
+//!
+//! ```
+//! use rudask_core::worker::{Worker, Outbox};
+//! let mut w = Worker::new(1, 2);
+//! let mut out = Outbox::default();
+//! w.put_data(vec![("x".into(), rudask_core::Payload::from(vec![1u8]))]);
+//! assert_eq!(w.get_data(&["x".into()])[0].1.as_ref().map(|p| p.len()), Some(1));
+//! # let _ = &mut out;
+//! ```
+
+use crate::error::{FailureKind, TaskFailure};
+use crate::graph::{Arg, Key, TaskSpec};
+use crate::protocol::{ComputeTask, DepLocation, Payload, ToWorker, WorkerMsg};
+use crate::registry::TaskResult;
+use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+/// Results at most this large travel inline to the scheduler and on to clients.
+pub const DEFAULT_INLINE_RESULT: usize = 16 * 1024;
+
+/// A task to start.
+#[derive(Debug)]
+pub struct Execute {
+    /// Scheduler's task id.
+    pub task: u64,
+    /// The task's key.
+    pub key: Key,
+    /// Registered function id.
+    pub func: Arc<str>,
+    /// Arguments, dependencies resolved to their data.
+    pub args: Vec<Payload>,
+}
+
+/// Data to fetch from a peer worker.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fetch {
+    /// The peer's id.
+    pub worker: u64,
+    /// The peer's data address.
+    pub addr: String,
+    /// Keys to fetch.
+    pub keys: Vec<Key>,
+}
+
+/// What the worker wants done after a handler.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Messages to the scheduler.
+    pub to_scheduler: Vec<WorkerMsg>,
+    /// Fetches to start.
+    pub fetches: Vec<Fetch>,
+    /// Tasks to start.
+    pub executes: Vec<Execute>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Fetching,
+    Ready,
+    Executing,
+    Cancelled,
+}
+
+#[derive(Debug)]
+struct WTask {
+    spec: TaskSpec,
+    order: (i32, Reverse<u64>),
+    missing: usize,
+    state: State,
+}
+
+/// The worker state machine.
+#[derive(Debug)]
+pub struct Worker {
+    nthreads: usize,
+    inline_max: usize,
+    data: FxHashMap<Key, Payload>,
+    fetched: FxHashMap<Key, (Payload, u32)>,
+    tasks: FxHashMap<u64, WTask>,
+    by_key: FxHashMap<Key, u64>,
+    ready: BinaryHeap<((i32, Reverse<u64>), u64)>,
+    executing: usize,
+    in_flight: FxHashMap<Key, Vec<u64>>,
+    peers: FxHashMap<u64, String>,
+    me: u64,
+}
+
+impl Worker {
+    /// A worker with scheduler id `me` and `nthreads` task slots.
+    pub fn new(me: u64, nthreads: usize) -> Self {
+        Worker {
+            nthreads: nthreads.max(1),
+            inline_max: DEFAULT_INLINE_RESULT,
+            data: FxHashMap::default(),
+            fetched: FxHashMap::default(),
+            tasks: FxHashMap::default(),
+            by_key: FxHashMap::default(),
+            ready: BinaryHeap::new(),
+            executing: 0,
+            in_flight: FxHashMap::default(),
+            peers: FxHashMap::default(),
+            me,
+        }
+    }
+
+    /// Registers a peer's data address.
+    pub fn add_peer(&mut self, id: u64, addr: String) {
+        if id != self.me {
+            self.peers.insert(id, addr);
+        }
+    }
+
+    /// Number of tasks running now.
+    pub fn executing(&self) -> usize {
+        self.executing
+    }
+
+    /// Number of tasks assigned and not finished.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Bytes of results held.
+    pub fn nbytes(&self) -> usize {
+        self.data.values().map(Payload::len).sum()
+    }
+
+    /// A message from the scheduler.
+    pub fn on_scheduler_message(&mut self, msg: ToWorker, out: &mut Outbox) {
+        match msg {
+            ToWorker::Compute(ct) => self.on_compute(*ct, out),
+            ToWorker::Free { keys } => {
+                for k in keys {
+                    self.data.remove(&k);
+                    if let Some(id) = self.by_key.get(&k).copied() {
+                        let t = self.tasks.get_mut(&id).expect("indexed");
+                        if t.state == State::Executing {
+                            t.state = State::Cancelled;
+                        } else {
+                            self.drop_task(id);
+                        }
+                    }
+                }
+            }
+            ToWorker::Steal { task } => {
+                let stolen = matches!(self.tasks.get(&task), Some(t) if matches!(t.state, State::Fetching | State::Ready));
+                if stolen {
+                    self.drop_task(task);
+                }
+                out.to_scheduler
+                    .push(WorkerMsg::StealResponse { task, stolen });
+            }
+            ToWorker::WorkerAdded(info) => self.add_peer(info.id, info.data_addr),
+            ToWorker::WorkerRemoved { id } => {
+                self.peers.remove(&id);
+            }
+            ToWorker::Shutdown => {}
+        }
+        self.run_ready(out);
+    }
+
+    fn on_compute(&mut self, ct: ComputeTask, out: &mut Outbox) {
+        let id = ct.task;
+        let mut missing = 0;
+        let mut to_fetch: Vec<(u64, Key)> = Vec::new();
+        let mut unreachable: Vec<(Key, u64)> = Vec::new();
+        for DepLocation { key, workers } in ct.deps {
+            if self.data.contains_key(&key) {
+                continue;
+            }
+            if let Some(entry) = self.fetched.get_mut(&key) {
+                entry.1 += 1;
+                continue;
+            }
+            missing += 1;
+            if let Some(waiting) = self.in_flight.get_mut(&key) {
+                waiting.push(id);
+                continue;
+            }
+            let known: Vec<u64> = workers
+                .iter()
+                .copied()
+                .filter(|w| self.peers.contains_key(w))
+                .collect();
+            if known.is_empty() {
+                unreachable.push((key, workers.first().copied().unwrap_or(u64::MAX)));
+                continue;
+            }
+            let holder = known[(id as usize) % known.len()];
+            self.in_flight.insert(key.clone(), vec![id]);
+            to_fetch.push((holder, key));
+        }
+        let key = ct.spec.key.clone();
+        let state = if missing == 0 {
+            State::Ready
+        } else {
+            State::Fetching
+        };
+        self.by_key.insert(key, id);
+        self.tasks.insert(
+            id,
+            WTask {
+                spec: ct.spec,
+                order: ct.order,
+                missing,
+                state,
+            },
+        );
+        if state == State::Ready {
+            self.ready.push((ct.order, id));
+        }
+        to_fetch.sort();
+        for (holder, key) in to_fetch {
+            match out.fetches.last_mut() {
+                Some(f) if f.worker == holder => f.keys.push(key),
+                _ => out.fetches.push(Fetch {
+                    worker: holder,
+                    addr: self.peers[&holder].clone(),
+                    keys: vec![key],
+                }),
+            }
+        }
+        if let Some((key, worker)) = unreachable.into_iter().next() {
+            self.drop_task(id);
+            out.to_scheduler.push(WorkerMsg::MissingData {
+                task: id,
+                key,
+                worker,
+            });
+        }
+    }
+
+    fn drop_task(&mut self, id: u64) {
+        if let Some(t) = self.tasks.remove(&id) {
+            if self.by_key.get(&t.spec.key) == Some(&id) {
+                self.by_key.remove(&t.spec.key);
+            }
+            for k in t.spec.dependencies() {
+                if let Some(waiting) = self.in_flight.get_mut(k) {
+                    waiting.retain(|&x| x != id);
+                }
+                self.unref_fetched(k);
+            }
+        }
+    }
+
+    fn unref_fetched(&mut self, k: &Key) {
+        if let Some(entry) = self.fetched.get_mut(k) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                self.fetched.remove(k);
+            }
+        }
+    }
+
+    /// Data arrived from peer `from`; `None` marks keys the peer did not have.
+    pub fn on_fetched(&mut self, from: u64, items: Vec<(Key, Option<Payload>)>, out: &mut Outbox) {
+        for (key, value) in items {
+            let waiting = self.in_flight.remove(&key).unwrap_or_default();
+            match value {
+                Some(v) => {
+                    let refs = waiting
+                        .iter()
+                        .filter(|id| self.tasks.contains_key(id))
+                        .count() as u32;
+                    if refs > 0 && !self.data.contains_key(&key) {
+                        self.fetched.insert(key.clone(), (v, refs));
+                    }
+                    for id in waiting {
+                        if let Some(t) = self.tasks.get_mut(&id) {
+                            t.missing -= 1;
+                            if t.missing == 0 && t.state == State::Fetching {
+                                t.state = State::Ready;
+                                self.ready.push((t.order, id));
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for id in waiting {
+                        if self.tasks.contains_key(&id) {
+                            self.drop_task(id);
+                            out.to_scheduler.push(WorkerMsg::MissingData {
+                                task: id,
+                                key: key.clone(),
+                                worker: from,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        self.run_ready(out);
+    }
+
+    /// A fetch from `from` failed (the peer is unreachable or died).
+    pub fn on_fetch_failed(&mut self, from: u64, keys: Vec<Key>, out: &mut Outbox) {
+        self.on_fetched(from, keys.into_iter().map(|k| (k, None)).collect(), out);
+    }
+
+    /// A task finished running.
+    pub fn on_task_done(
+        &mut self,
+        task: u64,
+        result: TaskResult,
+        duration_us: u64,
+        out: &mut Outbox,
+    ) {
+        self.executing -= 1;
+        let Some(t) = self.tasks.get(&task) else {
+            self.run_ready(out);
+            return;
+        };
+        let cancelled = t.state == State::Cancelled;
+        let key = t.spec.key.clone();
+        self.drop_task(task);
+        if !cancelled {
+            match result {
+                Ok(value) => {
+                    let nbytes = value.len() as u64;
+                    let inline = (value.len() <= self.inline_max).then(|| value.clone());
+                    self.data.insert(key, value);
+                    out.to_scheduler.push(WorkerMsg::TaskFinished {
+                        task,
+                        nbytes,
+                        value: inline,
+                        duration_us,
+                    });
+                }
+                Err(failure) => out
+                    .to_scheduler
+                    .push(WorkerMsg::TaskFailed { task, failure }),
+            }
+        }
+        self.run_ready(out);
+    }
+
+    fn run_ready(&mut self, out: &mut Outbox) {
+        while self.executing < self.nthreads {
+            let Some((order, id)) = self.ready.pop() else {
+                break;
+            };
+            let Some(t) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            if t.state != State::Ready || t.order != order {
+                continue;
+            }
+            t.state = State::Executing;
+            let mut args = Vec::with_capacity(t.spec.args.len());
+            let mut lost = None;
+            for a in &t.spec.args {
+                match a {
+                    Arg::Value(p) => args.push(p.clone()),
+                    Arg::Dep(k) => match self
+                        .data
+                        .get(k)
+                        .or_else(|| self.fetched.get(k).map(|e| &e.0))
+                    {
+                        Some(p) => args.push(p.clone()),
+                        None => lost = Some(k.clone()),
+                    },
+                }
+            }
+            if let Some(key) = lost {
+                self.drop_task(id);
+                out.to_scheduler.push(WorkerMsg::MissingData {
+                    task: id,
+                    key,
+                    worker: self.me,
+                });
+                continue;
+            }
+            self.executing += 1;
+            out.executes.push(Execute {
+                task: id,
+                key: t.spec.key.clone(),
+                func: t.spec.func.clone(),
+                args,
+            });
+        }
+    }
+
+    /// Values held for these keys (for peers and clients).
+    pub fn get_data(&self, keys: &[Key]) -> Vec<(Key, Option<Payload>)> {
+        keys.iter()
+            .map(|k| (k.clone(), self.data.get(k).cloned()))
+            .collect()
+    }
+
+    /// Stores values put by a client (scatter).
+    pub fn put_data(&mut self, items: Vec<(Key, Payload)>) {
+        self.data.extend(items);
+    }
+
+    /// A failure for a task whose function this binary does not have.
+    pub fn unknown_function(func: &str) -> TaskFailure {
+        TaskFailure::new(
+            FailureKind::NoWorker,
+            format!("this worker has no task function {func}"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
