@@ -1,1 +1,143 @@
+//! # rudask
+//!
+//! A distributed task scheduler for async Rust, in the spirit of Python's
+//! `dask.distributed`: a central scheduler, workers that run registered task
+//! functions, and async clients that submit work and get typed futures back.
+//!
+//! ## A guided tour
+//!
+//! **Tasks are registered functions.** Rust cannot ship closures, so a task is
+//! a function marked `#[rudask::task]`; every binary that links it can run it.
+//! The macro turns the name into a handle; call the function locally with
+//! `name::call(..)`.
+//!
+//! ```
+//! #[rudask::task]
+//! fn inc(x: i64) -> i64 { x + 1 }
+//!
+//! #[rudask::task]
+//! async fn add(x: i64, y: i64) -> i64 { x + y }
+//!
+//! assert_eq!(inc::call(1), 2);
+//! ```
+//!
+//! **A cluster and a client.** [`LocalCluster::threads`] runs a scheduler and
+//! workers inside this process; [`LocalCluster::processes`] starts workers as
+//! child processes over TCP; [`Client::connect`] joins a running scheduler.
+//!
+//! **Submitting returns futures at once.** A [`Future<T>`] is a handle to a
+//! result on the cluster; await it for the value. Passing a future as an
+//! argument makes a dependency: the value moves between workers, never
+//! through the client.
+//!
+//! ```
+//! # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+//! # #[rudask::task] async fn add(x: i64, y: i64) -> i64 { x + y }
+//! # #[tokio::main] async fn main() -> rudask::Result<()> {
+//! let cluster = rudask::LocalCluster::threads(2).await?;
+//! let client = cluster.client().await?;
+//!
+//! let x = client.submit(inc, (1,))?;            // Future<i64>
+//! let y = client.submit(add, (&x, 10))?;         // depends on x
+//! assert_eq!(y.await?, 12);
+//!
+//! let many = client.map(inc, (0..100).map(|i| (i,)))?;
+//! assert_eq!(client.gather(&many).await?.iter().sum::<i64>(), 5050);
+//! # Ok(()) }
+//! ```
+//!
+//! **Options ride on the task**, as a builder: `inc.pure(false)`,
+//! `inc.key("x")`, `inc.priority(10)`, `inc.retries(3)` (see [`TaskExt`]).
+//! Keys are pure by default: the same call gives the same key and runs once.
+//!
+//! **Failures are values.** A task that returns `Err` or panics makes its
+//! future, and every future depending on it, fail with [`Error::Task`], which
+//! carries the message and the worker-side traceback. The worker stays up.
+//!
+//! **Your program is its own worker.** Start `main` with [`init`] (or use
+//! `#[rudask::main]`) so that `LocalCluster::processes` and
+//! `my-app worker --scheduler ADDR` can start this executable as a worker.
+#![deny(missing_docs)]
 
+// Lets the macros' `::rudask::...` paths resolve inside this crate too (demo tasks).
+extern crate self as rudask;
+
+pub mod cli;
+mod client;
+mod cluster;
+mod demo;
+mod error;
+mod future;
+pub mod runtime;
+mod task;
+
+pub use client::{Client, Scatter};
+pub use cluster::{LocalCluster, LocalClusterBuilder};
+pub use error::{Error, Result};
+pub use future::{Future, KeyRef, Status};
+pub use rudask_core as core;
+pub use rudask_core::protocol::WorkerInfo;
+pub use rudask_macros::{main, task};
+pub use runtime::scheduler::{SchedulerHandle, SchedulerInfo, SchedulerOptions};
+pub use runtime::worker::WorkerOptions;
+pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
+
+/// Items the macros expand to. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use rudask_core::registry::{encode_result, error_failure, TaskArgs, TaskCall, TaskDef};
+    pub use tokio;
+}
+
+/// Turns this process into a worker when it was launched as one, and returns
+/// otherwise. Call it first thing in `main` (`#[rudask::main]` does).
+///
+/// A process is a worker when `RUDASK_WORKER_SCHEDULER` is set (that is how
+/// [`LocalCluster::processes`] starts workers), or when it is run as
+/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME]`. The worker
+/// runs until its scheduler goes away, then the process exits.
+///
+/// ```
+/// rudask::init(); // not launched as a worker: returns at once
+/// ```
+pub fn init() {
+    let Some(opts) = worker_launch() else { return };
+    cli::init_logging();
+    let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => match rt.block_on(runtime::worker::run(opts)) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("rudask worker failed: {e}");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("rudask worker could not start its runtime: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn worker_launch() -> Option<WorkerOptions> {
+    if let Ok(addr) = std::env::var(cluster::ENV_SCHEDULER) {
+        let mut opts = WorkerOptions::new(addr);
+        if let Some(n) = std::env::var(cluster::ENV_NTHREADS).ok().and_then(|n| n.parse().ok()) {
+            opts.nthreads = n;
+        }
+        opts.name = std::env::var(cluster::ENV_NAME).ok();
+        return Some(opts);
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) != Some("worker") {
+        return None;
+    }
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let mut opts = WorkerOptions::new(flag("--scheduler")?);
+    if let Some(n) = flag("--nthreads").and_then(|n| n.parse().ok()) {
+        opts.nthreads = n;
+    }
+    opts.name = flag("--name");
+    Some(opts)
+}

@@ -1,0 +1,106 @@
+//! The `rudask` command line: `scheduler`, `worker` and `demo`. Programs that
+//! carry their own tasks (such as a test worker binary) can call [`main`] to
+//! offer the same commands.
+
+use crate::runtime::scheduler::{self, SchedulerOptions};
+use crate::runtime::worker::{self, WorkerOptions};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "rudask", version, about = "A distributed task scheduler for async Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scheduler.
+    Scheduler {
+        /// Interface to listen on.
+        #[arg(long, default_value = "127.0.0.1", env = "RUDASK_SCHEDULER_HOST")]
+        host: String,
+        /// Port to listen on (0 = any free port).
+        #[arg(long, default_value_t = 8786, env = "RUDASK_SCHEDULER_PORT")]
+        port: u16,
+    },
+    /// Run a worker connected to a scheduler.
+    Worker {
+        /// Scheduler address, e.g. tcp://127.0.0.1:8786.
+        #[arg(value_name = "SCHEDULER", required_unless_present = "scheduler")]
+        address: Option<String>,
+        /// Scheduler address (alternative to the positional argument).
+        #[arg(long, env = "RUDASK_SCHEDULER")]
+        scheduler: Option<String>,
+        /// Task slots.
+        #[arg(long, env = "RUDASK_NTHREADS")]
+        nthreads: Option<usize>,
+        /// Worker name (default: its data address).
+        #[arg(long)]
+        name: Option<String>,
+        /// Interface for the worker's data port.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
+    /// Start a local cluster in this process and run a small workload.
+    Demo {
+        /// Run the workers as separate processes over TCP.
+        #[arg(long)]
+        processes: bool,
+        /// Number of workers.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+}
+
+/// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG`
+/// (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    crate::init();
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Scheduler { host, port } => {
+                let handle = scheduler::start(SchedulerOptions { host, port, ..Default::default() }).await?;
+                println!("rudask scheduler listening at {}", handle.address());
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                let _ = tokio::signal::ctrl_c().await;
+                handle.shutdown();
+                Ok(())
+            }
+            Command::Worker { address, scheduler, nthreads, name, host } => {
+                let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
+                if let Some(n) = nthreads {
+                    opts.nthreads = n;
+                }
+                opts.name = name;
+                opts.host = host;
+                worker::run(opts).await
+            }
+            Command::Demo { processes, workers } => crate::demo::run(processes, workers).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

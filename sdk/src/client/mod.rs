@@ -1,0 +1,402 @@
+//! [`Client`]: submit tasks, move data and get results.
+//!
+//! Outgoing messages go straight to the scheduler's uplink (a TCP writer
+//! that batches, or the scheduler's inbox in-process). Incoming messages are
+//! applied to the shared key table by the connection's reader, so a result
+//! wakes its awaiting futures without another task hop.
+
+mod scatter;
+
+pub use scatter::Scatter;
+
+use crate::error::{Error, Result};
+use crate::future::{Future, KeyRef, KeyState, Outcome, Status};
+use crate::runtime::conn;
+use crate::runtime::peer::PeerPool;
+use crate::runtime::scheduler::SchedulerHandle;
+use crate::runtime::Uplink;
+use crate::task::{ArgSlot, IntoArgs, SubmitOptions, Task, Value};
+use rudask_core::graph::{Arg, TaskOptions};
+use rudask_core::protocol::{ClientMsg, Role, ToClient, WorkerInfo};
+use rudask_core::{Key, Payload, TaskSpec};
+use rustc_hash::FxHashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Key table and cluster view shared by the client and its connection reader.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    keys: Mutex<FxHashMap<Key, (Arc<KeyState>, usize)>>,
+    workers: Mutex<FxHashMap<u64, WorkerInfo>>,
+    disconnected: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Applies one scheduler message.
+    fn apply(&self, msg: ToClient) {
+        match msg {
+            ToClient::KeyInMemory { key, workers, value, .. } => {
+                if let Some(s) = self.state(&key) {
+                    s.set_memory(value, workers);
+                }
+            }
+            ToClient::KeyErred { key, failure } => {
+                if let Some(s) = self.state(&key) {
+                    s.set_failed(Status::Error, Error::from_failure(key.as_str(), &failure));
+                }
+            }
+            ToClient::KeyCancelled { key } => {
+                if let Some(s) = self.state(&key) {
+                    s.set_failed(Status::Cancelled, Error::Cancelled { key: key.to_string() });
+                }
+            }
+            ToClient::WorkerAdded(info) => {
+                lock(&self.workers).insert(info.id, info);
+            }
+            ToClient::WorkerRemoved { id } => {
+                lock(&self.workers).remove(&id);
+            }
+        }
+    }
+
+    fn state(&self, key: &Key) -> Option<Arc<KeyState>> {
+        lock(&self.keys).get(key).map(|(s, _)| s.clone())
+    }
+
+    /// The scheduler connection is gone: every pending key fails.
+    fn disconnect(&self, reason: String) {
+        *lock(&self.disconnected) = Some(reason.clone());
+        let states: Vec<_> = lock(&self.keys).values().map(|(s, _)| s.clone()).collect();
+        for s in states {
+            if s.status() == Status::Pending {
+                s.set_failed(Status::Error, Error::Disconnected(reason.clone()));
+            }
+        }
+    }
+}
+
+/// The part of a client that futures keep alive.
+#[derive(Debug)]
+pub(crate) struct ClientInner {
+    uplink: Uplink<ClientMsg>,
+    shared: Arc<Shared>,
+    peers: PeerPool,
+    scheduler: String,
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        self.uplink.send(ClientMsg::Close);
+    }
+}
+
+impl ClientInner {
+    fn check_connected(&self) -> Result<()> {
+        match &*lock(&self.shared.disconnected) {
+            Some(reason) => Err(Error::Disconnected(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one more handle of each key and sends `msg` (which tells the
+    /// scheduler about them) while the table is locked, so a concurrent release
+    /// of the same key is ordered before or after it, never across it.
+    fn register(self: &Arc<Self>, keys: &[Key], msg: ClientMsg) -> Result<Vec<Arc<KeyRef>>> {
+        self.check_connected()?;
+        let mut table = lock(&self.shared.keys);
+        let refs = keys
+            .iter()
+            .map(|k| {
+                let entry = table.entry(k.clone()).or_insert_with(|| (KeyState::new(k.clone()), 0));
+                entry.1 += 1;
+                Arc::new(KeyRef { state: entry.0.clone(), client: self.clone() })
+            })
+            .collect::<Vec<_>>();
+        let sent = self.uplink.send(msg);
+        drop(table);
+        if sent {
+            Ok(refs)
+        } else {
+            Err(Error::Disconnected(format!("the connection to the scheduler at {} is closed", self.scheduler)))
+        }
+    }
+
+    /// One handle of `key` was dropped.
+    pub(crate) fn release(&self, key: &Key) {
+        let mut table = lock(&self.shared.keys);
+        if let Some(entry) = table.get_mut(key) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                table.remove(key);
+                self.uplink.send(ClientMsg::Release { keys: vec![key.clone()] });
+            }
+        }
+    }
+
+    pub(crate) fn cancel(&self, keys: Vec<Key>) {
+        self.uplink.send(ClientMsg::Cancel { keys });
+    }
+
+    fn worker_addr(&self, id: u64) -> Option<String> {
+        lock(&self.shared.workers).get(&id).map(|w| w.data_addr.clone())
+    }
+
+    /// Waits for a key and returns its encoded value, fetching it from a
+    /// worker when it was not sent inline.
+    pub(crate) async fn fetch(&self, state: &KeyState) -> Result<Payload> {
+        loop {
+            match state.outcome().await {
+                Outcome::Value(p) => return Ok(p),
+                Outcome::Failed(e) => return Err(e),
+                Outcome::At { workers, version } => {
+                    for w in workers {
+                        if let Some(addr) = self.worker_addr(w) {
+                            if let Ok(items) = self.peers.get_data(&addr, vec![state.key.clone()]).await {
+                                if let Some((_, Some(p))) = items.into_iter().next() {
+                                    return Ok(p);
+                                }
+                            }
+                        }
+                        state.drop_worker(w, version);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A connection to a rudask scheduler.
+///
+/// ```no_run
+/// #[rudask::task]
+/// fn inc(x: i64) -> i64 { x + 1 }
+///
+/// # async fn demo() -> rudask::Result<()> {
+/// let client = rudask::Client::connect("tcp://127.0.0.1:8786").await?;
+/// let futures = client.map(inc, (0..10).map(|i| (i,)))?;
+/// let results = client.gather(&futures).await?;
+/// assert_eq!(results[9], 10);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+impl Client {
+    /// Connects to the scheduler at `addr` (`tcp://host:port` or `host:port`).
+    pub async fn connect(addr: &str) -> Result<Client> {
+        let name = format!("client-{}", std::process::id());
+        let (reader, w, welcome) = conn::connect(addr, Role::Client { name }).await?;
+        let shared = Arc::new(Shared::default());
+        lock(&shared.workers).extend(welcome.workers.into_iter().map(|w| (w.id, w)));
+        let on_msg = {
+            let shared = shared.clone();
+            move |m| {
+                shared.apply(m);
+                true
+            }
+        };
+        let on_close = {
+            let shared = shared.clone();
+            let addr = addr.to_string();
+            move |err: Option<Error>| {
+                let why = err.map(|e| format!(": {e}")).unwrap_or_default();
+                shared.disconnect(format!("the connection to the scheduler at {addr} was lost{why}"));
+            }
+        };
+        conn::spawn_reader::<ToClient, _, _>(reader, on_msg, on_close);
+        let inner = ClientInner { uplink: Uplink::Tcp(conn::spawn_writer(w)), shared, peers: PeerPool::default(), scheduler: addr.to_string() };
+        Ok(Client { inner: Arc::new(inner) })
+    }
+
+    /// A client of an in-process scheduler, over channels.
+    pub(crate) async fn connect_local(scheduler: &SchedulerHandle) -> Result<Client> {
+        let (uplink, mut rx, welcome) = scheduler.join_client_local("local-client").await?;
+        let shared = Arc::new(Shared::default());
+        lock(&shared.workers).extend(welcome.workers.into_iter().map(|w| (w.id, w)));
+        let reader = shared.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(1024);
+            while rx.recv_many(&mut batch, 1024).await > 0 {
+                for m in batch.drain(..) {
+                    reader.apply(m);
+                }
+            }
+            reader.disconnect("the in-process scheduler has stopped".into());
+        });
+        let inner = ClientInner {
+            uplink,
+            shared,
+            peers: PeerPool::default(),
+            scheduler: scheduler.address().to_string(),
+        };
+        Ok(Client { inner: Arc::new(inner) })
+    }
+
+    /// The scheduler's address.
+    pub fn scheduler_address(&self) -> &str {
+        &self.inner.scheduler
+    }
+
+    /// The workers known to this client.
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        let mut w: Vec<_> = lock(&self.inner.shared.workers).values().cloned().collect();
+        w.sort_by_key(|w| w.id);
+        w
+    }
+
+    /// Submits one task. Each argument is a value or a `&Future` of the
+    /// parameter's type. Options ride on the task: `client.submit(inc.pure(false), (1,))`.
+    pub fn submit<F: Task, A: IntoArgs<F::Args>>(&self, task: F, args: A) -> Result<Future<F::Output>> {
+        let options = task.options();
+        let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
+        let key = spec.key.clone();
+        let refs = self.inner.register(&[key.clone()], ClientMsg::UpdateGraph { tasks: vec![spec], wanted: vec![key] })?;
+        drop(deps);
+        Ok(Future::new(refs.into_iter().next().expect("one key")))
+    }
+
+    /// Submits one task per argument tuple, in one message.
+    pub fn map<F, A, I>(&self, task: F, args: I) -> Result<Vec<Future<F::Output>>>
+    where
+        F: Task,
+        A: IntoArgs<F::Args>,
+        I: IntoIterator<Item = A>,
+    {
+        let options = task.options();
+        let mut specs = Vec::new();
+        let mut deps = Vec::new();
+        for (i, a) in args.into_iter().enumerate() {
+            let key = options.key.as_ref().map(|k| format!("{k}-{i}"));
+            let (spec, d) = build_spec(&task, &options, a.into_args()?, key)?;
+            specs.push(spec);
+            deps.extend(d);
+        }
+        let keys: Vec<Key> = specs.iter().map(|s| s.key.clone()).collect();
+        let refs = self.inner.register(&keys, ClientMsg::UpdateGraph { tasks: specs, wanted: keys.clone() })?;
+        drop(deps);
+        Ok(refs.into_iter().map(Future::new).collect())
+    }
+
+    /// Waits for all futures and returns their values in order; values not
+    /// sent inline are fetched from their workers, one request per worker.
+    pub async fn gather<T: Value>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
+        let mut values: Vec<Option<Payload>> = vec![None; futures.len()];
+        let mut remote: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+        for (i, f) in futures.iter().enumerate() {
+            match f.key_ref().state.outcome().await {
+                Outcome::Value(p) => values[i] = Some(p),
+                Outcome::Failed(e) => return Err(e),
+                Outcome::At { workers, .. } => remote.entry(workers[0]).or_default().push(i),
+            }
+        }
+        let requests = remote.into_iter().map(|(w, idx)| {
+            let keys = idx.iter().map(|&i| futures[i].key_ref().state.key.clone()).collect();
+            let addr = self.inner.worker_addr(w);
+            async move {
+                match addr {
+                    Some(addr) => (idx, self.inner.peers.get_data(&addr, keys).await.ok()),
+                    None => (idx, None),
+                }
+            }
+        });
+        for (idx, items) in futures::future::join_all(requests).await {
+            let items = items.unwrap_or_default();
+            for (n, i) in idx.into_iter().enumerate() {
+                values[i] = match items.get(n) {
+                    Some((_, Some(p))) => Some(p.clone()),
+                    _ => Some(self.inner.fetch(&futures[i].key_ref().state).await?),
+                };
+            }
+        }
+        futures
+            .iter()
+            .zip(values)
+            .map(|(f, v)| crate::task::decode_value(f.key(), &v.expect("every value gathered")))
+            .collect()
+    }
+
+    /// Places values on workers without running a task. Returns a builder;
+    /// await it for one future per value.
+    pub fn scatter<T: Value>(&self, values: impl IntoIterator<Item = T>) -> Scatter<'_, T> {
+        Scatter::new(self, values.into_iter().collect())
+    }
+
+    /// Cancels the futures' keys for every client that wants them.
+    pub fn cancel<T>(&self, futures: &[Future<T>]) {
+        self.inner.cancel(futures.iter().map(|f| f.key_ref().state.key.clone()).collect());
+    }
+
+    /// Leaves the scheduler. Futures of this client fail with
+    /// [`Error::Disconnected`] afterwards.
+    pub fn close(&self) {
+        self.inner.uplink.send(ClientMsg::Close);
+        self.inner.shared.disconnect("the client was closed".into());
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<ClientInner> {
+        &self.inner
+    }
+}
+
+impl ClientInner {
+    pub(crate) fn peers(&self) -> &PeerPool {
+        &self.peers
+    }
+
+    pub(crate) fn register_scattered(
+        self: &Arc<Self>,
+        items: Vec<rudask_core::protocol::ScatteredKey>,
+    ) -> Result<Vec<Arc<KeyRef>>> {
+        let keys: Vec<Key> = items.iter().map(|i| i.key.clone()).collect();
+        let workers: Vec<Vec<u64>> = items.iter().map(|i| i.workers.clone()).collect();
+        let refs = self.register(&keys, ClientMsg::UpdateData { items })?;
+        for (r, w) in refs.iter().zip(workers) {
+            r.state.set_memory(None, w);
+        }
+        Ok(refs)
+    }
+}
+
+/// Turns a task and its encoded arguments into a spec and the futures it depends on.
+fn build_spec<F: Task>(
+    task: &F,
+    options: &SubmitOptions,
+    slots: Vec<ArgSlot>,
+    key: Option<String>,
+) -> Result<(TaskSpec, Vec<Arc<KeyRef>>)> {
+    let mut args = Vec::with_capacity(slots.len());
+    let mut deps = Vec::new();
+    for s in slots {
+        match s {
+            ArgSlot::Value(p) => args.push(Arg::Value(p)),
+            ArgSlot::Dep(r) => {
+                args.push(Arg::Dep(r.state.key.clone()));
+                deps.push(r);
+            }
+        }
+    }
+    let key = match key {
+        Some(k) => Key::from(k),
+        None if options.pure => Key::pure(
+            task.id(),
+            task.name(),
+            args.iter().flat_map(|a| match a {
+                Arg::Value(p) => [b"v".as_slice(), p.bytes().as_ref()],
+                Arg::Dep(k) => [b"d".as_slice(), k.as_str().as_bytes()],
+            }),
+        ),
+        None => Key::random(task.name(), fastrand::u128(..)),
+    };
+    let spec = TaskSpec {
+        key,
+        func: Arc::from(task.id()),
+        args,
+        options: TaskOptions { priority: options.priority, retries: options.retries },
+    };
+    Ok((spec, deps))
+}

@@ -1,0 +1,178 @@
+//! [`LocalCluster`]: a scheduler and workers on this machine, in this process
+//! (`threads`) or as child processes of this executable (`processes`).
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::runtime::scheduler::{self, SchedulerHandle, SchedulerOptions};
+use crate::runtime::worker;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Environment variables that make [`crate::init`] start a worker.
+pub(crate) const ENV_SCHEDULER: &str = "RUDASK_WORKER_SCHEDULER";
+pub(crate) const ENV_NTHREADS: &str = "RUDASK_WORKER_NTHREADS";
+pub(crate) const ENV_NAME: &str = "RUDASK_WORKER_NAME";
+
+/// How long a local cluster waits for its workers to join.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Settings of a local cluster.
+#[derive(Clone, Debug)]
+pub struct LocalClusterBuilder {
+    workers: usize,
+    threads_per_worker: usize,
+    port: u16,
+}
+
+impl LocalClusterBuilder {
+    /// Number of workers (default 2).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Task slots per worker (default 1).
+    pub fn threads_per_worker(mut self, n: usize) -> Self {
+        self.threads_per_worker = n.max(1);
+        self
+    }
+
+    /// Scheduler port (default 0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    async fn start_scheduler(&self) -> Result<SchedulerHandle> {
+        scheduler::start(SchedulerOptions { port: self.port, ..Default::default() }).await
+    }
+
+    /// Workers run inside this process and talk to the scheduler through
+    /// channels; the scheduler also listens on TCP for other clients.
+    pub async fn threads(self) -> Result<LocalCluster> {
+        let scheduler = self.start_scheduler().await?;
+        for i in 0..self.workers {
+            worker::start_local(&scheduler, format!("local-{i}"), self.threads_per_worker).await?;
+        }
+        Ok(LocalCluster { scheduler, processes: false, children: Vec::new() })
+    }
+
+    /// Workers are child processes running this executable, which must call
+    /// [`crate::init`] (or use `#[rudask::main]`) first thing in `main`.
+    pub async fn processes(self) -> Result<LocalCluster> {
+        let scheduler = self.start_scheduler().await?;
+        let exe = std::env::current_exe().map_err(|e| Error::Io(format!("cannot find the current executable: {e}")))?;
+        let mut children = Vec::new();
+        for i in 0..self.workers {
+            let name = format!("local-{i}");
+            let mut child = tokio::process::Command::new(&exe)
+                .env(ENV_SCHEDULER, scheduler.address())
+                .env(ENV_NTHREADS, self.threads_per_worker.to_string())
+                .env(ENV_NAME, &name)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| Error::Io(format!("could not start worker process {}: {e}", exe.display())))?;
+            let handle = scheduler.clone();
+            children.push(tokio::spawn(async move {
+                let status = child.wait().await;
+                let code = status.ok().and_then(|s| {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.code().or(s.signal().map(|sig| -sig))
+                });
+                handle.worker_exited(name, code);
+            }));
+        }
+        let cluster = LocalCluster { scheduler, processes: true, children };
+        cluster.wait_for_workers(self.workers, JOIN_TIMEOUT).await.map_err(|e| match e {
+            Error::Timeout(t) => Error::Timeout(t),
+            other => other,
+        })?;
+        Ok(cluster)
+    }
+}
+
+/// A scheduler and workers on this machine.
+///
+/// ```
+/// #[rudask::task]
+/// fn square(x: i64) -> i64 { x * x }
+///
+/// # #[tokio::main] async fn main() -> rudask::Result<()> {
+/// let cluster = rudask::LocalCluster::threads(2).await?;
+/// let client = cluster.client().await?;
+/// let squares = client.map(square, (0..5).map(|i| (i,)))?;
+/// assert_eq!(client.gather(&squares).await?, vec![0, 1, 4, 9, 16]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct LocalCluster {
+    scheduler: SchedulerHandle,
+    processes: bool,
+    children: Vec<JoinHandle<()>>,
+}
+
+impl LocalCluster {
+    /// Settings, starting from 2 workers with 1 slot each.
+    pub fn builder() -> LocalClusterBuilder {
+        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0 }
+    }
+
+    /// `n` in-process workers with one slot each.
+    pub async fn threads(n: usize) -> Result<LocalCluster> {
+        Self::builder().workers(n).threads().await
+    }
+
+    /// `n` worker processes with one slot each.
+    pub async fn processes(n: usize) -> Result<LocalCluster> {
+        Self::builder().workers(n).processes().await
+    }
+
+    /// A client of this cluster: in-process for `threads`, over TCP for `processes`.
+    pub async fn client(&self) -> Result<Client> {
+        if self.processes {
+            Client::connect(self.scheduler.address()).await
+        } else {
+            Client::connect_local(&self.scheduler).await
+        }
+    }
+
+    /// The scheduler's TCP address, for clients in other processes.
+    pub fn scheduler_address(&self) -> &str {
+        self.scheduler.address()
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&self) -> &SchedulerHandle {
+        &self.scheduler
+    }
+
+    /// Waits until at least `n` workers are connected.
+    pub async fn wait_for_workers(&self, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.scheduler.info().await?.workers.len() >= n {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::error!(
+                    "workers did not join within {timeout:?}; a program that starts LocalCluster::processes must call rudask::init() (or use #[rudask::main]) first thing in main"
+                );
+                return Err(Error::Timeout(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops the workers and the scheduler.
+    pub fn close(self) {}
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.scheduler.shutdown();
+        for c in &self.children {
+            c.abort();
+        }
+    }
+}

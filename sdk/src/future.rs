@@ -1,0 +1,253 @@
+//! [`Future<T>`]: a typed handle to a result on the cluster.
+//!
+//! Every handle of one key shares a [`KeyState`] that the client's driver
+//! updates as the scheduler reports; awaiting registers a waker there. The
+//! handle's [`KeyRef`] is reference counted: when the last clone of every
+//! future of a key drops, the client tells the scheduler it no longer wants it.
+
+use crate::client::ClientInner;
+use crate::error::{Error, Result};
+use crate::task::Value;
+use rudask_core::{Key, Payload};
+use std::future::IntoFuture;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+/// Where a future's task is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Not finished yet.
+    Pending,
+    /// The result is in memory on the cluster.
+    Finished,
+    /// The task (or a dependency) failed.
+    Error,
+    /// The key was cancelled.
+    Cancelled,
+}
+
+#[derive(Debug)]
+struct KeyInner {
+    status: Status,
+    value: Option<Payload>,
+    workers: Vec<u64>,
+    version: u64,
+    error: Option<Error>,
+    wakers: Vec<Waker>,
+}
+
+/// The client-side state of one key.
+#[derive(Debug)]
+pub(crate) struct KeyState {
+    pub(crate) key: Key,
+    inner: Mutex<KeyInner>,
+}
+
+/// What a waiter learns once a key is no longer pending.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Value(Payload),
+    At { workers: Vec<u64>, version: u64 },
+    Failed(Error),
+}
+
+impl KeyState {
+    pub(crate) fn new(key: Key) -> Arc<KeyState> {
+        Arc::new(KeyState {
+            key,
+            inner: Mutex::new(KeyInner {
+                status: Status::Pending,
+                value: None,
+                workers: Vec::new(),
+                version: 0,
+                error: None,
+                wakers: Vec::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn settle(&self, f: impl FnOnce(&mut KeyInner)) {
+        let wakers = {
+            let mut g = self.lock();
+            f(&mut g);
+            std::mem::take(&mut g.wakers)
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    pub(crate) fn set_memory(&self, value: Option<Payload>, workers: Vec<u64>) {
+        self.settle(|g| {
+            g.status = Status::Finished;
+            g.value = value.or(g.value.take());
+            g.workers = workers;
+            g.version += 1;
+            g.error = None;
+        });
+    }
+
+    pub(crate) fn set_failed(&self, status: Status, error: Error) {
+        self.settle(|g| {
+            g.status = status;
+            g.error = Some(error);
+        });
+    }
+
+    /// Called after fetching from `worker` failed: forget that copy, and wait
+    /// for the scheduler's news if no copy is left.
+    pub(crate) fn drop_worker(&self, worker: u64, version: u64) {
+        let mut g = self.lock();
+        if g.version == version {
+            g.workers.retain(|&w| w != worker);
+            if g.workers.is_empty() && g.value.is_none() && g.status == Status::Finished {
+                g.status = Status::Pending;
+            }
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        self.lock().status
+    }
+
+    pub(crate) async fn outcome(&self) -> Outcome {
+        std::future::poll_fn(|cx| {
+            let mut g = self.lock();
+            match g.status {
+                Status::Pending => {
+                    if !g.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        g.wakers.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+                Status::Finished => Poll::Ready(match &g.value {
+                    Some(v) => Outcome::Value(v.clone()),
+                    None => Outcome::At { workers: g.workers.clone(), version: g.version },
+                }),
+                Status::Error | Status::Cancelled => {
+                    Poll::Ready(Outcome::Failed(g.error.clone().unwrap_or(Error::Cancelled { key: self.key.to_string() })))
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// One counted reference to a key held by a client.
+#[derive(Debug)]
+pub struct KeyRef {
+    pub(crate) state: Arc<KeyState>,
+    pub(crate) client: Arc<ClientInner>,
+}
+
+impl Drop for KeyRef {
+    fn drop(&mut self) {
+        self.client.release(&self.state.key);
+    }
+}
+
+/// A handle to a task's result on the cluster. Await it for the value.
+///
+/// Clones share the key; when every handle is dropped, the cluster may forget
+/// the result.
+///
+/// ```no_run
+/// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+/// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+/// let x: rudask::Future<i64> = client.submit(inc, (1,))?;
+/// let y = client.submit(inc, (&x,))?;
+/// assert_eq!(y.await?, 3);
+/// # Ok(()) }
+/// ```
+pub struct Future<T> {
+    r: Arc<KeyRef>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future { r: self.r.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Future({}, {:?})", self.r.state.key, self.status())
+    }
+}
+
+impl<T> Future<T> {
+    pub(crate) fn new(r: Arc<KeyRef>) -> Self {
+        Future { r, _t: PhantomData }
+    }
+
+    pub(crate) fn key_ref(&self) -> &Arc<KeyRef> {
+        &self.r
+    }
+
+    /// The key of the result.
+    pub fn key(&self) -> &str {
+        self.r.state.key.as_str()
+    }
+
+    /// Where the task is now.
+    pub fn status(&self) -> Status {
+        self.r.state.status()
+    }
+
+    /// True once the task finished, failed or was cancelled.
+    pub fn done(&self) -> bool {
+        self.status() != Status::Pending
+    }
+
+    /// Cancels the task for every client that wants it.
+    pub fn cancel(&self) {
+        self.r.client.cancel(vec![self.r.state.key.clone()]);
+    }
+
+    /// Waits for the task and returns its error, if it failed.
+    pub async fn exception(&self) -> Option<Error> {
+        match self.r.state.outcome().await {
+            Outcome::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Waits for the task and returns the worker-side traceback, if it failed.
+    pub async fn traceback(&self) -> Option<String> {
+        self.exception().await.and_then(|e| e.traceback().map(str::to_string))
+    }
+}
+
+impl<T: Value> Future<T> {
+    /// Waits for the result and fetches it.
+    pub async fn result(&self) -> Result<T> {
+        let payload = self.r.client.fetch(&self.r.state).await?;
+        crate::task::decode_value(self.key(), &payload)
+    }
+
+    /// Like [`Future::result`], but gives up after `timeout` with [`Error::Timeout`].
+    pub async fn result_timeout(&self, timeout: Duration) -> Result<T> {
+        tokio::time::timeout(timeout, self.result()).await.map_err(|_| Error::Timeout(timeout))?
+    }
+}
+
+impl<T: Value> IntoFuture for Future<T> {
+    type Output = Result<T>;
+    type IntoFuture = futures::future::BoxFuture<'static, Result<T>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.result().await })
+    }
+}
+
+impl<'a, T: Value> IntoFuture for &'a Future<T> {
+    type Output = Result<T>;
+    type IntoFuture = futures::future::BoxFuture<'a, Result<T>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.result())
+    }
+}

@@ -1,0 +1,28 @@
+//! The async drivers: they own sockets, timers and threads, and call into the
+//! sans-IO state machines of `rudask-core`.
+
+pub(crate) mod conn;
+pub(crate) mod executor;
+pub(crate) mod peer;
+pub mod scheduler;
+pub mod worker;
+
+use tokio::sync::mpsc;
+
+/// How a client or worker reaches the scheduler: through a TCP writer, or
+/// straight into the scheduler's inbox when both live in one process.
+#[derive(Debug)]
+pub(crate) enum Uplink<M> {
+    Tcp(mpsc::UnboundedSender<M>),
+    Local { inbox: mpsc::UnboundedSender<scheduler::SchedEvent>, wrap: fn(u64, M) -> scheduler::SchedEvent, id: u64 },
+}
+
+impl<M> Uplink<M> {
+    /// Queues a message; false when the scheduler is gone.
+    pub(crate) fn send(&self, m: M) -> bool {
+        match self {
+            Uplink::Tcp(tx) => tx.send(m).is_ok(),
+            Uplink::Local { inbox, wrap, id } => inbox.send(wrap(*id, m)).is_ok(),
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The scheduler driver: accepts connections, feeds the sans-IO
+//! [`rudask_core::scheduler::Scheduler`] from one inbox, and routes its outbox
+//! to per-connection writers (or in-process channels).
+
+use super::conn::{self, BUILD};
+use super::Uplink;
+use crate::error::{Error, Result};
+use rudask_core::protocol::{
+    ClientMsg, HelloReply, Role, ToClient, ToWorker, Welcome, WorkerHello, WorkerInfo, WorkerMsg, PROTOCOL_VERSION,
+};
+use rudask_core::scheduler::{ClientId, Comm, Scheduler, SchedulerConfig, WireId, WorkerId};
+use slotmap::SecondaryMap;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// Everything the scheduler loop reacts to.
+#[derive(Debug)]
+pub(crate) enum SchedEvent {
+    ClientJoin { name: String, sink: mpsc::UnboundedSender<ToClient>, reply: oneshot::Sender<Welcome> },
+    Client(ClientId, ClientMsg),
+    ClientGone(ClientId),
+    WorkerJoin {
+        hello: WorkerHello,
+        sink: mpsc::UnboundedSender<ToWorker>,
+        reply: oneshot::Sender<std::result::Result<Welcome, String>>,
+    },
+    Worker(WorkerId, WorkerMsg),
+    WorkerGone(WorkerId),
+    WorkerExited { name: String, exit_code: Option<i32> },
+    Info(oneshot::Sender<SchedulerInfo>),
+    Shutdown,
+}
+
+/// A snapshot of the scheduler's state.
+#[derive(Clone, Debug)]
+pub struct SchedulerInfo {
+    /// Connected workers.
+    pub workers: Vec<WorkerInfo>,
+    /// Tasks the scheduler knows about.
+    pub tasks: usize,
+    /// Connected clients.
+    pub clients: usize,
+}
+
+/// Scheduler settings.
+#[derive(Clone, Debug)]
+pub struct SchedulerOptions {
+    /// Interface to listen on.
+    pub host: String,
+    /// Port (0 = any free port).
+    pub port: u16,
+    /// Scheduling rules.
+    pub config: SchedulerConfig,
+    /// How often workers are checked for missed heartbeats.
+    pub tick: Duration,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        SchedulerOptions { host: "127.0.0.1".into(), port: 8786, config: SchedulerConfig::default(), tick: Duration::from_secs(1) }
+    }
+}
+
+/// A running scheduler. Cloning gives another handle to the same scheduler.
+///
+/// ```no_run
+/// # async fn demo() -> rudask::Result<()> {
+/// let opts = rudask::SchedulerOptions { port: 0, ..Default::default() };
+/// let scheduler = rudask::runtime::scheduler::start(opts).await?;
+/// println!("listening at {}", scheduler.address());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SchedulerHandle {
+    inbox: mpsc::UnboundedSender<SchedEvent>,
+    address: String,
+}
+
+impl SchedulerHandle {
+    /// The TCP address clients and workers connect to (`tcp://host:port`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// A snapshot of the scheduler's state.
+    pub async fn info(&self) -> Result<SchedulerInfo> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox.send(SchedEvent::Info(tx)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    /// Stops the scheduler; connections close.
+    pub fn shutdown(&self) {
+        let _ = self.inbox.send(SchedEvent::Shutdown);
+    }
+
+    /// Tells the scheduler that a worker process exited, so its loss is
+    /// reported with the exit status.
+    pub(crate) fn worker_exited(&self, name: String, exit_code: Option<i32>) {
+        let _ = self.inbox.send(SchedEvent::WorkerExited { name, exit_code });
+    }
+
+    pub(crate) async fn join_client_local(
+        &self,
+        name: &str,
+    ) -> Result<(Uplink<ClientMsg>, mpsc::UnboundedReceiver<ToClient>, Welcome)> {
+        let (sink, rx) = mpsc::unbounded_channel();
+        let (reply, welcome) = oneshot::channel();
+        self.inbox.send(SchedEvent::ClientJoin { name: name.to_string(), sink, reply }).map_err(|_| stopped())?;
+        let welcome = welcome.await.map_err(|_| stopped())?;
+        let uplink = Uplink::Local {
+            inbox: self.inbox.clone(),
+            wrap: |id, m| SchedEvent::Client(ClientId::from_wire(id), m),
+            id: welcome.id,
+        };
+        Ok((uplink, rx, welcome))
+    }
+
+    pub(crate) async fn join_worker_local(
+        &self,
+        hello: WorkerHello,
+    ) -> Result<(Uplink<WorkerMsg>, mpsc::UnboundedReceiver<ToWorker>, Welcome)> {
+        let (sink, rx) = mpsc::unbounded_channel();
+        let (reply, welcome) = oneshot::channel();
+        self.inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
+        let welcome = welcome
+            .await
+            .map_err(|_| stopped())?
+            .map_err(|reason| Error::Refused { addr: self.address.clone(), reason })?;
+        let uplink = Uplink::Local {
+            inbox: self.inbox.clone(),
+            wrap: |id, m| SchedEvent::Worker(WorkerId::from_wire(id), m),
+            id: welcome.id,
+        };
+        Ok((uplink, rx, welcome))
+    }
+}
+
+fn stopped() -> Error {
+    Error::Disconnected("the scheduler has stopped".into())
+}
+
+/// Starts a scheduler listening on `opts.host:opts.port`.
+pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
+    let listener = TcpListener::bind((opts.host.as_str(), opts.port))
+        .await
+        .map_err(|e| Error::Io(format!("could not listen on {}:{}: {e}", opts.host, opts.port)))?;
+    let address = format!("tcp://{}", listener.local_addr()?);
+    let (inbox, rx) = mpsc::unbounded_channel();
+    tokio::spawn(accept_loop(listener, inbox.clone()));
+    tokio::spawn(event_loop(rx, Scheduler::new(opts.config), opts.tick));
+    tracing::info!(%address, "scheduler started");
+    Ok(SchedulerHandle { inbox, address })
+}
+
+/// Routes the scheduler's outbox. Messages for a worker whose connection is
+/// not registered yet (during its own join) wait in `joining`.
+#[derive(Default)]
+struct ChannelComm {
+    clients: SecondaryMap<ClientId, mpsc::UnboundedSender<ToClient>>,
+    workers: SecondaryMap<WorkerId, mpsc::UnboundedSender<ToWorker>>,
+    joining: Vec<(WorkerId, ToWorker)>,
+}
+
+impl Comm for ChannelComm {
+    fn send_client(&mut self, client: ClientId, msg: ToClient) {
+        if let Some(tx) = self.clients.get(client) {
+            let _ = tx.send(msg);
+        }
+    }
+
+    fn send_worker(&mut self, worker: WorkerId, msg: ToWorker) {
+        match self.workers.get(worker) {
+            Some(tx) => {
+                let _ = tx.send(msg);
+            }
+            None => self.joining.push((worker, msg)),
+        }
+    }
+}
+
+async fn event_loop(mut rx: mpsc::UnboundedReceiver<SchedEvent>, mut s: Scheduler, tick: Duration) {
+    let mut comm = ChannelComm::default();
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut events = Vec::with_capacity(1024);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut events, 1024) => {
+                if n == 0 {
+                    return;
+                }
+                for ev in events.drain(..) {
+                    if !handle(&mut s, &mut comm, ev) {
+                        for (_, tx) in comm.workers.drain() {
+                            let _ = tx.send(ToWorker::Shutdown);
+                        }
+                        tracing::info!("scheduler stopped");
+                        return;
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                for w in s.on_tick(&mut comm) {
+                    comm.workers.remove(w);
+                }
+            }
+        }
+    }
+}
+
+fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
+    match ev {
+        SchedEvent::Client(c, msg) => s.on_client_message(c, msg, comm),
+        SchedEvent::Worker(w, msg) => s.on_worker_message(w, msg, comm),
+        SchedEvent::ClientJoin { name, sink, reply } => {
+            let c = s.on_client_connected(&name);
+            comm.clients.insert(c, sink);
+            let _ = reply.send(welcome(c.to_wire(), s.worker_infos()));
+            tracing::debug!(client = %name, "client connected");
+        }
+        SchedEvent::ClientGone(c) => {
+            s.on_client_lost(c, comm);
+            comm.clients.remove(c);
+        }
+        SchedEvent::WorkerJoin { hello, sink, reply } => match s.on_worker_connected(&hello, comm) {
+            Ok(w) => {
+                for (to, msg) in std::mem::take(&mut comm.joining) {
+                    if to == w {
+                        let _ = sink.send(msg);
+                    }
+                }
+                comm.workers.insert(w, sink);
+                let _ = reply.send(Ok(welcome(w.to_wire(), s.worker_infos())));
+                tracing::info!(worker = %hello.name, addr = %hello.data_addr, nthreads = hello.nthreads, "worker joined");
+            }
+            Err(reason) => {
+                tracing::warn!(worker = %hello.name, %reason, "worker refused");
+                let _ = reply.send(Err(reason));
+            }
+        },
+        SchedEvent::WorkerGone(w) => {
+            if let Some((_, ws)) = s.workers().find(|(id, _)| *id == w) {
+                tracing::warn!(worker = %ws.info.name, "worker connection lost");
+            }
+            s.on_worker_lost(w, None, comm);
+            comm.workers.remove(w);
+        }
+        SchedEvent::WorkerExited { name, exit_code } => {
+            let found = s.workers().find(|(_, ws)| ws.info.name == name).map(|(w, _)| w);
+            if let Some(w) = found {
+                tracing::warn!(worker = %name, ?exit_code, "worker process exited");
+                s.on_worker_lost(w, exit_code, comm);
+                comm.workers.remove(w);
+            }
+        }
+        SchedEvent::Info(reply) => {
+            let _ = reply.send(SchedulerInfo { workers: s.worker_infos(), tasks: s.task_count(), clients: s.client_count() });
+        }
+        SchedEvent::Shutdown => return false,
+    }
+    true
+}
+
+fn welcome(id: u64, workers: Vec<WorkerInfo>) -> Welcome {
+    Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id, workers }
+}
+
+async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEvent>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let inbox = inbox.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(stream, inbox).await {
+                        tracing::warn!(error = %e, "connection rejected");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        if inbox.is_closed() {
+            return;
+        }
+    }
+}
+
+async fn serve(stream: tokio::net::TcpStream, inbox: mpsc::UnboundedSender<SchedEvent>) -> Result<()> {
+    let (hello, reader, mut w) = conn::accept(stream).await?;
+    match hello.role {
+        Role::Client { name } => {
+            let (sink, rx) = mpsc::unbounded_channel();
+            let (reply, welcome) = oneshot::channel();
+            inbox.send(SchedEvent::ClientJoin { name, sink, reply }).map_err(|_| stopped())?;
+            let welcome = welcome.await.map_err(|_| stopped())?;
+            let c = ClientId::from_wire(welcome.id);
+            conn::reply(&mut w, &HelloReply::Welcome(welcome)).await?;
+            conn::spawn_writer_from(w, rx);
+            let on_msg = {
+                let inbox = inbox.clone();
+                move |m| inbox.send(SchedEvent::Client(c, m)).is_ok()
+            };
+            conn::spawn_reader::<ClientMsg, _, _>(reader, on_msg, move |err| {
+                if let Some(e) = err {
+                    tracing::warn!(error = %e, "client connection failed");
+                }
+                let _ = inbox.send(SchedEvent::ClientGone(c));
+            });
+        }
+        Role::Worker(hello) => {
+            let (sink, rx) = mpsc::unbounded_channel();
+            let (reply, welcome) = oneshot::channel();
+            inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
+            match welcome.await.map_err(|_| stopped())? {
+                Ok(welcome) => {
+                    let w_id = WorkerId::from_wire(welcome.id);
+                    conn::reply(&mut w, &HelloReply::Welcome(welcome)).await?;
+                    conn::spawn_writer_from(w, rx);
+                    let on_msg = {
+                        let inbox = inbox.clone();
+                        move |m| inbox.send(SchedEvent::Worker(w_id, m)).is_ok()
+                    };
+                    conn::spawn_reader::<WorkerMsg, _, _>(reader, on_msg, move |err| {
+                        if let Some(e) = err {
+                            tracing::warn!(error = %e, "worker connection failed");
+                        }
+                        let _ = inbox.send(SchedEvent::WorkerGone(w_id));
+                    });
+                }
+                Err(reason) => conn::reply(&mut w, &HelloReply::Refused { reason }).await?,
+            }
+        }
+        Role::Peer => {
+            let reason = "this is a scheduler; data requests go to a worker's data address".to_string();
+            conn::reply(&mut w, &HelloReply::Refused { reason }).await?;
+        }
+    }
+    Ok(())
+}

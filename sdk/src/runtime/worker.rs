@@ -1,0 +1,253 @@
+//! The worker driver: connects to the scheduler, serves its data port, runs
+//! tasks through the [`Executor`], fetches dependencies from peers, and feeds
+//! all of it to the sans-IO [`rudask_core::worker::Worker`] from one loop.
+
+use super::conn::{self, BUILD};
+use super::executor::{Completion, Executor};
+use super::peer::{self, LocalRequest, PeerPool, PeerReply};
+use super::scheduler::SchedulerHandle;
+use super::Uplink;
+use crate::error::{Error, Result};
+use rudask_core::protocol::{
+    HelloReply, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello, WorkerMsg, PROTOCOL_VERSION,
+};
+use rudask_core::registry::Catalog;
+use rudask_core::worker::{Outbox, Worker};
+use rudask_core::{Key, Payload};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Worker settings.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// Scheduler address (`tcp://host:port`).
+    pub scheduler: String,
+    /// Task slots.
+    pub nthreads: usize,
+    /// Worker name (defaults to its data address).
+    pub name: Option<String>,
+    /// Interface the data port listens on.
+    pub host: String,
+    /// How often a heartbeat is sent.
+    pub heartbeat: Duration,
+}
+
+impl WorkerOptions {
+    /// Options for a worker of `scheduler` with one slot per core.
+    ///
+    /// ```
+    /// let o = rudask::WorkerOptions::new("tcp://127.0.0.1:8786");
+    /// assert!(o.nthreads >= 1);
+    /// ```
+    pub fn new(scheduler: impl Into<String>) -> Self {
+        WorkerOptions {
+            scheduler: scheduler.into(),
+            nthreads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            name: None,
+            host: "127.0.0.1".into(),
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+}
+
+enum Event {
+    Sched(ToWorker),
+    SchedGone,
+    Fetched { from: u64, items: Vec<(Key, Option<Payload>)> },
+    FetchFailed { from: u64, keys: Vec<Key> },
+}
+
+fn hello(name: String, data_addr: String, nthreads: usize) -> WorkerHello {
+    WorkerHello { name, data_addr, nthreads: nthreads as u32, catalog: Catalog::global().ids() }
+}
+
+/// Runs a worker connected over TCP until the scheduler goes away or tells it
+/// to stop.
+///
+/// ```no_run
+/// # async fn demo() -> rudask::Result<()> {
+/// rudask::runtime::worker::run(rudask::WorkerOptions::new("tcp://127.0.0.1:8786")).await
+/// # }
+/// ```
+pub async fn run(opts: WorkerOptions) -> Result<()> {
+    let listener = TcpListener::bind((opts.host.as_str(), 0))
+        .await
+        .map_err(|e| Error::Io(format!("could not open a data port on {}: {e}", opts.host)))?;
+    let data_addr = format!("tcp://{}", listener.local_addr()?);
+    let name = opts.name.clone().unwrap_or_else(|| data_addr.clone());
+    let hello = hello(name.clone(), data_addr.clone(), opts.nthreads);
+    let (reader, w, welcome) = conn::connect(&opts.scheduler, Role::Worker(hello)).await?;
+    let (events, rx) = mpsc::unbounded_channel();
+    let (peer_tx, peer_rx) = mpsc::unbounded_channel();
+    tokio::spawn(serve_data_port(listener, peer_tx));
+    let sched_events = events.clone();
+    let gone = events.clone();
+    conn::spawn_reader::<ToWorker, _, _>(
+        reader,
+        move |m| sched_events.send(Event::Sched(m)).is_ok(),
+        move |err| {
+            if let Some(e) = err {
+                tracing::warn!(error = %e, "scheduler connection failed");
+            }
+            let _ = gone.send(Event::SchedGone);
+        },
+    );
+    tracing::info!(%name, %data_addr, scheduler = %opts.scheduler, "worker connected");
+    event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, opts.nthreads, &name, opts.heartbeat, events, rx, peer_rx)
+        .await;
+    Ok(())
+}
+
+/// Starts a worker inside this process, joined to `scheduler` through channels.
+pub(crate) async fn start_local(scheduler: &SchedulerHandle, name: String, nthreads: usize) -> Result<()> {
+    let data_addr = format!("inproc://{name}-{}", fastrand::u64(..));
+    let (uplink, mut sched_rx, welcome) =
+        scheduler.join_worker_local(hello(name.clone(), data_addr.clone(), nthreads)).await?;
+    let (events, rx) = mpsc::unbounded_channel();
+    let (peer_tx, peer_rx) = mpsc::unbounded_channel();
+    peer::register_local(data_addr.clone(), peer_tx);
+    let forward = events.clone();
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while sched_rx.recv_many(&mut batch, 1024).await > 0 {
+            for m in batch.drain(..) {
+                if forward.send(Event::Sched(m)).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = forward.send(Event::SchedGone);
+    });
+    tokio::spawn(async move {
+        event_loop(uplink, welcome, nthreads, &name, Duration::from_secs(1), events, rx, peer_rx).await;
+        peer::unregister_local(&data_addr);
+    });
+    Ok(())
+}
+
+async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<LocalRequest>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let conn_requests = requests.clone();
+        tokio::spawn(async move {
+            let requests = conn_requests;
+            let (hello, reader, mut w) = match conn::accept(stream).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "data connection rejected");
+                    return;
+                }
+            };
+            if !matches!(hello.role, Role::Peer) {
+                let reason = "this is a worker's data port; clients and workers connect to the scheduler".to_string();
+                let _ = conn::reply(&mut w, &HelloReply::Refused { reason }).await;
+                return;
+            }
+            let welcome = Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id: 0, workers: Vec::new() };
+            if conn::reply(&mut w, &HelloReply::Welcome(welcome)).await.is_err() {
+                return;
+            }
+            let out = conn::spawn_writer::<PeerResponse>(w);
+            conn::spawn_reader::<PeerRequest, _, _>(
+                reader,
+                move |req| requests.send((req, PeerReply::Conn(out.clone()))).is_ok(),
+                |_| {},
+            );
+        });
+        if requests.is_closed() {
+            return;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn event_loop(
+    uplink: Uplink<WorkerMsg>,
+    welcome: Welcome,
+    nthreads: usize,
+    name: &str,
+    heartbeat: Duration,
+    events: mpsc::UnboundedSender<Event>,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
+) {
+    let mut worker = Worker::new(welcome.id, nthreads);
+    for w in welcome.workers {
+        worker.add_peer(w.id, w.data_addr);
+    }
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
+    let executor = Executor::new(nthreads, name, done_tx);
+    let peers = Arc::new(PeerPool::default());
+    let mut out = Outbox::default();
+    let mut ticker = tokio::time::interval(heartbeat);
+    let mut batch = Vec::with_capacity(256);
+    let mut done = Vec::with_capacity(256);
+    let mut requests = Vec::with_capacity(64);
+    loop {
+        tokio::select! {
+            biased;
+            n = done_rx.recv_many(&mut done, 1024) => {
+                if n == 0 { return; }
+                for (task, result, us) in done.drain(..) {
+                    worker.on_task_done(task, result, us, &mut out);
+                }
+            }
+            n = rx.recv_many(&mut batch, 1024) => {
+                if n == 0 { return; }
+                for ev in batch.drain(..) {
+                    match ev {
+                        Event::Sched(ToWorker::Shutdown) | Event::SchedGone => {
+                            tracing::info!(worker = %name, "scheduler gone; worker stopping");
+                            return;
+                        }
+                        Event::Sched(m) => worker.on_scheduler_message(m, &mut out),
+                        Event::Fetched { from, items } => worker.on_fetched(from, items, &mut out),
+                        Event::FetchFailed { from, keys } => worker.on_fetch_failed(from, keys, &mut out),
+                    }
+                }
+            }
+            n = peer_rx.recv_many(&mut requests, 64) => {
+                if n == 0 { return; }
+                for req in requests.drain(..) {
+                    serve_request(&mut worker, req);
+                }
+            }
+            _ = ticker.tick() => {
+                if !uplink.send(WorkerMsg::Heartbeat) { return; }
+            }
+        }
+        for m in out.to_scheduler.drain(..) {
+            if !uplink.send(m) {
+                return;
+            }
+        }
+        for f in out.fetches.drain(..) {
+            let peers = peers.clone();
+            let events = events.clone();
+            tokio::spawn(async move {
+                let ev = match peers.get_data(&f.addr, f.keys.clone()).await {
+                    Ok(items) => Event::Fetched { from: f.worker, items },
+                    Err(e) => {
+                        tracing::warn!(peer = %f.addr, error = %e, "fetching dependencies failed");
+                        Event::FetchFailed { from: f.worker, keys: f.keys }
+                    }
+                };
+                let _ = events.send(ev);
+            });
+        }
+        for e in out.executes.drain(..) {
+            executor.start(e);
+        }
+    }
+}
+
+fn serve_request(worker: &mut Worker, (req, reply): LocalRequest) {
+    match req {
+        PeerRequest::GetData { id, keys } => reply.send(PeerResponse::Data { id, items: worker.get_data(&keys) }),
+        PeerRequest::PutData { id, items } => {
+            worker.put_data(items);
+            reply.send(PeerResponse::PutAck { id });
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Registered tasks as seen by a client: the [`Task`] trait that
+//! `#[rudask::task]` implements, per-submit options, and how each argument is
+//! either a value or a [`Future`] of the same type.
+
+use crate::error::{Error, Result};
+use crate::future::{Future, KeyRef};
+use rudask_core::Payload;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A value that can be a task argument or result: encodable, decodable and sendable.
+pub trait Value: Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> Value for T {}
+
+/// A registered task function. Implemented by `#[rudask::task]`.
+///
+/// ```
+/// #[rudask::task]
+/// fn double(x: i64) -> i64 { x * 2 }
+///
+/// use rudask::Task;
+/// assert!(double.id().ends_with("::double"));
+/// assert_eq!(double::call(4), 8);
+/// ```
+pub trait Task: Send + Sync + 'static {
+    /// The argument tuple.
+    type Args;
+    /// What the task returns (the `T` of a `Result<T, E>` return type).
+    type Output: Value;
+    /// Stable registered id.
+    fn id(&self) -> &'static str;
+    /// Short name, used as the prefix of keys.
+    fn name(&self) -> &'static str;
+    /// Options for submitting it.
+    fn options(&self) -> SubmitOptions {
+        SubmitOptions::default()
+    }
+}
+
+/// Options of one submission. Set them with the [`TaskExt`] methods.
+#[derive(Clone, Debug)]
+pub struct SubmitOptions {
+    pub(crate) key: Option<String>,
+    pub(crate) pure: bool,
+    pub(crate) priority: i32,
+    pub(crate) retries: u32,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> Self {
+        SubmitOptions { key: None, pure: true, priority: 0, retries: 0 }
+    }
+}
+
+/// Submission options, set on the task before it is submitted:
+/// `client.submit(inc.pure(false).priority(10), (1,))`.
+///
+/// ```
+/// #[rudask::task]
+/// fn inc(x: i64) -> i64 { x + 1 }
+///
+/// use rudask::{Task, TaskExt};
+/// let t = inc.pure(false).retries(2).priority(5);
+/// assert_eq!(t.id(), inc.id());
+/// ```
+pub trait TaskExt: Task + Sized {
+    /// `false` gives every submission a fresh random key (default: pure).
+    fn pure(self, pure: bool) -> WithOptions<Self> {
+        let mut options = self.options();
+        options.pure = pure;
+        WithOptions { task: self, options }
+    }
+    /// An explicit key (for `map`, the prefix of `key-0`, `key-1`, ...).
+    fn key(self, key: impl Into<String>) -> WithOptions<Self> {
+        let mut options = self.options();
+        options.key = Some(key.into());
+        WithOptions { task: self, options }
+    }
+    /// Higher runs first.
+    fn priority(self, priority: i32) -> WithOptions<Self> {
+        let mut options = self.options();
+        options.priority = priority;
+        WithOptions { task: self, options }
+    }
+    /// Re-run automatically up to `n` times when the task errs.
+    fn retries(self, n: u32) -> WithOptions<Self> {
+        let mut options = self.options();
+        options.retries = n;
+        WithOptions { task: self, options }
+    }
+}
+
+impl<T: Task> TaskExt for T {}
+
+/// A task with submission options attached.
+#[derive(Clone, Debug)]
+pub struct WithOptions<T> {
+    task: T,
+    options: SubmitOptions,
+}
+
+impl<T: Task> Task for WithOptions<T> {
+    type Args = T::Args;
+    type Output = T::Output;
+    fn id(&self) -> &'static str {
+        self.task.id()
+    }
+    fn name(&self) -> &'static str {
+        self.task.name()
+    }
+    fn options(&self) -> SubmitOptions {
+        self.options.clone()
+    }
+}
+
+/// One encoded argument.
+#[derive(Debug)]
+pub enum ArgSlot {
+    /// An encoded value.
+    Value(Payload),
+    /// Another task's result.
+    Dep(Arc<KeyRef>),
+}
+
+/// Something that can stand in an argument position of type `T`: a `T`, or a
+/// [`Future<T>`] (by value or reference), whose result is passed instead.
+pub trait IntoArg<T> {
+    /// Encodes the argument.
+    fn into_arg(self) -> Result<ArgSlot>;
+}
+
+impl<T: Value> IntoArg<T> for T {
+    fn into_arg(self) -> Result<ArgSlot> {
+        encode_value(&self).map(ArgSlot::Value)
+    }
+}
+
+impl<T> IntoArg<T> for &Future<T> {
+    fn into_arg(self) -> Result<ArgSlot> {
+        Ok(ArgSlot::Dep(self.key_ref().clone()))
+    }
+}
+
+impl<T> IntoArg<T> for Future<T> {
+    fn into_arg(self) -> Result<ArgSlot> {
+        Ok(ArgSlot::Dep(self.key_ref().clone()))
+    }
+}
+
+impl IntoArg<String> for &str {
+    fn into_arg(self) -> Result<ArgSlot> {
+        encode_value(self).map(ArgSlot::Value)
+    }
+}
+
+/// An argument tuple for a task whose parameters are `Args`.
+pub trait IntoArgs<Args> {
+    /// Encodes the arguments in order.
+    fn into_args(self) -> Result<Vec<ArgSlot>>;
+}
+
+impl IntoArgs<()> for () {
+    fn into_args(self) -> Result<Vec<ArgSlot>> {
+        Ok(Vec::new())
+    }
+}
+
+macro_rules! tuple_args {
+    ($(($T:ident, $A:ident, $i:tt)),+) => {
+        impl<$($T, $A: IntoArg<$T>),+> IntoArgs<($($T,)+)> for ($($A,)+) {
+            fn into_args(self) -> Result<Vec<ArgSlot>> {
+                Ok(vec![$(self.$i.into_arg()?),+])
+            }
+        }
+    };
+}
+tuple_args!((T0, A0, 0));
+tuple_args!((T0, A0, 0), (T1, A1, 1));
+tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2));
+tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3));
+tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4));
+tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4), (T5, A5, 5));
+tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4), (T5, A5, 5), (T6, A6, 6));
+tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4), (T5, A5, 5), (T6, A6, 6), (T7, A7, 7));
+
+pub(crate) fn encode_value<T: Serialize + ?Sized>(v: &T) -> Result<Payload> {
+    rudask_core::registry::encode(v).map_err(|e| Error::Serialization(format!("could not encode a value: {e}")))
+}
+
+pub(crate) fn decode_value<T: DeserializeOwned>(key: &str, p: &Payload) -> Result<T> {
+    rudask_core::registry::decode(p).map_err(|e| {
+        Error::Serialization(format!("value of {key} could not be decoded as {}: {e}", std::any::type_name::<T>()))
+    })
+}
