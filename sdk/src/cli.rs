@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "rudask", version, about = "A distributed task scheduler for async Rust")]
+#[command(
+    name = "rudask",
+    version,
+    about = "A distributed task scheduler for async Rust"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,6 +47,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
     },
+    /// List the task functions registered in this binary.
+    Tasks,
     /// Start a local cluster in this process and run a small workload.
     Demo {
         /// Run the workers as separate processes over TCP.
@@ -57,16 +63,29 @@ enum Command {
 /// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG`
 /// (default `info`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     crate::init();
     let cli = Cli::parse();
+    if let Command::Tasks = cli.command {
+        for id in rudask_core::registry::Catalog::global().ids() {
+            println!("{id}");
+        }
+        return ExitCode::SUCCESS;
+    }
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -76,7 +95,12 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Scheduler { host, port } => {
-                let handle = scheduler::start(SchedulerOptions { host, port, ..Default::default() }).await?;
+                let handle = scheduler::start(SchedulerOptions {
+                    host,
+                    port,
+                    ..Default::default()
+                })
+                .await?;
                 println!("rudask scheduler listening at {}", handle.address());
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
@@ -84,7 +108,13 @@ pub fn main() -> ExitCode {
                 handle.shutdown();
                 Ok(())
             }
-            Command::Worker { address, scheduler, nthreads, name, host } => {
+            Command::Worker {
+                address,
+                scheduler,
+                nthreads,
+                name,
+                host,
+            } => {
                 let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
                 if let Some(n) = nthreads {
                     opts.nthreads = n;
@@ -94,6 +124,7 @@ pub fn main() -> ExitCode {
                 worker::run(opts).await
             }
             Command::Demo { processes, workers } => crate::demo::run(processes, workers).await,
+            Command::Tasks => Ok(()),
         }
     });
     match result {

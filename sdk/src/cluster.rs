@@ -44,7 +44,11 @@ impl LocalClusterBuilder {
     }
 
     async fn start_scheduler(&self) -> Result<SchedulerHandle> {
-        scheduler::start(SchedulerOptions { port: self.port, ..Default::default() }).await
+        scheduler::start(SchedulerOptions {
+            port: self.port,
+            ..Default::default()
+        })
+        .await
     }
 
     /// Workers run inside this process and talk to the scheduler through
@@ -54,14 +58,19 @@ impl LocalClusterBuilder {
         for i in 0..self.workers {
             worker::start_local(&scheduler, format!("local-{i}"), self.threads_per_worker).await?;
         }
-        Ok(LocalCluster { scheduler, processes: false, children: Vec::new() })
+        Ok(LocalCluster {
+            scheduler,
+            processes: false,
+            children: Vec::new(),
+        })
     }
 
     /// Workers are child processes running this executable, which must call
     /// [`crate::init`] (or use `#[rudask::main]`) first thing in `main`.
     pub async fn processes(self) -> Result<LocalCluster> {
         let scheduler = self.start_scheduler().await?;
-        let exe = std::env::current_exe().map_err(|e| Error::Io(format!("cannot find the current executable: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Io(format!("cannot find the current executable: {e}")))?;
         let mut children = Vec::new();
         for i in 0..self.workers {
             let name = format!("local-{i}");
@@ -72,7 +81,12 @@ impl LocalClusterBuilder {
                 .stdin(std::process::Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| Error::Io(format!("could not start worker process {}: {e}", exe.display())))?;
+                .map_err(|e| {
+                    Error::Io(format!(
+                        "could not start worker process {}: {e}",
+                        exe.display()
+                    ))
+                })?;
             let handle = scheduler.clone();
             children.push(tokio::spawn(async move {
                 let status = child.wait().await;
@@ -83,11 +97,18 @@ impl LocalClusterBuilder {
                 handle.worker_exited(name, code);
             }));
         }
-        let cluster = LocalCluster { scheduler, processes: true, children };
-        cluster.wait_for_workers(self.workers, JOIN_TIMEOUT).await.map_err(|e| match e {
-            Error::Timeout(t) => Error::Timeout(t),
-            other => other,
-        })?;
+        let cluster = LocalCluster {
+            scheduler,
+            processes: true,
+            children,
+        };
+        cluster
+            .wait_for_workers(self.workers, JOIN_TIMEOUT)
+            .await
+            .map_err(|e| match e {
+                Error::Timeout(t) => Error::Timeout(t),
+                other => other,
+            })?;
         Ok(cluster)
     }
 }
@@ -115,7 +136,11 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Settings, starting from 2 workers with 1 slot each.
     pub fn builder() -> LocalClusterBuilder {
-        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0 }
+        LocalClusterBuilder {
+            workers: 2,
+            threads_per_worker: 1,
+            port: 0,
+        }
     }
 
     /// `n` in-process workers with one slot each.

@@ -35,10 +35,22 @@ fn demo_checked_sqrt(x: f64) -> Result<f64, String> {
 pub(crate) async fn run(processes: bool, workers: usize) -> Result<()> {
     let t = Instant::now();
     let builder = LocalCluster::builder().workers(workers);
-    let cluster = if processes { builder.processes().await? } else { builder.threads().await? };
+    let cluster = if processes {
+        builder.processes().await?
+    } else {
+        builder.threads().await?
+    };
     let client = cluster.client().await?;
-    let mode = if processes { "worker processes over TCP" } else { "in-process workers" };
-    println!("local cluster with {workers} {mode} up in {:?} (scheduler {})", t.elapsed(), cluster.scheduler_address());
+    let mode = if processes {
+        "worker processes over TCP"
+    } else {
+        "in-process workers"
+    };
+    println!(
+        "local cluster with {workers} {mode} up in {:?} (scheduler {})",
+        t.elapsed(),
+        cluster.scheduler_address()
+    );
     workload(&client).await?;
     Ok(())
 }
@@ -60,7 +72,11 @@ async fn workload(client: &Client) -> Result<()> {
         layer = next;
     }
     let total = layer[0].result().await?;
-    println!("sum of inc(0..{n}) by tree reduction = {total} (expected {}) in {:?}", n * (n + 1) / 2, t.elapsed());
+    println!(
+        "sum of inc(0..{n}) by tree reduction = {total} (expected {}) in {:?}",
+        n * (n + 1) / 2,
+        t.elapsed()
+    );
 
     let gathered = client.gather(&incs[..5]).await?;
     println!("first results gathered: {gathered:?}");
@@ -68,8 +84,14 @@ async fn workload(client: &Client) -> Result<()> {
     let data: Vec<f64> = (0..1_000_000).map(|i| (i % 1000) as f64).collect();
     let t = Instant::now();
     let scattered = client.scatter([data]).await?;
-    let stats = client.submit(demo_stats, (&scattered[0],))?.result().await?;
-    println!("scattered 8 MB and computed (mean, max) = {stats:?} on a worker in {:?}", t.elapsed());
+    let stats = client
+        .submit(demo_stats, (&scattered[0],))?
+        .result()
+        .await?;
+    println!(
+        "scattered 8 MB and computed (mean, max) = {stats:?} on a worker in {:?}",
+        t.elapsed()
+    );
 
     let bad = client.submit(demo_checked_sqrt, (-4.0,))?;
     match bad.result().await {

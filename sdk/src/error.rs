@@ -104,7 +104,10 @@ impl Error {
                 exit_code: *exit_code,
                 message: failure.message.clone(),
             },
-            _ => Error::Task { key: key.to_string(), failure: failure.clone() },
+            _ => Error::Task {
+                key: key.to_string(),
+                failure: failure.clone(),
+            },
         }
     }
 }

@@ -49,7 +49,12 @@ pub struct SubmitOptions {
 
 impl Default for SubmitOptions {
     fn default() -> Self {
-        SubmitOptions { key: None, pure: true, priority: 0, retries: 0 }
+        SubmitOptions {
+            key: None,
+            pure: true,
+            priority: 0,
+            retries: 0,
+        }
     }
 }
 
@@ -69,25 +74,37 @@ pub trait TaskExt: Task + Sized {
     fn pure(self, pure: bool) -> WithOptions<Self> {
         let mut options = self.options();
         options.pure = pure;
-        WithOptions { task: self, options }
+        WithOptions {
+            task: self,
+            options,
+        }
     }
     /// An explicit key (for `map`, the prefix of `key-0`, `key-1`, ...).
     fn key(self, key: impl Into<String>) -> WithOptions<Self> {
         let mut options = self.options();
         options.key = Some(key.into());
-        WithOptions { task: self, options }
+        WithOptions {
+            task: self,
+            options,
+        }
     }
     /// Higher runs first.
     fn priority(self, priority: i32) -> WithOptions<Self> {
         let mut options = self.options();
         options.priority = priority;
-        WithOptions { task: self, options }
+        WithOptions {
+            task: self,
+            options,
+        }
     }
     /// Re-run automatically up to `n` times when the task errs.
     fn retries(self, n: u32) -> WithOptions<Self> {
         let mut options = self.options();
         options.retries = n;
-        WithOptions { task: self, options }
+        WithOptions {
+            task: self,
+            options,
+        }
     }
 }
 
@@ -150,7 +167,9 @@ impl<T> IntoArg<T> for Future<T> {
 
 impl IntoArg<String> for &str {
     fn into_arg(self) -> Result<ArgSlot> {
-        encode_value(self).map(ArgSlot::Value)
+        rudask_core::registry::encode_serde(self)
+            .map(ArgSlot::Value)
+            .map_err(|e| Error::Serialization(format!("could not encode a value: {e}")))
     }
 }
 
@@ -179,17 +198,54 @@ tuple_args!((T0, A0, 0));
 tuple_args!((T0, A0, 0), (T1, A1, 1));
 tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2));
 tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3));
-tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4));
-tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4), (T5, A5, 5));
-tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4), (T5, A5, 5), (T6, A6, 6));
-tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3), (T4, A4, 4), (T5, A5, 5), (T6, A6, 6), (T7, A7, 7));
+tuple_args!(
+    (T0, A0, 0),
+    (T1, A1, 1),
+    (T2, A2, 2),
+    (T3, A3, 3),
+    (T4, A4, 4)
+);
+tuple_args!(
+    (T0, A0, 0),
+    (T1, A1, 1),
+    (T2, A2, 2),
+    (T3, A3, 3),
+    (T4, A4, 4),
+    (T5, A5, 5)
+);
+tuple_args!(
+    (T0, A0, 0),
+    (T1, A1, 1),
+    (T2, A2, 2),
+    (T3, A3, 3),
+    (T4, A4, 4),
+    (T5, A5, 5),
+    (T6, A6, 6)
+);
+tuple_args!(
+    (T0, A0, 0),
+    (T1, A1, 1),
+    (T2, A2, 2),
+    (T3, A3, 3),
+    (T4, A4, 4),
+    (T5, A5, 5),
+    (T6, A6, 6),
+    (T7, A7, 7)
+);
 
-pub(crate) fn encode_value<T: Serialize + ?Sized>(v: &T) -> Result<Payload> {
-    rudask_core::registry::encode(v).map_err(|e| Error::Serialization(format!("could not encode a value: {e}")))
+pub(crate) fn encode_value<T: Serialize + std::any::Any>(v: &T) -> Result<Payload> {
+    rudask_core::registry::encode(v)
+        .map_err(|e| Error::Serialization(format!("could not encode a value: {e}")))
 }
 
-pub(crate) fn decode_value<T: DeserializeOwned>(key: &str, p: &Payload) -> Result<T> {
+pub(crate) fn decode_value<T: DeserializeOwned + std::any::Any>(
+    key: &str,
+    p: &Payload,
+) -> Result<T> {
     rudask_core::registry::decode(p).map_err(|e| {
-        Error::Serialization(format!("value of {key} could not be decoded as {}: {e}", std::any::type_name::<T>()))
+        Error::Serialization(format!(
+            "value of {key} could not be decoded as {}: {e}",
+            std::any::type_name::<T>()
+        ))
     })
 }

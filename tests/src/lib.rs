@@ -1,1 +1,96 @@
+//! Test tasks for rudask's end-to-end tests. The `rudask-test-worker` binary
+//! links them, so workers started from it can run them.
 
+use std::time::Duration;
+
+/// Adds one.
+#[rudask::task]
+pub fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+/// Adds two numbers (async, to exercise async tasks too).
+#[rudask::task]
+pub async fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// Sleeps `ms` milliseconds, then returns `x`.
+#[rudask::task]
+pub fn slow(ms: u64, x: i64) -> i64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    x
+}
+
+/// Sums a vector of floats.
+#[rudask::task]
+pub fn sum(xs: Vec<f64>) -> f64 {
+    xs.iter().sum()
+}
+
+/// Describes a labelled vector: `"label: n=<len> sum=<sum>"`.
+#[rudask::task]
+pub fn describe(label: String, xs: Vec<f64>) -> String {
+    format!("{label}: n={} sum={}", xs.len(), xs.iter().sum::<f64>())
+}
+
+/// Returns the id of the process that ran it, after looking at `xs` (so a
+/// test can see where a dependency made it run).
+#[rudask::task]
+pub fn pid_with(xs: Vec<f64>) -> (u32, usize) {
+    (std::process::id(), xs.len())
+}
+
+/// Sleeps 100 ms, then returns the id of its process and a number that is
+/// different on every run: two equal results mean one run.
+#[rudask::task]
+pub fn fingerprint(x: i64) -> (u32, u64, i64) {
+    std::thread::sleep(Duration::from_millis(100));
+    (std::process::id(), unique_number(), x)
+}
+
+/// Fails with `Err(message)`.
+#[rudask::task]
+pub fn fail(message: String) -> Result<i64, String> {
+    Err(message)
+}
+
+/// Sleeps `ms` milliseconds, then fails with `Err(message)`.
+#[rudask::task]
+pub fn fail_after(ms: u64, message: String) -> Result<i64, String> {
+    std::thread::sleep(Duration::from_millis(ms));
+    Err(message)
+}
+
+/// Panics with `message`.
+#[rudask::task]
+pub fn panics(message: String) -> i64 {
+    panic!("{message}")
+}
+
+/// Kills its own process with `abort()`.
+#[rudask::task]
+pub fn abort_process(x: i64) -> i64 {
+    if x >= 0 {
+        std::process::abort();
+    }
+    x
+}
+
+/// A number that differs between calls and processes, without a random
+/// number crate: the per-process random hash keys mixed with a counter and
+/// the clock.
+fn unique_number() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    h.write_u32(std::process::id());
+    h.finish()
+}

@@ -116,8 +116,28 @@ pub enum ClientMsg {
         /// Each key, its size and the workers that hold it.
         items: Vec<ScatteredKey>,
     },
+    /// Asks for a [`ToClient::Info`] snapshot.
+    Info {
+        /// Request id, echoed.
+        id: u64,
+        /// Keys whose state to report.
+        keys: Vec<Key>,
+    },
     /// The client leaves.
     Close,
+}
+
+/// A snapshot of the scheduler's state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SchedulerInfo {
+    /// Connected workers.
+    pub workers: Vec<WorkerInfo>,
+    /// Tasks the scheduler knows about.
+    pub tasks: usize,
+    /// Connected clients.
+    pub clients: usize,
+    /// State of each requested key (`None`: unknown, i.e. forgotten or never submitted).
+    pub key_states: Vec<Option<String>>,
 }
 
 /// A key the client placed on workers.
@@ -163,6 +183,13 @@ pub enum ToClient {
     WorkerRemoved {
         /// Its id.
         id: u64,
+    },
+    /// Answer to [`ClientMsg::Info`].
+    Info {
+        /// Request id.
+        id: u64,
+        /// The snapshot.
+        info: SchedulerInfo,
     },
 }
 

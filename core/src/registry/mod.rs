@@ -6,6 +6,10 @@
 //! synchronous closure (run on a worker's task thread) or a boxed future (run
 //! on the worker's async runtime). Values are msgpack ([`encode`], [`decode`]).
 
+mod codec;
+
+pub use codec::{decode, encode, encode_serde};
+
 use crate::error::{FailureKind, TaskFailure};
 use crate::protocol::Payload;
 use futures::future::BoxFuture;
@@ -64,7 +68,11 @@ impl TaskArgs {
     }
 
     /// Decodes argument `i` (named `param` in the function) as `T`.
-    pub fn get<T: DeserializeOwned>(&self, i: usize, param: &str) -> Result<T, TaskFailure> {
+    pub fn get<T: DeserializeOwned + std::any::Any>(
+        &self,
+        i: usize,
+        param: &str,
+    ) -> Result<T, TaskFailure> {
         let p = self.args.get(i).ok_or_else(|| {
             TaskFailure::new(
                 FailureKind::BadArgument,
@@ -95,26 +103,8 @@ pub struct TaskDef {
 
 inventory::collect!(TaskDef);
 
-/// Encodes a value the way task arguments and results are encoded.
-///
-/// ```
-/// let p = rudask_core::registry::encode(&42i64).unwrap();
-/// let v: i64 = rudask_core::registry::decode(&p).unwrap();
-/// assert_eq!(v, 42);
-/// ```
-pub fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Payload, String> {
-    rmp_serde::to_vec(v)
-        .map(Payload::from)
-        .map_err(|e| e.to_string())
-}
-
-/// Decodes a value encoded by [`encode`].
-pub fn decode<T: DeserializeOwned>(p: &Payload) -> Result<T, String> {
-    rmp_serde::from_slice(p.bytes()).map_err(|e| e.to_string())
-}
-
 /// Encodes a task's return value, turning an encoding error into a failure.
-pub fn encode_result<T: Serialize>(name: &str, v: &T) -> TaskResult {
+pub fn encode_result<T: Serialize + std::any::Any>(name: &str, v: &T) -> TaskResult {
     encode(v).map_err(|e| {
         TaskFailure::new(
             FailureKind::BadResult,

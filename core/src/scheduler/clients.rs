@@ -63,7 +63,28 @@ impl Scheduler {
                 self.cancel(ids, comm);
             }
             ClientMsg::UpdateData { items } => self.on_update_data(c, items, comm),
+            ClientMsg::Info { id, keys } => {
+                let info = self.info(&keys);
+                comm.send_client(c, crate::protocol::ToClient::Info { id, info });
+            }
             ClientMsg::Close => self.on_client_lost(c, comm),
+        }
+    }
+
+    /// A snapshot of the scheduler's state, with the states of `keys`.
+    pub fn info(&self, keys: &[Key]) -> crate::protocol::SchedulerInfo {
+        crate::protocol::SchedulerInfo {
+            workers: self.worker_infos(),
+            tasks: self.tasks.len(),
+            clients: self.clients.len(),
+            key_states: keys
+                .iter()
+                .map(|k| {
+                    self.keys
+                        .get(k)
+                        .map(|&id| format!("{:?}", self.tasks[id].state).to_lowercase())
+                })
+                .collect(),
         }
     }
 

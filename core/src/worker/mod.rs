@@ -3,8 +3,9 @@
 //!
 //! The driver feeds it scheduler messages, fetch results and task
 //! completions; the worker answers with an [`Outbox`] of messages to the
-//! scheduler, fetches to start and task executions to start. It never runs
-//! more than `nthreads` tasks at once and starts them in priority order.
+//! scheduler, fetches to start and task executions to start. It starts tasks
+//! in priority order and hands the executor at most [`Worker::execute_limit`]
+//! at once; the executor runs at most `nthreads` of them concurrently.
 //!
 //! ```
 //! use rudask_core::worker::{Worker, Outbox};
@@ -26,6 +27,14 @@ use std::sync::Arc;
 
 /// Results at most this large travel inline to the scheduler and on to clients.
 pub const DEFAULT_INLINE_RESULT: usize = 16 * 1024;
+
+/// Tasks are handed to the executor ahead of a free slot only while the
+/// average task is shorter than this, so a slot never waits for the event
+/// loop between tiny tasks but long tasks stay stealable.
+const PREFETCH_BELOW_US: f64 = 1000.0;
+
+/// At most this many tasks per slot are handed to the executor.
+const MAX_PREFETCH_PER_SLOT: usize = 16;
 
 /// A task to start.
 #[derive(Debug)]
@@ -92,6 +101,7 @@ pub struct Worker {
     in_flight: FxHashMap<Key, Vec<u64>>,
     peers: FxHashMap<u64, String>,
     me: u64,
+    avg_us: f64,
 }
 
 impl Worker {
@@ -109,6 +119,7 @@ impl Worker {
             in_flight: FxHashMap::default(),
             peers: FxHashMap::default(),
             me,
+            avg_us: PREFETCH_BELOW_US,
         }
     }
 
@@ -119,9 +130,16 @@ impl Worker {
         }
     }
 
-    /// Number of tasks running now.
+    /// Number of tasks handed to the executor and not finished.
     pub fn executing(&self) -> usize {
         self.executing
+    }
+
+    /// How many tasks may be handed to the executor at once: the slots, plus
+    /// some queued per slot while tasks are tiny.
+    pub fn execute_limit(&self) -> usize {
+        let per_slot = (PREFETCH_BELOW_US / self.avg_us.max(1.0)) as usize;
+        self.nthreads * (1 + per_slot.min(MAX_PREFETCH_PER_SLOT))
     }
 
     /// Number of tasks assigned and not finished.
@@ -345,7 +363,7 @@ impl Worker {
     }
 
     fn run_ready(&mut self, out: &mut Outbox) {
-        while self.executing < self.nthreads {
+        while self.executing < self.execute_limit() {
             let Some((order, id)) = self.ready.pop() else {
                 break;
             };

@@ -17,7 +17,7 @@ use crate::runtime::scheduler::SchedulerHandle;
 use crate::runtime::Uplink;
 use crate::task::{ArgSlot, IntoArgs, SubmitOptions, Task, Value};
 use rudask_core::graph::{Arg, TaskOptions};
-use rudask_core::protocol::{ClientMsg, Role, ToClient, WorkerInfo};
+use rudask_core::protocol::{ClientMsg, Role, SchedulerInfo, ToClient, WorkerInfo};
 use rudask_core::{Key, Payload, TaskSpec};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     keys: Mutex<FxHashMap<Key, (Arc<KeyState>, usize)>>,
     workers: Mutex<FxHashMap<u64, WorkerInfo>>,
     disconnected: Mutex<Option<String>>,
+    info_requests: Mutex<FxHashMap<u64, tokio::sync::oneshot::Sender<SchedulerInfo>>>,
+    next_request: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,7 +40,12 @@ impl Shared {
     /// Applies one scheduler message.
     fn apply(&self, msg: ToClient) {
         match msg {
-            ToClient::KeyInMemory { key, workers, value, .. } => {
+            ToClient::KeyInMemory {
+                key,
+                workers,
+                value,
+                ..
+            } => {
                 if let Some(s) = self.state(&key) {
                     s.set_memory(value, workers);
                 }
@@ -50,7 +57,12 @@ impl Shared {
             }
             ToClient::KeyCancelled { key } => {
                 if let Some(s) = self.state(&key) {
-                    s.set_failed(Status::Cancelled, Error::Cancelled { key: key.to_string() });
+                    s.set_failed(
+                        Status::Cancelled,
+                        Error::Cancelled {
+                            key: key.to_string(),
+                        },
+                    );
                 }
             }
             ToClient::WorkerAdded(info) => {
@@ -58,6 +70,11 @@ impl Shared {
             }
             ToClient::WorkerRemoved { id } => {
                 lock(&self.workers).remove(&id);
+            }
+            ToClient::Info { id, info } => {
+                if let Some(tx) = lock(&self.info_requests).remove(&id) {
+                    let _ = tx.send(info);
+                }
             }
         }
     }
@@ -69,6 +86,7 @@ impl Shared {
     /// The scheduler connection is gone: every pending key fails.
     fn disconnect(&self, reason: String) {
         *lock(&self.disconnected) = Some(reason.clone());
+        lock(&self.info_requests).clear();
         let states: Vec<_> = lock(&self.keys).values().map(|(s, _)| s.clone()).collect();
         for s in states {
             if s.status() == Status::Pending {
@@ -110,9 +128,14 @@ impl ClientInner {
         let refs = keys
             .iter()
             .map(|k| {
-                let entry = table.entry(k.clone()).or_insert_with(|| (KeyState::new(k.clone()), 0));
+                let entry = table
+                    .entry(k.clone())
+                    .or_insert_with(|| (KeyState::new(k.clone()), 0));
                 entry.1 += 1;
-                Arc::new(KeyRef { state: entry.0.clone(), client: self.clone() })
+                Arc::new(KeyRef {
+                    state: entry.0.clone(),
+                    client: self.clone(),
+                })
             })
             .collect::<Vec<_>>();
         let sent = self.uplink.send(msg);
@@ -120,7 +143,10 @@ impl ClientInner {
         if sent {
             Ok(refs)
         } else {
-            Err(Error::Disconnected(format!("the connection to the scheduler at {} is closed", self.scheduler)))
+            Err(Error::Disconnected(format!(
+                "the connection to the scheduler at {} is closed",
+                self.scheduler
+            )))
         }
     }
 
@@ -131,7 +157,9 @@ impl ClientInner {
             entry.1 -= 1;
             if entry.1 == 0 {
                 table.remove(key);
-                self.uplink.send(ClientMsg::Release { keys: vec![key.clone()] });
+                self.uplink.send(ClientMsg::Release {
+                    keys: vec![key.clone()],
+                });
             }
         }
     }
@@ -141,7 +169,9 @@ impl ClientInner {
     }
 
     fn worker_addr(&self, id: u64) -> Option<String> {
-        lock(&self.shared.workers).get(&id).map(|w| w.data_addr.clone())
+        lock(&self.shared.workers)
+            .get(&id)
+            .map(|w| w.data_addr.clone())
     }
 
     /// Waits for a key and returns its encoded value, fetching it from a
@@ -154,7 +184,9 @@ impl ClientInner {
                 Outcome::At { workers, version } => {
                     for w in workers {
                         if let Some(addr) = self.worker_addr(w) {
-                            if let Ok(items) = self.peers.get_data(&addr, vec![state.key.clone()]).await {
+                            if let Ok(items) =
+                                self.peers.get_data(&addr, vec![state.key.clone()]).await
+                            {
                                 if let Some((_, Some(p))) = items.into_iter().next() {
                                     return Ok(p);
                                 }
@@ -205,12 +237,21 @@ impl Client {
             let addr = addr.to_string();
             move |err: Option<Error>| {
                 let why = err.map(|e| format!(": {e}")).unwrap_or_default();
-                shared.disconnect(format!("the connection to the scheduler at {addr} was lost{why}"));
+                shared.disconnect(format!(
+                    "the connection to the scheduler at {addr} was lost{why}"
+                ));
             }
         };
         conn::spawn_reader::<ToClient, _, _>(reader, on_msg, on_close);
-        let inner = ClientInner { uplink: Uplink::Tcp(conn::spawn_writer(w)), shared, peers: PeerPool::default(), scheduler: addr.to_string() };
-        Ok(Client { inner: Arc::new(inner) })
+        let inner = ClientInner {
+            uplink: Uplink::Tcp(conn::spawn_writer(w)),
+            shared,
+            peers: PeerPool::default(),
+            scheduler: addr.to_string(),
+        };
+        Ok(Client {
+            inner: Arc::new(inner),
+        })
     }
 
     /// A client of an in-process scheduler, over channels.
@@ -234,7 +275,9 @@ impl Client {
             peers: PeerPool::default(),
             scheduler: scheduler.address().to_string(),
         };
-        Ok(Client { inner: Arc::new(inner) })
+        Ok(Client {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The scheduler's address.
@@ -251,11 +294,21 @@ impl Client {
 
     /// Submits one task. Each argument is a value or a `&Future` of the
     /// parameter's type. Options ride on the task: `client.submit(inc.pure(false), (1,))`.
-    pub fn submit<F: Task, A: IntoArgs<F::Args>>(&self, task: F, args: A) -> Result<Future<F::Output>> {
+    pub fn submit<F: Task, A: IntoArgs<F::Args>>(
+        &self,
+        task: F,
+        args: A,
+    ) -> Result<Future<F::Output>> {
         let options = task.options();
         let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
         let key = spec.key.clone();
-        let refs = self.inner.register(&[key.clone()], ClientMsg::UpdateGraph { tasks: vec![spec], wanted: vec![key] })?;
+        let refs = self.inner.register(
+            &[key.clone()],
+            ClientMsg::UpdateGraph {
+                tasks: vec![spec],
+                wanted: vec![key],
+            },
+        )?;
         drop(deps);
         Ok(Future::new(refs.into_iter().next().expect("one key")))
     }
@@ -277,7 +330,13 @@ impl Client {
             deps.extend(d);
         }
         let keys: Vec<Key> = specs.iter().map(|s| s.key.clone()).collect();
-        let refs = self.inner.register(&keys, ClientMsg::UpdateGraph { tasks: specs, wanted: keys.clone() })?;
+        let refs = self.inner.register(
+            &keys,
+            ClientMsg::UpdateGraph {
+                tasks: specs,
+                wanted: keys.clone(),
+            },
+        )?;
         drop(deps);
         Ok(refs.into_iter().map(Future::new).collect())
     }
@@ -295,7 +354,10 @@ impl Client {
             }
         }
         let requests = remote.into_iter().map(|(w, idx)| {
-            let keys = idx.iter().map(|&i| futures[i].key_ref().state.key.clone()).collect();
+            let keys = idx
+                .iter()
+                .map(|&i| futures[i].key_ref().state.key.clone())
+                .collect();
             let addr = self.inner.worker_addr(w);
             async move {
                 match addr {
@@ -326,9 +388,35 @@ impl Client {
         Scatter::new(self, values.into_iter().collect())
     }
 
+    /// A snapshot of the scheduler: workers, number of tasks and clients, and
+    /// the state of each key in `keys` (`None` once the scheduler forgot it).
+    pub async fn scheduler_info(&self, keys: &[&str]) -> Result<SchedulerInfo> {
+        let id = self
+            .inner
+            .shared
+            .next_request
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.inner.shared.info_requests).insert(id, tx);
+        self.inner.check_connected()?;
+        let keys = keys.iter().map(|&k| Key::from(k)).collect();
+        if !self.inner.uplink.send(ClientMsg::Info { id, keys }) {
+            return Err(Error::Disconnected(
+                "the connection to the scheduler is closed".into(),
+            ));
+        }
+        rx.await
+            .map_err(|_| Error::Disconnected("the connection to the scheduler was lost".into()))
+    }
+
     /// Cancels the futures' keys for every client that wants them.
     pub fn cancel<T>(&self, futures: &[Future<T>]) {
-        self.inner.cancel(futures.iter().map(|f| f.key_ref().state.key.clone()).collect());
+        self.inner.cancel(
+            futures
+                .iter()
+                .map(|f| f.key_ref().state.key.clone())
+                .collect(),
+        );
     }
 
     /// Leaves the scheduler. Futures of this client fail with
@@ -396,7 +484,10 @@ fn build_spec<F: Task>(
         key,
         func: Arc::from(task.id()),
         args,
-        options: TaskOptions { priority: options.priority, retries: options.retries },
+        options: TaskOptions {
+            priority: options.priority,
+            retries: options.retries,
+        },
     };
     Ok((spec, deps))
 }

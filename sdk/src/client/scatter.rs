@@ -28,7 +28,12 @@ pub struct Scatter<'a, T> {
 
 impl<'a, T: Value> Scatter<'a, T> {
     pub(super) fn new(client: &'a Client, values: Vec<T>) -> Self {
-        Scatter { client, values, workers: None, broadcast: false }
+        Scatter {
+            client,
+            values,
+            workers: None,
+            broadcast: false,
+        }
     }
 
     /// Only these workers (by name or data address).
@@ -53,28 +58,46 @@ impl<'a, T: Value> Scatter<'a, T> {
         if let Some(wanted) = &self.workers {
             for w in wanted {
                 if !targets.iter().any(|(_, name, addr)| name == w || addr == w) {
-                    return Err(Error::InvalidArgument(format!("no worker named {w:?} is connected")));
+                    return Err(Error::InvalidArgument(format!(
+                        "no worker named {w:?} is connected"
+                    )));
                 }
             }
             targets.retain(|(_, name, addr)| wanted.iter().any(|w| w == name || w == addr));
         }
         if targets.is_empty() {
-            return Err(Error::InvalidArgument("no workers to scatter to; start some workers first".into()));
+            return Err(Error::InvalidArgument(
+                "no workers to scatter to; start some workers first".into(),
+            ));
         }
-        let type_name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("data").trim_end_matches('>');
+        let type_name = std::any::type_name::<T>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("data")
+            .trim_end_matches('>');
         let offset = fastrand::usize(..targets.len());
         let mut per_worker: FxHashMap<usize, Vec<(Key, Payload)>> = FxHashMap::default();
         let mut items = Vec::with_capacity(self.values.len());
         for (i, v) in self.values.iter().enumerate() {
             let payload = encode_value(v)?;
             let key = Key::random(&format!("scatter-{type_name}"), fastrand::u128(..));
-            let chosen: Vec<usize> =
-                if self.broadcast { (0..targets.len()).collect() } else { vec![(offset + i) % targets.len()] };
+            let chosen: Vec<usize> = if self.broadcast {
+                (0..targets.len()).collect()
+            } else {
+                vec![(offset + i) % targets.len()]
+            };
             for &t in &chosen {
-                per_worker.entry(t).or_default().push((key.clone(), payload.clone()));
+                per_worker
+                    .entry(t)
+                    .or_default()
+                    .push((key.clone(), payload.clone()));
             }
             let workers = chosen.iter().map(|&t| targets[t].0).collect();
-            items.push(ScatteredKey { key, nbytes: payload.len() as u64, workers });
+            items.push(ScatteredKey {
+                key,
+                nbytes: payload.len() as u64,
+                workers,
+            });
         }
         let puts = per_worker.into_iter().map(|(t, data)| {
             let addr = targets[t].2.clone();
@@ -84,7 +107,11 @@ impl<'a, T: Value> Scatter<'a, T> {
         for r in futures::future::join_all(puts).await {
             r?;
         }
-        Ok(inner.register_scattered(items)?.into_iter().map(Future::new).collect())
+        Ok(inner
+            .register_scattered(items)?
+            .into_iter()
+            .map(Future::new)
+            .collect())
     }
 }
 

@@ -41,56 +41,126 @@ async fn read_one<M: DeserializeOwned>(reader: &mut FrameReader) -> Result<Optio
     match reader.next().await {
         None => Ok(None),
         Some(Ok(frame)) => Ok(Some(decode(frame.freeze())?)),
-        Some(Err(e)) => Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(e.to_string()))),
+        Some(Err(e)) => Err(Error::Protocol(
+            rudask_core::protocol::ProtocolError::Malformed(e.to_string()),
+        )),
     }
 }
 
 /// Connects and performs the handshake as `role`.
-pub(crate) async fn connect(addr: &str, role: Role) -> Result<(FrameReader, OwnedWriteHalf, Welcome)> {
-    let fail = |message: String| Error::Connect { addr: addr.to_string(), message };
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(socket_addr(addr))).await {
-        Err(_) => return Err(fail(format!("no answer within {HANDSHAKE_TIMEOUT:?}; is the address right and reachable?"))),
-        Ok(Err(e)) => return Err(fail(format!("{e}; is a rudask scheduler or worker listening there?"))),
+pub(crate) async fn connect(
+    addr: &str,
+    role: Role,
+) -> Result<(FrameReader, OwnedWriteHalf, Welcome)> {
+    let fail = |message: String| Error::Connect {
+        addr: addr.to_string(),
+        message,
+    };
+    let stream = match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        TcpStream::connect(socket_addr(addr)),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(fail(format!(
+                "no answer within {HANDSHAKE_TIMEOUT:?}; is the address right and reachable?"
+            )))
+        }
+        Ok(Err(e)) => {
+            return Err(fail(format!(
+                "{e}; is a rudask scheduler or worker listening there?"
+            )))
+        }
         Ok(Ok(s)) => s,
     };
     stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
     let mut reader = FramedRead::new(r, frame_codec(DEFAULT_MAX_FRAME));
-    let hello = Hello { magic: MAGIC.to_string(), protocol: PROTOCOL_VERSION, build: BUILD.to_string(), role, token: None };
+    let hello = Hello {
+        magic: MAGIC.to_string(),
+        protocol: PROTOCOL_VERSION,
+        build: BUILD.to_string(),
+        role,
+        token: None,
+    };
     let exchange = async {
         write_one(&mut w, &hello).await?;
         read_one::<HelloReply>(&mut reader).await
     };
     let reply = match tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange).await {
-        Err(_) => return Err(fail("the peer did not answer the handshake; is it a rudask scheduler or worker?".into())),
-        Ok(Err(e)) => return Err(fail(format!("handshake failed: {e}; is it a rudask peer of a compatible version?"))),
-        Ok(Ok(None)) => return Err(fail("the peer closed the connection during the handshake".into())),
+        Err(_) => {
+            return Err(fail(
+                "the peer did not answer the handshake; is it a rudask scheduler or worker?".into(),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(fail(format!(
+                "handshake failed: {e}; is it a rudask peer of a compatible version?"
+            )))
+        }
+        Ok(Ok(None)) => {
+            return Err(fail(
+                "the peer closed the connection during the handshake".into(),
+            ))
+        }
         Ok(Ok(Some(r))) => r,
     };
     match reply {
-        HelloReply::Welcome(welcome) if welcome.protocol == PROTOCOL_VERSION => Ok((reader, w, welcome)),
+        HelloReply::Welcome(welcome) if welcome.protocol == PROTOCOL_VERSION => {
+            Ok((reader, w, welcome))
+        }
         HelloReply::Welcome(welcome) => Err(Error::Refused {
             addr: addr.to_string(),
-            reason: format!("peer speaks protocol {} (build {}), we speak {PROTOCOL_VERSION} (build {BUILD})", welcome.protocol, welcome.build),
+            reason: format!(
+                "peer speaks protocol {} (build {}), we speak {PROTOCOL_VERSION} (build {BUILD})",
+                welcome.protocol, welcome.build
+            ),
         }),
-        HelloReply::Refused { reason } => Err(Error::Refused { addr: addr.to_string(), reason }),
+        HelloReply::Refused { reason } => Err(Error::Refused {
+            addr: addr.to_string(),
+            reason,
+        }),
     }
 }
 
 /// Reads and checks the peer's [`Hello`]; refuses mismatched peers.
 pub(crate) async fn accept(stream: TcpStream) -> Result<(Hello, FrameReader, OwnedWriteHalf)> {
     stream.set_nodelay(true)?;
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let (r, mut w) = stream.into_split();
     let mut reader = FramedRead::new(r, frame_codec(DEFAULT_MAX_FRAME));
-    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_one::<Hello>(&mut reader)).await {
-        Err(_) => return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!("{peer} sent no handshake")))),
-        Ok(Err(e)) => {
-            let reason = format!("could not read the handshake ({e}); is this a rudask client or worker?");
-            let _ = write_one(&mut w, &HelloReply::Refused { reason: reason.clone() }).await;
-            return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!("{peer}: {reason}"))));
+    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_one::<Hello>(&mut reader)).await
+    {
+        Err(_) => {
+            return Err(Error::Protocol(
+                rudask_core::protocol::ProtocolError::Malformed(format!(
+                    "{peer} sent no handshake"
+                )),
+            ))
         }
-        Ok(Ok(None)) => return Err(Error::Disconnected(format!("{peer} closed during the handshake"))),
+        Ok(Err(e)) => {
+            let reason =
+                format!("could not read the handshake ({e}); is this a rudask client or worker?");
+            let _ = write_one(
+                &mut w,
+                &HelloReply::Refused {
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+            return Err(Error::Protocol(
+                rudask_core::protocol::ProtocolError::Malformed(format!("{peer}: {reason}")),
+            ));
+        }
+        Ok(Ok(None)) => {
+            return Err(Error::Disconnected(format!(
+                "{peer} closed during the handshake"
+            )))
+        }
         Ok(Ok(Some(h))) => h,
     };
     let refusal = if hello.magic != MAGIC {
@@ -105,7 +175,13 @@ pub(crate) async fn accept(stream: TcpStream) -> Result<(Hello, FrameReader, Own
     };
     if let Some(reason) = refusal {
         tracing::warn!(%peer, %reason, "refused connection");
-        let _ = write_one(&mut w, &HelloReply::Refused { reason: reason.clone() }).await;
+        let _ = write_one(
+            &mut w,
+            &HelloReply::Refused {
+                reason: reason.clone(),
+            },
+        )
+        .await;
         return Err(Error::Refused { addr: peer, reason });
     }
     Ok((hello, reader, w))
@@ -118,7 +194,9 @@ pub(crate) async fn reply(w: &mut OwnedWriteHalf, reply: &HelloReply) -> Result<
 
 /// Starts the batching writer; messages sent to the returned channel are
 /// written in order. The task ends when every sender is dropped or a write fails.
-pub(crate) fn spawn_writer<M: Serialize + Send + 'static>(w: OwnedWriteHalf) -> mpsc::UnboundedSender<M> {
+pub(crate) fn spawn_writer<M: Serialize + Send + 'static>(
+    w: OwnedWriteHalf,
+) -> mpsc::UnboundedSender<M> {
     let (tx, rx) = mpsc::unbounded_channel::<M>();
     spawn_writer_from(w, rx);
     tx
@@ -126,7 +204,10 @@ pub(crate) fn spawn_writer<M: Serialize + Send + 'static>(w: OwnedWriteHalf) -> 
 
 /// Like [`spawn_writer`], for a channel made earlier (so messages can queue
 /// before the handshake reply is written).
-pub(crate) fn spawn_writer_from<M: Serialize + Send + 'static>(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<M>) {
+pub(crate) fn spawn_writer_from<M: Serialize + Send + 'static>(
+    mut w: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<M>,
+) {
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(1024);
         let mut buf = EncodeBuffer::new(DEFAULT_MAX_FRAME);

@@ -1,6 +1,11 @@
 //! Running task functions: synchronous ones on a pool of task threads,
 //! asynchronous ones on the runtime, both with panics caught and turned into
 //! failures that carry the panic message and a backtrace.
+//!
+//! A synchronous function whose observed run time is tiny runs inline on the
+//! caller's thread instead: handing a 1 µs task to another thread costs more
+//! than the task (two futex wakeups), and the caller bounds how long it runs
+//! inline tasks before serving its sockets again.
 
 use rudask_core::registry::{Catalog, TaskArgs, TaskCall, TaskResult};
 use rudask_core::worker::{Execute, Worker};
@@ -10,8 +15,16 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex, Once};
 use std::time::Instant;
 
-/// A finished task: id, outcome and run time in microseconds.
-pub(crate) type Completion = (u64, TaskResult, u64);
+/// A finished task: id, outcome, run time in microseconds and function id.
+pub(crate) type Completion = (u64, TaskResult, u64, &'static str);
+
+/// Functions whose average run time is below this run inline.
+const INLINE_BELOW_US: f64 = 100.0;
+
+/// A task thread runs jobs already queued for it back to back for at most
+/// this long before reporting, so tiny tasks wake the event loop once per
+/// batch instead of once per task.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_micros(200);
 
 thread_local! {
     static IN_TASK: Cell<bool> = const { Cell::new(false) };
@@ -32,9 +45,13 @@ fn install_panic_hook() {
                     .map(|s| s.to_string())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic payload".to_string());
-                let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+                let location = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
                 let backtrace = std::backtrace::Backtrace::force_capture().to_string();
-                LAST_PANIC.with(|p| *p.borrow_mut() = Some((format!("{msg}{location}"), backtrace)));
+                LAST_PANIC
+                    .with(|p| *p.borrow_mut() = Some((format!("{msg}{location}"), backtrace)));
             } else {
                 previous(info);
             }
@@ -43,8 +60,9 @@ fn install_panic_hook() {
 }
 
 fn panic_failure() -> TaskFailure {
-    let (message, traceback) =
-        LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| ("unknown panic".to_string(), String::new()));
+    let (message, traceback) = LAST_PANIC
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_else(|| ("unknown panic".to_string(), String::new()));
     TaskFailure::new(FailureKind::Panic, message).with_traceback(traceback)
 }
 
@@ -70,18 +88,27 @@ fn run_sync(call: Box<dyn FnOnce() -> TaskResult + Send>) -> TaskResult {
     r.unwrap_or_else(|_| Err(panic_failure()))
 }
 
-type Job = (u64, Box<dyn FnOnce() -> TaskResult + Send>);
+type Job = (u64, Box<dyn FnOnce() -> TaskResult + Send>, &'static str);
 
 /// Runs registered task functions for one worker.
+///
+/// It may be handed more tasks than it has slots; at most `nthreads` run at
+/// once (the thread pool for sync tasks, a semaphore for async ones).
 #[derive(Debug)]
 pub(crate) struct Executor {
     jobs: mpsc::Sender<Job>,
-    done: tokio::sync::mpsc::UnboundedSender<Completion>,
+    done: tokio::sync::mpsc::UnboundedSender<Vec<Completion>>,
+    async_slots: Arc<tokio::sync::Semaphore>,
+    avg_us: rustc_hash::FxHashMap<&'static str, f64>,
 }
 
 impl Executor {
     /// Starts `nthreads` task threads; completions go to `done`.
-    pub(crate) fn new(nthreads: usize, name: &str, done: tokio::sync::mpsc::UnboundedSender<Completion>) -> Executor {
+    pub(crate) fn new(
+        nthreads: usize,
+        name: &str,
+        done: tokio::sync::mpsc::UnboundedSender<Vec<Completion>>,
+    ) -> Executor {
         install_panic_hook();
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -92,34 +119,77 @@ impl Executor {
                 .name(format!("{name}-task-{i}"))
                 .spawn(move || loop {
                     let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((task, call)) = job else { return };
-                    let start = Instant::now();
-                    let result = run_sync(call);
-                    if done.send((task, result, start.elapsed().as_micros() as u64)).is_err() {
+                    let Ok(mut job) = job else { return };
+                    let batch_start = Instant::now();
+                    let mut batch = Vec::new();
+                    loop {
+                        let (task, call, func) = job;
+                        let start = Instant::now();
+                        let result = run_sync(call);
+                        batch.push((task, result, start.elapsed().as_micros() as u64, func));
+                        if batch_start.elapsed() >= REPORT_EVERY {
+                            break;
+                        }
+                        match rx.lock().unwrap_or_else(|p| p.into_inner()).try_recv() {
+                            Ok(next) => job = next,
+                            Err(_) => break,
+                        }
+                    }
+                    if done.send(batch).is_err() {
                         return;
                     }
                 })
                 .expect("failed to spawn a task thread");
         }
-        Executor { jobs, done }
+        Executor {
+            jobs,
+            done,
+            async_slots: Arc::new(tokio::sync::Semaphore::new(nthreads.max(1))),
+            avg_us: Default::default(),
+        }
     }
 
-    /// Starts a task.
-    pub(crate) fn start(&self, e: Execute) {
+    /// Records a task's run time.
+    pub(crate) fn observe(&mut self, func: &'static str, us: u64) {
+        let avg = self.avg_us.entry(func).or_insert(us as f64);
+        *avg = 0.8 * *avg + 0.2 * us as f64;
+    }
+
+    /// Starts a task. A tiny synchronous one runs right here and its
+    /// completion is returned; others report through the completion channel.
+    pub(crate) fn start(&mut self, e: Execute) -> Option<Completion> {
         let Some(def) = Catalog::global().get(&e.func) else {
-            let _ = self.done.send((e.task, Err(Worker::unknown_function(&e.func)), 0));
-            return;
+            return Some((e.task, Err(Worker::unknown_function(&e.func)), 0, ""));
         };
         match (def.prepare)(TaskArgs::new(def.id, e.args)) {
+            TaskCall::Sync(call)
+                if self
+                    .avg_us
+                    .get(def.id)
+                    .is_some_and(|&us| us < INLINE_BELOW_US) =>
+            {
+                let start = Instant::now();
+                let result = run_sync(call);
+                Some((e.task, result, start.elapsed().as_micros() as u64, def.id))
+            }
             TaskCall::Sync(call) => {
-                if let Err(mpsc::SendError((task, _))) = self.jobs.send((e.task, call)) {
-                    let failure = TaskFailure::new(FailureKind::Error, "the worker's task threads have stopped");
-                    let _ = self.done.send((task, Err(failure), 0));
+                if let Err(mpsc::SendError((task, _, func))) =
+                    self.jobs.send((e.task, call, def.id))
+                {
+                    let failure = TaskFailure::new(
+                        FailureKind::Error,
+                        "the worker's task threads have stopped",
+                    );
+                    return Some((task, Err(failure), 0, func));
                 }
+                None
             }
             TaskCall::Async(mut fut) => {
                 let done = self.done.clone();
+                let slots = self.async_slots.clone();
+                let func = def.id;
                 tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
                     let start = Instant::now();
                     let polled = std::future::poll_fn(move |cx| {
                         let _guard = InTask::enter();
@@ -128,8 +198,14 @@ impl Executor {
                     let result = futures::FutureExt::catch_unwind(AssertUnwindSafe(polled))
                         .await
                         .unwrap_or_else(|_| Err(panic_failure()));
-                    let _ = done.send((e.task, result, start.elapsed().as_micros() as u64));
+                    let _ = done.send(vec![(
+                        e.task,
+                        result,
+                        start.elapsed().as_micros() as u64,
+                        func,
+                    )]);
                 });
+                None
             }
         }
     }

@@ -14,7 +14,11 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub(crate) enum Uplink<M> {
     Tcp(mpsc::UnboundedSender<M>),
-    Local { inbox: mpsc::UnboundedSender<scheduler::SchedEvent>, wrap: fn(u64, M) -> scheduler::SchedEvent, id: u64 },
+    Local {
+        inbox: mpsc::UnboundedSender<scheduler::SchedEvent>,
+        wrap: fn(u64, M) -> scheduler::SchedEvent,
+        id: u64,
+    },
 }
 
 impl<M> Uplink<M> {

@@ -35,18 +35,25 @@ impl PeerReply {
 pub(crate) type LocalRequest = (PeerRequest, PeerReply);
 
 fn local_workers() -> &'static Mutex<FxHashMap<String, mpsc::UnboundedSender<LocalRequest>>> {
-    static LOCAL: OnceLock<Mutex<FxHashMap<String, mpsc::UnboundedSender<LocalRequest>>>> = OnceLock::new();
+    static LOCAL: OnceLock<Mutex<FxHashMap<String, mpsc::UnboundedSender<LocalRequest>>>> =
+        OnceLock::new();
     LOCAL.get_or_init(Default::default)
 }
 
 /// Makes an in-process worker reachable at `inproc://...`.
 pub(crate) fn register_local(addr: String, tx: mpsc::UnboundedSender<LocalRequest>) {
-    local_workers().lock().unwrap_or_else(|p| p.into_inner()).insert(addr, tx);
+    local_workers()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(addr, tx);
 }
 
 /// Removes an in-process worker.
 pub(crate) fn unregister_local(addr: &str) {
-    local_workers().lock().unwrap_or_else(|p| p.into_inner()).remove(addr);
+    local_workers()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(addr);
 }
 
 type Pending = Arc<Mutex<FxHashMap<u64, oneshot::Sender<PeerResponse>>>>;
@@ -80,7 +87,11 @@ impl PeerPool {
                 let id = match &r {
                     PeerResponse::Data { id, .. } | PeerResponse::PutAck { id } => *id,
                 };
-                if let Some(tx) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+                if let Some(tx) = pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id)
+                {
                     let _ = tx.send(r);
                 }
                 true
@@ -91,22 +102,43 @@ impl PeerPool {
             move |_| pending.lock().unwrap_or_else(|p| p.into_inner()).clear()
         };
         conn::spawn_reader(reader, on_msg, on_close);
-        let c = Arc::new(PeerConn { tx: conn::spawn_writer(w), pending });
+        let c = Arc::new(PeerConn {
+            tx: conn::spawn_writer(w),
+            pending,
+        });
         conns.insert(addr.to_string(), c.clone());
         Ok(c)
     }
 
-    async fn request(&self, addr: &str, make: impl FnOnce(u64) -> PeerRequest) -> Result<PeerResponse> {
+    async fn request(
+        &self,
+        addr: &str,
+        make: impl FnOnce(u64) -> PeerRequest,
+    ) -> Result<PeerResponse> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let lost = || Error::Io(format!("connection to worker {addr} was lost during the request"));
+        let lost = || {
+            Error::Io(format!(
+                "connection to worker {addr} was lost during the request"
+            ))
+        };
         if addr.starts_with("inproc://") {
-            let local = local_workers().lock().unwrap_or_else(|p| p.into_inner()).get(addr).cloned();
-            let local = local.ok_or_else(|| Error::Io(format!("in-process worker {addr} has stopped")))?;
-            local.send((make(id), PeerReply::Once(tx))).map_err(|_| lost())?;
+            let local = local_workers()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(addr)
+                .cloned();
+            let local =
+                local.ok_or_else(|| Error::Io(format!("in-process worker {addr} has stopped")))?;
+            local
+                .send((make(id), PeerReply::Once(tx)))
+                .map_err(|_| lost())?;
         } else {
             let c = self.conn(addr).await?;
-            c.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+            c.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, tx);
             if c.tx.send(make(id)).is_err() {
                 return Err(lost());
             }
@@ -115,18 +147,32 @@ impl PeerPool {
     }
 
     /// Fetches keys from one worker; `None` for keys it does not hold.
-    pub(crate) async fn get_data(&self, addr: &str, keys: Vec<Key>) -> Result<Vec<(Key, Option<Payload>)>> {
-        match self.request(addr, |id| PeerRequest::GetData { id, keys }).await? {
+    pub(crate) async fn get_data(
+        &self,
+        addr: &str,
+        keys: Vec<Key>,
+    ) -> Result<Vec<(Key, Option<Payload>)>> {
+        match self
+            .request(addr, |id| PeerRequest::GetData { id, keys })
+            .await?
+        {
             PeerResponse::Data { items, .. } => Ok(items),
-            PeerResponse::PutAck { .. } => Err(Error::Io(format!("worker {addr} answered a data request with an ack"))),
+            PeerResponse::PutAck { .. } => Err(Error::Io(format!(
+                "worker {addr} answered a data request with an ack"
+            ))),
         }
     }
 
     /// Stores values on one worker.
     pub(crate) async fn put_data(&self, addr: &str, items: Vec<(Key, Payload)>) -> Result<()> {
-        match self.request(addr, |id| PeerRequest::PutData { id, items }).await? {
+        match self
+            .request(addr, |id| PeerRequest::PutData { id, items })
+            .await?
+        {
             PeerResponse::PutAck { .. } => Ok(()),
-            PeerResponse::Data { .. } => Err(Error::Io(format!("worker {addr} answered a put with data"))),
+            PeerResponse::Data { .. } => {
+                Err(Error::Io(format!("worker {addr} answered a put with data")))
+            }
         }
     }
 }

@@ -6,7 +6,8 @@ use super::conn::{self, BUILD};
 use super::Uplink;
 use crate::error::{Error, Result};
 use rudask_core::protocol::{
-    ClientMsg, HelloReply, Role, ToClient, ToWorker, Welcome, WorkerHello, WorkerInfo, WorkerMsg, PROTOCOL_VERSION,
+    ClientMsg, HelloReply, Role, SchedulerInfo, ToClient, ToWorker, Welcome, WorkerHello,
+    WorkerInfo, WorkerMsg, PROTOCOL_VERSION,
 };
 use rudask_core::scheduler::{ClientId, Comm, Scheduler, SchedulerConfig, WireId, WorkerId};
 use slotmap::SecondaryMap;
@@ -17,7 +18,11 @@ use tokio::sync::{mpsc, oneshot};
 /// Everything the scheduler loop reacts to.
 #[derive(Debug)]
 pub(crate) enum SchedEvent {
-    ClientJoin { name: String, sink: mpsc::UnboundedSender<ToClient>, reply: oneshot::Sender<Welcome> },
+    ClientJoin {
+        name: String,
+        sink: mpsc::UnboundedSender<ToClient>,
+        reply: oneshot::Sender<Welcome>,
+    },
     Client(ClientId, ClientMsg),
     ClientGone(ClientId),
     WorkerJoin {
@@ -27,20 +32,12 @@ pub(crate) enum SchedEvent {
     },
     Worker(WorkerId, WorkerMsg),
     WorkerGone(WorkerId),
-    WorkerExited { name: String, exit_code: Option<i32> },
+    WorkerExited {
+        name: String,
+        exit_code: Option<i32>,
+    },
     Info(oneshot::Sender<SchedulerInfo>),
     Shutdown,
-}
-
-/// A snapshot of the scheduler's state.
-#[derive(Clone, Debug)]
-pub struct SchedulerInfo {
-    /// Connected workers.
-    pub workers: Vec<WorkerInfo>,
-    /// Tasks the scheduler knows about.
-    pub tasks: usize,
-    /// Connected clients.
-    pub clients: usize,
 }
 
 /// Scheduler settings.
@@ -58,7 +55,12 @@ pub struct SchedulerOptions {
 
 impl Default for SchedulerOptions {
     fn default() -> Self {
-        SchedulerOptions { host: "127.0.0.1".into(), port: 8786, config: SchedulerConfig::default(), tick: Duration::from_secs(1) }
+        SchedulerOptions {
+            host: "127.0.0.1".into(),
+            port: 8786,
+            config: SchedulerConfig::default(),
+            tick: Duration::from_secs(1),
+        }
     }
 }
 
@@ -86,7 +88,9 @@ impl SchedulerHandle {
     /// A snapshot of the scheduler's state.
     pub async fn info(&self) -> Result<SchedulerInfo> {
         let (tx, rx) = oneshot::channel();
-        self.inbox.send(SchedEvent::Info(tx)).map_err(|_| stopped())?;
+        self.inbox
+            .send(SchedEvent::Info(tx))
+            .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())
     }
 
@@ -98,16 +102,28 @@ impl SchedulerHandle {
     /// Tells the scheduler that a worker process exited, so its loss is
     /// reported with the exit status.
     pub(crate) fn worker_exited(&self, name: String, exit_code: Option<i32>) {
-        let _ = self.inbox.send(SchedEvent::WorkerExited { name, exit_code });
+        let _ = self
+            .inbox
+            .send(SchedEvent::WorkerExited { name, exit_code });
     }
 
     pub(crate) async fn join_client_local(
         &self,
         name: &str,
-    ) -> Result<(Uplink<ClientMsg>, mpsc::UnboundedReceiver<ToClient>, Welcome)> {
+    ) -> Result<(
+        Uplink<ClientMsg>,
+        mpsc::UnboundedReceiver<ToClient>,
+        Welcome,
+    )> {
         let (sink, rx) = mpsc::unbounded_channel();
         let (reply, welcome) = oneshot::channel();
-        self.inbox.send(SchedEvent::ClientJoin { name: name.to_string(), sink, reply }).map_err(|_| stopped())?;
+        self.inbox
+            .send(SchedEvent::ClientJoin {
+                name: name.to_string(),
+                sink,
+                reply,
+            })
+            .map_err(|_| stopped())?;
         let welcome = welcome.await.map_err(|_| stopped())?;
         let uplink = Uplink::Local {
             inbox: self.inbox.clone(),
@@ -120,14 +136,23 @@ impl SchedulerHandle {
     pub(crate) async fn join_worker_local(
         &self,
         hello: WorkerHello,
-    ) -> Result<(Uplink<WorkerMsg>, mpsc::UnboundedReceiver<ToWorker>, Welcome)> {
+    ) -> Result<(
+        Uplink<WorkerMsg>,
+        mpsc::UnboundedReceiver<ToWorker>,
+        Welcome,
+    )> {
         let (sink, rx) = mpsc::unbounded_channel();
         let (reply, welcome) = oneshot::channel();
-        self.inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
+        self.inbox
+            .send(SchedEvent::WorkerJoin { hello, sink, reply })
+            .map_err(|_| stopped())?;
         let welcome = welcome
             .await
             .map_err(|_| stopped())?
-            .map_err(|reason| Error::Refused { addr: self.address.clone(), reason })?;
+            .map_err(|reason| Error::Refused {
+                addr: self.address.clone(),
+                reason,
+            })?;
         let uplink = Uplink::Local {
             inbox: self.inbox.clone(),
             wrap: |id, m| SchedEvent::Worker(WorkerId::from_wire(id), m),
@@ -142,14 +167,37 @@ fn stopped() -> Error {
 }
 
 /// Starts a scheduler listening on `opts.host:opts.port`.
+///
+/// The scheduler owns one thread: its connections and its state machine run
+/// on a single-threaded runtime there, so messages move between them without
+/// cross-thread wakeups, whatever runtime the caller uses.
 pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
-    let listener = TcpListener::bind((opts.host.as_str(), opts.port))
-        .await
-        .map_err(|e| Error::Io(format!("could not listen on {}:{}: {e}", opts.host, opts.port)))?;
+    let listener = std::net::TcpListener::bind((opts.host.as_str(), opts.port)).map_err(|e| {
+        Error::Io(format!(
+            "could not listen on {}:{}: {e}",
+            opts.host, opts.port
+        ))
+    })?;
+    listener.set_nonblocking(true)?;
     let address = format!("tcp://{}", listener.local_addr()?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (inbox, rx) = mpsc::unbounded_channel();
-    tokio::spawn(accept_loop(listener, inbox.clone()));
-    tokio::spawn(event_loop(rx, Scheduler::new(opts.config), opts.tick));
+    let accept_inbox = inbox.clone();
+    std::thread::Builder::new()
+        .name("rudask-scheduler".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        tokio::spawn(accept_loop(listener, accept_inbox));
+                        event_loop(rx, Scheduler::new(opts.config), opts.tick).await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
+                }
+            });
+        })?;
     tracing::info!(%address, "scheduler started");
     Ok(SchedulerHandle { inbox, address })
 }
@@ -224,22 +272,24 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
             s.on_client_lost(c, comm);
             comm.clients.remove(c);
         }
-        SchedEvent::WorkerJoin { hello, sink, reply } => match s.on_worker_connected(&hello, comm) {
-            Ok(w) => {
-                for (to, msg) in std::mem::take(&mut comm.joining) {
-                    if to == w {
-                        let _ = sink.send(msg);
+        SchedEvent::WorkerJoin { hello, sink, reply } => {
+            match s.on_worker_connected(&hello, comm) {
+                Ok(w) => {
+                    for (to, msg) in std::mem::take(&mut comm.joining) {
+                        if to == w {
+                            let _ = sink.send(msg);
+                        }
                     }
+                    comm.workers.insert(w, sink);
+                    let _ = reply.send(Ok(welcome(w.to_wire(), s.worker_infos())));
+                    tracing::info!(worker = %hello.name, addr = %hello.data_addr, nthreads = hello.nthreads, "worker joined");
                 }
-                comm.workers.insert(w, sink);
-                let _ = reply.send(Ok(welcome(w.to_wire(), s.worker_infos())));
-                tracing::info!(worker = %hello.name, addr = %hello.data_addr, nthreads = hello.nthreads, "worker joined");
+                Err(reason) => {
+                    tracing::warn!(worker = %hello.name, %reason, "worker refused");
+                    let _ = reply.send(Err(reason));
+                }
             }
-            Err(reason) => {
-                tracing::warn!(worker = %hello.name, %reason, "worker refused");
-                let _ = reply.send(Err(reason));
-            }
-        },
+        }
         SchedEvent::WorkerGone(w) => {
             if let Some((_, ws)) = s.workers().find(|(id, _)| *id == w) {
                 tracing::warn!(worker = %ws.info.name, "worker connection lost");
@@ -248,7 +298,10 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
             comm.workers.remove(w);
         }
         SchedEvent::WorkerExited { name, exit_code } => {
-            let found = s.workers().find(|(_, ws)| ws.info.name == name).map(|(w, _)| w);
+            let found = s
+                .workers()
+                .find(|(_, ws)| ws.info.name == name)
+                .map(|(w, _)| w);
             if let Some(w) = found {
                 tracing::warn!(worker = %name, ?exit_code, "worker process exited");
                 s.on_worker_lost(w, exit_code, comm);
@@ -256,7 +309,7 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
             }
         }
         SchedEvent::Info(reply) => {
-            let _ = reply.send(SchedulerInfo { workers: s.worker_infos(), tasks: s.task_count(), clients: s.client_count() });
+            let _ = reply.send(s.info(&[]));
         }
         SchedEvent::Shutdown => return false,
     }
@@ -264,7 +317,12 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
 }
 
 fn welcome(id: u64, workers: Vec<WorkerInfo>) -> Welcome {
-    Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id, workers }
+    Welcome {
+        protocol: PROTOCOL_VERSION,
+        build: BUILD.to_string(),
+        id,
+        workers,
+    }
 }
 
 async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEvent>) {
@@ -289,13 +347,18 @@ async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEv
     }
 }
 
-async fn serve(stream: tokio::net::TcpStream, inbox: mpsc::UnboundedSender<SchedEvent>) -> Result<()> {
+async fn serve(
+    stream: tokio::net::TcpStream,
+    inbox: mpsc::UnboundedSender<SchedEvent>,
+) -> Result<()> {
     let (hello, reader, mut w) = conn::accept(stream).await?;
     match hello.role {
         Role::Client { name } => {
             let (sink, rx) = mpsc::unbounded_channel();
             let (reply, welcome) = oneshot::channel();
-            inbox.send(SchedEvent::ClientJoin { name, sink, reply }).map_err(|_| stopped())?;
+            inbox
+                .send(SchedEvent::ClientJoin { name, sink, reply })
+                .map_err(|_| stopped())?;
             let welcome = welcome.await.map_err(|_| stopped())?;
             let c = ClientId::from_wire(welcome.id);
             conn::reply(&mut w, &HelloReply::Welcome(welcome)).await?;
@@ -314,7 +377,9 @@ async fn serve(stream: tokio::net::TcpStream, inbox: mpsc::UnboundedSender<Sched
         Role::Worker(hello) => {
             let (sink, rx) = mpsc::unbounded_channel();
             let (reply, welcome) = oneshot::channel();
-            inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
+            inbox
+                .send(SchedEvent::WorkerJoin { hello, sink, reply })
+                .map_err(|_| stopped())?;
             match welcome.await.map_err(|_| stopped())? {
                 Ok(welcome) => {
                     let w_id = WorkerId::from_wire(welcome.id);
@@ -335,7 +400,8 @@ async fn serve(stream: tokio::net::TcpStream, inbox: mpsc::UnboundedSender<Sched
             }
         }
         Role::Peer => {
-            let reason = "this is a scheduler; data requests go to a worker's data address".to_string();
+            let reason =
+                "this is a scheduler; data requests go to a worker's data address".to_string();
             conn::reply(&mut w, &HelloReply::Refused { reason }).await?;
         }
     }

@@ -9,7 +9,8 @@ use super::scheduler::SchedulerHandle;
 use super::Uplink;
 use crate::error::{Error, Result};
 use rudask_core::protocol::{
-    HelloReply, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello, WorkerMsg, PROTOCOL_VERSION,
+    HelloReply, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello, WorkerMsg,
+    PROTOCOL_VERSION,
 };
 use rudask_core::registry::Catalog;
 use rudask_core::worker::{Outbox, Worker};
@@ -55,12 +56,23 @@ impl WorkerOptions {
 enum Event {
     Sched(ToWorker),
     SchedGone,
-    Fetched { from: u64, items: Vec<(Key, Option<Payload>)> },
-    FetchFailed { from: u64, keys: Vec<Key> },
+    Fetched {
+        from: u64,
+        items: Vec<(Key, Option<Payload>)>,
+    },
+    FetchFailed {
+        from: u64,
+        keys: Vec<Key>,
+    },
 }
 
 fn hello(name: String, data_addr: String, nthreads: usize) -> WorkerHello {
-    WorkerHello { name, data_addr, nthreads: nthreads as u32, catalog: Catalog::global().ids() }
+    WorkerHello {
+        name,
+        data_addr,
+        nthreads: nthreads as u32,
+        catalog: Catalog::global().ids(),
+    }
 }
 
 /// Runs a worker connected over TCP until the scheduler goes away or tells it
@@ -95,16 +107,30 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         },
     );
     tracing::info!(%name, %data_addr, scheduler = %opts.scheduler, "worker connected");
-    event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, opts.nthreads, &name, opts.heartbeat, events, rx, peer_rx)
-        .await;
+    event_loop(
+        Uplink::Tcp(conn::spawn_writer(w)),
+        welcome,
+        opts.nthreads,
+        &name,
+        opts.heartbeat,
+        events,
+        rx,
+        peer_rx,
+    )
+    .await;
     Ok(())
 }
 
 /// Starts a worker inside this process, joined to `scheduler` through channels.
-pub(crate) async fn start_local(scheduler: &SchedulerHandle, name: String, nthreads: usize) -> Result<()> {
+pub(crate) async fn start_local(
+    scheduler: &SchedulerHandle,
+    name: String,
+    nthreads: usize,
+) -> Result<()> {
     let data_addr = format!("inproc://{name}-{}", fastrand::u64(..));
-    let (uplink, mut sched_rx, welcome) =
-        scheduler.join_worker_local(hello(name.clone(), data_addr.clone(), nthreads)).await?;
+    let (uplink, mut sched_rx, welcome) = scheduler
+        .join_worker_local(hello(name.clone(), data_addr.clone(), nthreads))
+        .await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
     peer::register_local(data_addr.clone(), peer_tx);
@@ -121,7 +147,17 @@ pub(crate) async fn start_local(scheduler: &SchedulerHandle, name: String, nthre
         let _ = forward.send(Event::SchedGone);
     });
     tokio::spawn(async move {
-        event_loop(uplink, welcome, nthreads, &name, Duration::from_secs(1), events, rx, peer_rx).await;
+        event_loop(
+            uplink,
+            welcome,
+            nthreads,
+            &name,
+            Duration::from_secs(1),
+            events,
+            rx,
+            peer_rx,
+        )
+        .await;
         peer::unregister_local(&data_addr);
     });
     Ok(())
@@ -140,12 +176,22 @@ async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<
                 }
             };
             if !matches!(hello.role, Role::Peer) {
-                let reason = "this is a worker's data port; clients and workers connect to the scheduler".to_string();
+                let reason =
+                    "this is a worker's data port; clients and workers connect to the scheduler"
+                        .to_string();
                 let _ = conn::reply(&mut w, &HelloReply::Refused { reason }).await;
                 return;
             }
-            let welcome = Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id: 0, workers: Vec::new() };
-            if conn::reply(&mut w, &HelloReply::Welcome(welcome)).await.is_err() {
+            let welcome = Welcome {
+                protocol: PROTOCOL_VERSION,
+                build: BUILD.to_string(),
+                id: 0,
+                workers: Vec::new(),
+            };
+            if conn::reply(&mut w, &HelloReply::Welcome(welcome))
+                .await
+                .is_err()
+            {
                 return;
             }
             let out = conn::spawn_writer::<PeerResponse>(w);
@@ -176,8 +222,8 @@ async fn event_loop(
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
     }
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
-    let executor = Executor::new(nthreads, name, done_tx);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Completion>>();
+    let mut executor = Executor::new(nthreads, name, done_tx);
     let peers = Arc::new(PeerPool::default());
     let mut out = Outbox::default();
     let mut ticker = tokio::time::interval(heartbeat);
@@ -189,7 +235,8 @@ async fn event_loop(
             biased;
             n = done_rx.recv_many(&mut done, 1024) => {
                 if n == 0 { return; }
-                for (task, result, us) in done.drain(..) {
+                for (task, result, us, func) in done.drain(..).flatten() {
+                    executor.observe(func, us);
                     worker.on_task_done(task, result, us, &mut out);
                 }
             }
@@ -216,7 +263,9 @@ async fn event_loop(
             _ = ticker.tick() => {
                 if !uplink.send(WorkerMsg::Heartbeat) { return; }
             }
+            () = std::future::ready(()), if !out.executes.is_empty() => {}
         }
+        run_tasks(&mut worker, &mut executor, &mut out);
         for m in out.to_scheduler.drain(..) {
             if !uplink.send(m) {
                 return;
@@ -227,24 +276,55 @@ async fn event_loop(
             let events = events.clone();
             tokio::spawn(async move {
                 let ev = match peers.get_data(&f.addr, f.keys.clone()).await {
-                    Ok(items) => Event::Fetched { from: f.worker, items },
+                    Ok(items) => Event::Fetched {
+                        from: f.worker,
+                        items,
+                    },
                     Err(e) => {
                         tracing::warn!(peer = %f.addr, error = %e, "fetching dependencies failed");
-                        Event::FetchFailed { from: f.worker, keys: f.keys }
+                        Event::FetchFailed {
+                            from: f.worker,
+                            keys: f.keys,
+                        }
                     }
                 };
                 let _ = events.send(ev);
             });
         }
-        for e in out.executes.drain(..) {
-            executor.start(e);
+    }
+}
+
+/// How long the event loop runs inline tasks before it serves its sockets.
+const INLINE_BUDGET: Duration = Duration::from_micros(500);
+
+/// Starts the tasks the worker released; tiny ones complete inline, which may
+/// release more, until the budget is spent. What is left stays in the outbox
+/// and the event loop comes back to it after serving ready I/O.
+fn run_tasks(worker: &mut Worker, executor: &mut Executor, out: &mut Outbox) {
+    let start = std::time::Instant::now();
+    let mut executes = Vec::new();
+    while !out.executes.is_empty() {
+        executes.append(&mut out.executes);
+        let mut completed = Vec::new();
+        for e in executes.drain(..) {
+            completed.extend(executor.start(e));
+        }
+        for (task, result, us, func) in completed {
+            executor.observe(func, us);
+            worker.on_task_done(task, result, us, out);
+        }
+        if start.elapsed() >= INLINE_BUDGET {
+            break;
         }
     }
 }
 
 fn serve_request(worker: &mut Worker, (req, reply): LocalRequest) {
     match req {
-        PeerRequest::GetData { id, keys } => reply.send(PeerResponse::Data { id, items: worker.get_data(&keys) }),
+        PeerRequest::GetData { id, keys } => reply.send(PeerResponse::Data {
+            id,
+            items: worker.get_data(&keys),
+        }),
         PeerRequest::PutData { id, items } => {
             worker.put_data(items);
             reply.send(PeerResponse::PutAck { id });

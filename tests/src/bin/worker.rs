@@ -1,1 +1,7 @@
-fn main() {}
+//! `rudask-test-worker`: the `rudask` command line with the test tasks linked in.
+
+use rudask_tests as _;
+
+fn main() -> std::process::ExitCode {
+    rudask::cli::main()
+}

@@ -1,0 +1,190 @@
+//! The value codec: how task arguments and results become bytes.
+//!
+//! Values are msgpack, except vectors of primitive numbers, which are the
+//! bulk of large payloads: they are written as one msgpack `ext` holding the
+//! raw little-endian elements (a type tag tells which primitive), so a 200 MB
+//! `Vec<f64>` costs one pass instead of 25 million msgpack items. `Vec<u8>`
+//! is a plain msgpack `bin`. Decoding a fast-path vector also accepts the
+//! ordinary msgpack array form, and a vector of another element type is a
+//! clear error naming both types.
+
+use crate::protocol::Payload;
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::{Any, TypeId};
+
+/// msgpack `ext 32` marker.
+const EXT32: u8 = 0xc9;
+
+macro_rules! primitives {
+    ($($t:ty => $tag:expr),* $(,)?) => {
+        fn encode_fast(v: &dyn Any) -> Option<Payload> {
+            $(
+                if let Some(v) = v.downcast_ref::<Vec<$t>>() {
+                    let width = std::mem::size_of::<$t>();
+                    let mut out = BytesMut::with_capacity(6 + v.len() * width);
+                    out.put_u8(EXT32);
+                    out.put_u32((v.len() * width) as u32);
+                    out.put_i8($tag);
+                    for x in v {
+                        out.put_slice(&x.to_le_bytes());
+                    }
+                    return Some(Payload(out.freeze()));
+                }
+            )*
+            if let Some(v) = v.downcast_ref::<Vec<u8>>() {
+                let mut out = BytesMut::with_capacity(5 + v.len());
+                out.put_u8(0xc6);
+                out.put_u32(v.len() as u32);
+                out.put_slice(v);
+                return Some(Payload(out.freeze()));
+            }
+            None
+        }
+
+        fn tag_name(tag: i8) -> &'static str {
+            match tag {
+                $($tag => stringify!($t),)*
+                _ => "an unknown type",
+            }
+        }
+
+        fn decode_fast<T: Any>(p: &Bytes) -> Option<Result<T, String>> {
+            let t = TypeId::of::<T>();
+            $(
+                if t == TypeId::of::<Vec<$t>>() {
+                    let raw = ext_body(p, $tag, stringify!($t))?;
+                    let v: Result<Vec<$t>, String> = raw.map(|raw| {
+                        raw.chunks_exact(std::mem::size_of::<$t>())
+                            .map(|c| <$t>::from_le_bytes(c.try_into().expect("exact chunk")))
+                            .collect()
+                    });
+                    return Some(v.map(|v| *(Box::new(v) as Box<dyn Any>).downcast::<T>().expect("same type")));
+                }
+            )*
+            None
+        }
+    };
+}
+
+primitives! { f64 => 1, f32 => 2, i64 => 3, i32 => 4, u64 => 5, u32 => 6, i16 => 7, u16 => 8, i8 => 9 }
+
+/// The body of a fast-path ext of element type `tag`; `None` if the payload
+/// is not an ext at all (then it is an ordinary msgpack value).
+fn ext_body<'a>(p: &'a Bytes, tag: i8, name: &str) -> Option<Result<&'a [u8], String>> {
+    if p.first() != Some(&EXT32) {
+        return None;
+    }
+    if p.len() < 6 {
+        return Some(Err("truncated vector payload".into()));
+    }
+    let len = u32::from_be_bytes([p[1], p[2], p[3], p[4]]) as usize;
+    let found = p[5] as i8;
+    if found != tag {
+        return Some(Err(format!(
+            "expected a vector of {name}, found a vector of {}",
+            tag_name(found)
+        )));
+    }
+    let body = &p[6..];
+    if body.len() != len {
+        return Some(Err(format!(
+            "vector payload says {len} bytes but has {}",
+            body.len()
+        )));
+    }
+    Some(Ok(body))
+}
+
+/// Encodes a value the way task arguments and results are encoded.
+///
+/// ```
+/// let p = rudask_core::registry::encode(&vec![1.5f64, 2.5]).unwrap();
+/// let v: Vec<f64> = rudask_core::registry::decode(&p).unwrap();
+/// assert_eq!(v, vec![1.5, 2.5]);
+/// ```
+pub fn encode<T: Serialize + Any>(v: &T) -> Result<Payload, String> {
+    match encode_fast(v) {
+        Some(p) => Ok(p),
+        None => encode_serde(v),
+    }
+}
+
+/// Encodes with plain msgpack, for values that are not `'static` types.
+pub fn encode_serde<T: Serialize + ?Sized>(v: &T) -> Result<Payload, String> {
+    rmp_serde::to_vec(v)
+        .map(Payload::from)
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes a value encoded by [`encode`].
+///
+/// ```
+/// let p = rudask_core::registry::encode(&vec![1i64, 2]).unwrap();
+/// let wrong: Result<Vec<f64>, String> = rudask_core::registry::decode(&p);
+/// assert!(wrong.unwrap_err().contains("found a vector of i64"));
+/// ```
+pub fn decode<T: DeserializeOwned + Any>(p: &Payload) -> Result<T, String> {
+    if let Some(r) = decode_fast::<T>(p.bytes()) {
+        return r;
+    }
+    if p.bytes().first() == Some(&EXT32) {
+        let tag = p.bytes().get(5).map_or(0, |&t| t as i8);
+        return Err(format!(
+            "found a vector of {}, not a {}",
+            tag_name(tag),
+            std::any::type_name::<T>()
+        ));
+    }
+    rmp_serde::from_slice(p.bytes()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip<T: Serialize + DeserializeOwned + Any + PartialEq + std::fmt::Debug>(v: T) {
+        let p = encode(&v).unwrap();
+        assert_eq!(decode::<T>(&p).unwrap(), v);
+    }
+
+    #[test]
+    fn values_round_trip() {
+        roundtrip(vec![1.0f64, -2.5, f64::MAX]);
+        roundtrip(vec![1.0f32, 3.5]);
+        roundtrip(vec![i64::MIN, 0, i64::MAX]);
+        roundtrip(vec![1i32, -7]);
+        roundtrip(vec![0u8, 255, 3]);
+        roundtrip(Vec::<f64>::new());
+        roundtrip(42i64);
+        roundtrip(("a".to_string(), 3u8, vec![1.0f64]));
+        roundtrip(Some(vec![2u64]));
+    }
+
+    #[test]
+    fn plain_msgpack_vectors_still_decode() {
+        let p = encode_serde(&vec![1.0f64, 2.0]).unwrap();
+        assert_eq!(decode::<Vec<f64>>(&p).unwrap(), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn mismatched_types_are_errors() {
+        let p = encode(&vec![1.0f64]).unwrap();
+        assert!(decode::<Vec<i64>>(&p)
+            .unwrap_err()
+            .contains("expected a vector of i64, found a vector of f64"));
+        assert!(decode::<String>(&p)
+            .unwrap_err()
+            .contains("found a vector of f64"));
+        let p = encode(&"text".to_string()).unwrap();
+        assert!(decode::<i64>(&p).is_err());
+    }
+
+    #[test]
+    fn truncated_vectors_are_errors() {
+        let mut p = encode(&vec![1.0f64, 2.0]).unwrap().0.to_vec();
+        p.pop();
+        assert!(decode::<Vec<f64>>(&Payload::from(p)).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! Harness of the end-to-end tests: a scheduler and workers as real
+//! processes of `rudask-test-worker`, connected over TCP on localhost.
+//!
+//! Every wait is bounded: [`within`] fails a test that hangs, and
+//! [`eventually`] polls a condition every 20 ms until a deadline, so no test
+//! relies on sleeping for synchronisation.
+//!
+//! Set `RUDASK_TEST_LOG=1` to see the processes' logs on stderr.
+
+// Each test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+use rudask::{Client, Future as RFuture, SchedulerInfo};
+use std::future::{Future, IntoFuture};
+use std::panic::Location;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Upper bound of any single wait in a test.
+pub(crate) const LIMIT: Duration = Duration::from_secs(30);
+
+/// How often [`eventually`] polls.
+const POLL: Duration = Duration::from_millis(20);
+
+const BIN: &str = env!("CARGO_BIN_EXE_rudask-test-worker");
+
+/// Awaits `fut` (anything `.await`able), failing the test if it takes longer than [`LIMIT`].
+#[track_caller]
+pub(crate) fn within<F: IntoFuture>(fut: F) -> impl Future<Output = F::Output> {
+    within_for(LIMIT, fut)
+}
+
+/// Awaits `fut`, failing the test if it takes longer than `limit`.
+#[track_caller]
+pub(crate) fn within_for<F: IntoFuture>(
+    limit: Duration,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    let at = Location::caller();
+    let fut = fut.into_future();
+    async move {
+        match tokio::time::timeout(limit, fut).await {
+            Ok(v) => v,
+            Err(_) => panic!("hung: the operation awaited at {at} did not finish within {limit:?}"),
+        }
+    }
+}
+
+/// Calls `probe` every 20 ms until it returns `Some`, failing the test after
+/// [`LIMIT`] with `what` in the message.
+#[track_caller]
+pub(crate) fn eventually<T, F, Fut>(what: &str, mut probe: F) -> impl Future<Output = T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let at = Location::caller();
+    let what = what.to_string();
+    async move {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            if let Some(v) = probe().await {
+                return v;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("condition never became true within {LIMIT:?} (waited at {at}): {what}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+fn stderr() -> Stdio {
+    if std::env::var_os("RUDASK_TEST_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    }
+}
+
+/// A worker process.
+#[derive(Debug)]
+pub(crate) struct WorkerProc {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    child: Child,
+}
+
+/// A scheduler process and its worker processes. Dropping it kills them all.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    /// The scheduler's address, `tcp://127.0.0.1:PORT`.
+    pub(crate) addr: String,
+    scheduler: Child,
+    pub(crate) workers: Vec<WorkerProc>,
+}
+
+impl Cluster {
+    /// Starts a scheduler only.
+    pub(crate) async fn scheduler() -> Cluster {
+        let mut scheduler = Command::new(BIN)
+            .args(["scheduler", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("could not start the scheduler process");
+        let stdout = scheduler.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = within(lines.next_line())
+            .await
+            .expect("reading the scheduler's stdout")
+            .expect("the scheduler exited before printing its address");
+        let addr = line
+            .strip_prefix("rudask scheduler listening at ")
+            .unwrap_or_else(|| panic!("unexpected first line from the scheduler: {line:?}"))
+            .trim()
+            .to_string();
+        assert!(
+            addr.starts_with("tcp://127.0.0.1:"),
+            "unexpected address {addr:?}"
+        );
+        Cluster {
+            addr,
+            scheduler,
+            workers: Vec::new(),
+        }
+    }
+
+    /// Starts a scheduler and `n` workers named `w0`, `w1`, ... with
+    /// `nthreads` slots each, and waits until all of them joined.
+    pub(crate) async fn start(n: usize, nthreads: usize) -> (Cluster, Client) {
+        let mut cluster = Cluster::scheduler().await;
+        for i in 0..n {
+            cluster.spawn_worker(&format!("w{i}"), nthreads);
+        }
+        let client = cluster.client().await;
+        wait_for_workers(&client, n).await;
+        (cluster, client)
+    }
+
+    /// Starts a worker process (does not wait for it to join).
+    pub(crate) fn spawn_worker(&mut self, name: &str, nthreads: usize) {
+        let child = Command::new(BIN)
+            .args([
+                "worker",
+                &self.addr,
+                "--nthreads",
+                &nthreads.to_string(),
+                "--name",
+                name,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("could not start a worker process");
+        let pid = child.id().expect("a running child has a pid");
+        self.workers.push(WorkerProc {
+            name: name.to_string(),
+            pid,
+            child,
+        });
+    }
+
+    /// A new client connected to the scheduler.
+    pub(crate) async fn client(&self) -> Client {
+        within(Client::connect(&self.addr))
+            .await
+            .expect("connecting a client")
+    }
+
+    /// The process id of worker `name`.
+    pub(crate) fn worker_pid(&self, name: &str) -> u32 {
+        self.workers
+            .iter()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no worker {name}"))
+            .pid
+    }
+
+    /// Sends SIGKILL to worker `name` and reaps it.
+    pub(crate) async fn kill_worker(&mut self, name: &str) {
+        let pos = self
+            .workers
+            .iter()
+            .position(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no worker {name}"));
+        let mut w = self.workers.remove(pos);
+        w.child.start_kill().expect("sending SIGKILL");
+        within(w.child.wait())
+            .await
+            .expect("reaping the killed worker");
+    }
+
+    /// Whether worker `name`'s process is still running.
+    pub(crate) fn worker_alive(&mut self, name: &str) -> bool {
+        let w = self
+            .workers
+            .iter_mut()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("no worker {name}"));
+        matches!(w.child.try_wait(), Ok(None))
+    }
+
+    /// Whether the scheduler process is still running.
+    pub(crate) fn scheduler_alive(&mut self) -> bool {
+        matches!(self.scheduler.try_wait(), Ok(None))
+    }
+}
+
+/// Waits until the scheduler counts exactly `n` workers.
+pub(crate) async fn wait_for_workers(client: &Client, n: usize) -> SchedulerInfo {
+    eventually(&format!("the scheduler has {n} workers"), || async move {
+        let info = within(client.scheduler_info(&[]))
+            .await
+            .expect("scheduler_info");
+        (info.workers.len() == n).then_some(info)
+    })
+    .await
+}
+
+/// The scheduler's states of `keys`.
+pub(crate) async fn key_states(client: &Client, keys: &[&str]) -> Vec<Option<String>> {
+    within(client.scheduler_info(keys))
+        .await
+        .expect("scheduler_info")
+        .key_states
+}
+
+/// Sums `level` as a binary tree of `add` tasks and returns the root.
+pub(crate) fn tree_sum(client: &Client, mut level: Vec<RFuture<i64>>) -> RFuture<i64> {
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut pairs = level.chunks_exact(2);
+        for pair in &mut pairs {
+            next.push(
+                client
+                    .submit(rudask_tests::add, (&pair[0], &pair[1]))
+                    .expect("submitting add"),
+            );
+        }
+        if let [odd] = pairs.remainder() {
+            next.push(odd.clone());
+        }
+        level = next;
+    }
+    level.pop().expect("at least one value")
+}
