@@ -19,6 +19,7 @@
 
 pub mod error;
 pub mod graph;
+pub mod mem;
 pub mod protocol;
 pub mod registry;
 pub mod scheduler;

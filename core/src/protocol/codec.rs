@@ -28,15 +28,50 @@ const COPY_MAX: usize = 64 * 1024;
 
 /// The codec that splits a byte stream into message frames.
 ///
+/// It is a length-delimited codec that, for a large frame, first moves the
+/// read buffer into one allocation of the frame's full size (advised to use
+/// huge pages), so the frame is read in place with no regrowth and few page
+/// faults.
+///
 /// ```
-/// let codec = rudask_core::protocol::codec::frame_codec(1024);
-/// # let _ = codec;
+/// use tokio_util::codec::Decoder;
+/// let mut codec = rudask_core::protocol::codec::frame_codec(1024);
+/// let mut buf = bytes::BytesMut::from(&b"\x00\x00\x00\x02hi"[..]);
+/// assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"hi");
 /// ```
-pub fn frame_codec(max_frame: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_type::<u32>()
-        .max_frame_length(max_frame)
-        .new_codec()
+pub fn frame_codec(max_frame: usize) -> FrameCodec {
+    FrameCodec {
+        inner: LengthDelimitedCodec::builder()
+            .length_field_type::<u32>()
+            .max_frame_length(max_frame)
+            .new_codec(),
+        max_frame,
+    }
+}
+
+/// See [`frame_codec`].
+#[derive(Debug)]
+pub struct FrameCodec {
+    inner: LengthDelimitedCodec,
+    max_frame: usize,
+}
+
+impl tokio_util::codec::Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, std::io::Error> {
+        if src.len() >= 4 {
+            let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+            let needed = len.saturating_add(4);
+            if len >= crate::mem::LARGE && len <= self.max_frame && src.capacity() < needed {
+                let mut big = crate::mem::bytes_with_capacity(needed);
+                big.extend_from_slice(src);
+                *src = big;
+            }
+        }
+        self.inner.decode(src)
+    }
 }
 
 /// Messages encoded and waiting to be written, as a list of chunks.

@@ -9,7 +9,7 @@
 //! clear error naming both types.
 
 use crate::protocol::Payload;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::any::{Any, TypeId};
@@ -23,18 +23,19 @@ macro_rules! primitives {
             $(
                 if let Some(v) = v.downcast_ref::<Vec<$t>>() {
                     let width = std::mem::size_of::<$t>();
-                    let mut out = BytesMut::with_capacity(6 + v.len() * width);
+                    let mut out = crate::mem::bytes_with_capacity(6 + v.len() * width);
                     out.put_u8(EXT32);
                     out.put_u32((v.len() * width) as u32);
                     out.put_i8($tag);
-                    for x in v {
-                        out.put_slice(&x.to_le_bytes());
+                    out.resize(6 + v.len() * width, 0);
+                    for (chunk, x) in out[6..].chunks_exact_mut(width).zip(v) {
+                        chunk.copy_from_slice(&x.to_le_bytes());
                     }
                     return Some(Payload(out.freeze()));
                 }
             )*
             if let Some(v) = v.downcast_ref::<Vec<u8>>() {
-                let mut out = BytesMut::with_capacity(5 + v.len());
+                let mut out = crate::mem::bytes_with_capacity(5 + v.len());
                 out.put_u8(0xc6);
                 out.put_u32(v.len() as u32);
                 out.put_slice(v);
@@ -56,9 +57,12 @@ macro_rules! primitives {
                 if t == TypeId::of::<Vec<$t>>() {
                     let raw = ext_body(p, $tag, stringify!($t))?;
                     let v: Result<Vec<$t>, String> = raw.map(|raw| {
-                        raw.chunks_exact(std::mem::size_of::<$t>())
-                            .map(|c| <$t>::from_le_bytes(c.try_into().expect("exact chunk")))
-                            .collect()
+                        let mut v = crate::mem::vec_with_capacity(raw.len() / std::mem::size_of::<$t>());
+                        v.extend(
+                            raw.chunks_exact(std::mem::size_of::<$t>())
+                                .map(|c| <$t>::from_le_bytes(c.try_into().expect("exact chunk"))),
+                        );
+                        v
                     });
                     return Some(v.map(|v| *(Box::new(v) as Box<dyn Any>).downcast::<T>().expect("same type")));
                 }

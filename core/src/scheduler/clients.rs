@@ -28,7 +28,7 @@ impl Scheduler {
                 self.maybe_release.push(id);
             }
         }
-        self.drain(comm);
+        self.finish(comm);
     }
 
     /// A message from a client.
@@ -38,20 +38,26 @@ impl Scheduler {
         }
         match msg {
             ClientMsg::UpdateGraph { tasks, wanted } => {
-                for (id, missing) in self.add_tasks(tasks) {
+                let (new, unknown) = self.add_tasks(tasks);
+                for (id, missing) in unknown {
                     let failure = TaskFailure::new(
                         FailureKind::MissingDependency,
-                        format!("dependency {missing} of task {} is not known to the scheduler (was it released?)", self.tasks[id].key),
+                        format!(
+                            "dependency {missing} of task {} is not known to the scheduler (was it released?)",
+                            self.tasks[id].key
+                        ),
                     );
                     self.fail(id, failure, comm);
                 }
                 self.want_keys(c, wanted, comm);
+                // Tasks sent along that nothing wants or depends on are dropped.
+                self.maybe_release.extend(new);
             }
             ClientMsg::Want { keys } => self.want_keys(c, keys, comm),
             ClientMsg::Release { keys } => {
                 for k in keys {
                     if let Some(&id) = self.keys.get(&k) {
-                        self.remove_want(c, id, comm);
+                        self.remove_want(c, id);
                     }
                 }
             }
@@ -69,6 +75,7 @@ impl Scheduler {
             }
             ClientMsg::Close => self.on_client_lost(c, comm),
         }
+        self.finish(comm);
     }
 
     /// A snapshot of the scheduler's state, with the states of `keys`.
@@ -104,7 +111,6 @@ impl Scheduler {
                 ),
             }
         }
-        self.drain(comm);
     }
 
     /// Data the client placed on workers itself.
@@ -144,10 +150,9 @@ impl Scheduler {
                     id
                 }
             };
-            self.store_scattered(id, item.nbytes, holders, comm);
             self.add_want(c, id, comm);
+            self.store_scattered(id, item.nbytes, holders, comm);
         }
-        self.drain(comm);
     }
 
     fn store_scattered(

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 impl Scheduler {
     /// Adds tasks (skipping keys already known) and links their dependencies.
-    /// Returns tasks whose dependencies are unknown.
-    pub(super) fn add_tasks(&mut self, specs: Vec<TaskSpec>) -> Vec<(TaskId, Key)> {
+    /// Returns the new tasks, and those whose dependencies are unknown.
+    pub(super) fn add_tasks(&mut self, specs: Vec<TaskSpec>) -> (Vec<TaskId>, Vec<(TaskId, Key)>) {
         let mut new = Vec::with_capacity(specs.len());
         for spec in specs {
             if self.keys.contains_key(&spec.key) {
@@ -44,7 +44,7 @@ impl Scheduler {
             new.push(id);
         }
         let mut unknown = Vec::new();
-        for id in new {
+        for &id in &new {
             let spec = self.tasks[id].spec.clone().expect("new tasks have a spec");
             for dep_key in spec.dependencies() {
                 match self.keys.get(dep_key) {
@@ -59,7 +59,7 @@ impl Scheduler {
                 }
             }
         }
-        unknown
+        (new, unknown)
     }
 
     /// Records that `client` wants `id` and tells it the current outcome.
@@ -92,7 +92,7 @@ impl Scheduler {
     }
 
     /// Removes `client`'s want of `id`, then releases it if nobody needs it.
-    pub(super) fn remove_want(&mut self, client: ClientId, id: TaskId, comm: &mut impl Comm) {
+    pub(super) fn remove_want(&mut self, client: ClientId, id: TaskId) {
         if let Some(c) = self.clients.get_mut(client) {
             c.wants.remove(&id);
         }
@@ -101,15 +101,20 @@ impl Scheduler {
         };
         t.wants.retain(|&c| c != client);
         self.maybe_release.push(id);
-        self.drain(comm);
     }
 
     /// Makes a released task (and its released dependencies) compute again.
     pub(super) fn compute(&mut self, id: TaskId, comm: &mut impl Comm) {
+        let root = id;
         let mut stack = vec![id];
         while let Some(id) = stack.pop() {
-            let t = &self.tasks[id];
-            if t.state != TaskState::Released {
+            let Some(t) = self.tasks.get(id) else {
+                continue;
+            };
+            // A dependency pushed earlier may no longer be needed (its
+            // dependent failed in the meantime).
+            let needed = id == root || !t.wants.is_empty() || t.waiters > 0;
+            if t.state != TaskState::Released || !needed {
                 continue;
             }
             if t.spec.is_none() {
@@ -144,19 +149,43 @@ impl Scheduler {
                 );
             }
         }
-        self.drain(comm);
     }
 
-    /// Runs the worklists until nothing is left to schedule or release.
-    pub(super) fn drain(&mut self, comm: &mut impl Comm) {
+    /// Ends every handler: schedules what became ready, releases and forgets
+    /// what nobody needs, and refills workers that lost tasks. Internal steps
+    /// only push to these worklists, so nothing is forgotten while a handler
+    /// still refers to it.
+    pub(super) fn finish(&mut self, comm: &mut impl Comm) {
         loop {
-            if let Some(id) = self.ready.pop() {
-                if self
-                    .tasks
-                    .get(id)
-                    .is_some_and(|t| t.state == TaskState::Waiting && t.waiting_on == 0)
-                {
-                    self.schedule_ready(id, comm);
+            self.drain(comm);
+            if self.dirty.is_empty() {
+                break;
+            }
+            let mut dirty = std::mem::take(&mut self.dirty);
+            dirty.sort();
+            dirty.dedup();
+            for w in dirty {
+                if self.workers.contains_key(w) {
+                    self.fill_worker(w, comm);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, comm: &mut impl Comm) {
+        loop {
+            if !self.ready.is_empty() {
+                // Highest priority first, then submission order.
+                let mut ready = std::mem::take(&mut self.ready);
+                ready.sort_by_key(|&id| std::cmp::Reverse(self.tasks.get(id).map(|t| t.order)));
+                for id in ready {
+                    if self
+                        .tasks
+                        .get(id)
+                        .is_some_and(|t| t.state == TaskState::Waiting && t.waiting_on == 0)
+                    {
+                        self.schedule_ready(id, comm);
+                    }
                 }
             } else if let Some(id) = self.maybe_release.pop() {
                 self.release_if_unneeded(id, comm);
@@ -285,7 +314,6 @@ impl Scheduler {
             stack.extend(dependents.into_iter().map(|d| (d, blamed.clone())));
             self.maybe_release.push(id);
         }
-        self.drain(comm);
     }
 
     /// Cancels tasks and everything depending on them, for every client.
@@ -309,6 +337,5 @@ impl Scheduler {
             stack.extend(self.tasks[id].dependents.iter().copied());
         }
         self.maybe_release.extend(seen);
-        self.drain(comm);
     }
 }

@@ -151,6 +151,7 @@ pub struct Scheduler {
     // Worklists filled by `set_state` and drained at the end of each handler.
     ready: Vec<TaskId>,
     maybe_release: Vec<TaskId>,
+    dirty: Vec<WorkerId>,
 }
 
 impl Scheduler {
@@ -169,6 +170,7 @@ impl Scheduler {
             avg_duration_us: 500.0,
             ready: Vec::new(),
             maybe_release: Vec::new(),
+            dirty: Vec::new(),
         }
     }
 
@@ -373,7 +375,7 @@ pub(crate) fn worker_state(info: WorkerInfo, funcs: Vec<u64>) -> WorkerState {
 }
 
 /// Used by the driver to build the description of a registering worker.
-pub fn worker_info(id: WorkerId, hello: &WorkerHello) -> WorkerInfo {
+pub(crate) fn worker_info(id: WorkerId, hello: &WorkerHello) -> WorkerInfo {
     WorkerInfo {
         id: id.to_wire(),
         name: hello.name.clone(),

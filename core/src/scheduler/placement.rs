@@ -46,24 +46,40 @@ impl Scheduler {
             return;
         }
         if self.tasks[id].deps.is_empty() {
-            let free = if self.queue.is_empty() {
-                self.least_occupied(func, true)
-            } else {
-                None
-            };
+            self.drop_stale_queue_head();
+            let free = self.least_occupied(func, true);
             match free {
-                Some(w) => self.assign(id, w, comm),
-                None => {
+                Some(w) if self.queue.is_empty() => self.assign(id, w, comm),
+                _ => {
                     self.set_state(id, TaskState::Queued);
                     self.queue.push(Queued {
                         order: self.tasks[id].order,
                         task: id,
                     });
+                    // Tasks ahead in the queue may be ones this worker cannot
+                    // run; let it look.
+                    if let Some(w) = free {
+                        self.dirty.push(w);
+                    }
                 }
             }
         } else {
             let w = self.decide_worker(id);
             self.assign(id, w, comm);
+        }
+    }
+
+    /// Pops queue entries of tasks that are no longer queued.
+    fn drop_stale_queue_head(&mut self) {
+        while let Some(q) = self.queue.peek() {
+            let live = self
+                .tasks
+                .get(q.task)
+                .is_some_and(|t| t.state == TaskState::Queued && t.order == q.order);
+            if live {
+                break;
+            }
+            self.queue.pop();
         }
     }
 
@@ -135,7 +151,8 @@ impl Scheduler {
         );
     }
 
-    /// Takes a processing task off its worker; returns that worker.
+    /// Takes a processing task off its worker; returns that worker, which is
+    /// marked for a refill at the end of the handler.
     pub(super) fn unassign(&mut self, id: TaskId) -> WorkerId {
         let t = &mut self.tasks[id];
         let w = t.processing_on.take().expect("task is processing");
@@ -146,6 +163,7 @@ impl Scheduler {
         if let Some(&moved) = ws.processing.get(slot) {
             self.tasks[moved].proc_slot = slot;
         }
+        self.dirty.push(w);
         w
     }
 
@@ -241,7 +259,6 @@ impl Scheduler {
             Some(w) => self.assign(id, w, comm),
             None => self.reschedule(id, comm),
         }
-        self.fill_worker(victim, comm);
     }
 
     /// Puts a task that lost its worker back through the ready path.
@@ -251,7 +268,6 @@ impl Scheduler {
             self.compute(id, comm);
         } else {
             self.maybe_release.push(id);
-            self.drain(comm);
         }
     }
 }

@@ -4,7 +4,8 @@
 use super::task::TaskState;
 use super::{worker_info, worker_state, Comm, Scheduler, TaskId, WireId, WorkerId};
 use crate::error::{FailureKind, TaskFailure};
-use crate::protocol::{ToClient, ToWorker, WorkerHello, WorkerInfo, WorkerMsg};
+use crate::graph::Key;
+use crate::protocol::{Payload, ToClient, ToWorker, WorkerHello, WorkerMsg};
 
 impl Scheduler {
     /// A worker completed its handshake. Returns its id, or why it is refused.
@@ -27,19 +28,11 @@ impl Scheduler {
             }
             funcs[i / 64] |= 1 << (i % 64);
         }
-        let id = self.workers.insert_with_key(|_| {
-            worker_state(
-                WorkerInfo {
-                    id: 0,
-                    name: String::new(),
-                    data_addr: String::new(),
-                    nthreads: 0,
-                },
-                funcs,
-            )
-        });
-        let info = worker_info(id, hello);
-        self.workers[id].info = info.clone();
+        let id = self
+            .workers
+            .insert(worker_state(worker_info(WorkerId::default(), hello), funcs));
+        self.workers[id].info.id = id.to_wire();
+        let info = self.workers[id].info.clone();
         for (w, _) in self.workers.iter().filter(|(w, _)| *w != id) {
             comm.send_worker(w, ToWorker::WorkerAdded(info.clone()));
         }
@@ -56,8 +49,8 @@ impl Scheduler {
                 self.ready.push(t);
             }
         }
-        self.drain(comm);
-        self.fill_worker(id, comm);
+        self.dirty.push(id);
+        self.finish(comm);
         Ok(id)
     }
 
@@ -91,6 +84,7 @@ impl Scheduler {
             }
             WorkerMsg::Heartbeat => {}
         }
+        self.finish(comm);
     }
 
     fn processing_on(&self, w: WorkerId, id: TaskId) -> bool {
@@ -104,7 +98,7 @@ impl Scheduler {
         w: WorkerId,
         id: TaskId,
         nbytes: u64,
-        value: Option<crate::protocol::Payload>,
+        value: Option<Payload>,
         duration_us: u64,
         comm: &mut impl Comm,
     ) {
@@ -136,8 +130,6 @@ impl Scheduler {
             }
         }
         self.maybe_release.push(id);
-        self.drain(comm);
-        self.fill_worker(w, comm);
     }
 
     fn on_task_failed(
@@ -158,34 +150,57 @@ impl Scheduler {
             self.set_state(id, TaskState::Released);
             self.fail(id, failure, comm);
         }
-        self.fill_worker(w, comm);
+    }
+
+    /// Forgets that `holder` has the result of `d`; returns true if that was
+    /// the last copy.
+    fn drop_replica(&mut self, d: TaskId, holder: WorkerId) -> bool {
+        let dep = &mut self.tasks[d];
+        let Some(pos) = dep.who_has.iter().position(|&x| x == holder) else {
+            return false;
+        };
+        dep.who_has.swap_remove(pos);
+        let nbytes = dep.nbytes;
+        if let Some(hs) = self.workers.get_mut(holder) {
+            hs.has_what.remove(&d);
+            hs.nbytes = hs.nbytes.saturating_sub(nbytes);
+        }
+        self.tasks[d].who_has.is_empty()
+    }
+
+    /// Recomputes a released task if someone still needs it, else lets it go.
+    fn recover(&mut self, id: TaskId, comm: &mut impl Comm) {
+        let Some(t) = self.tasks.get(id) else { return };
+        if t.state == TaskState::Released && (!t.wants.is_empty() || t.waiters > 0) {
+            self.compute(id, comm);
+        } else {
+            self.maybe_release.push(id);
+        }
     }
 
     fn on_missing_data(
         &mut self,
         w: WorkerId,
         id: TaskId,
-        key: &crate::graph::Key,
+        key: &Key,
         holder: WorkerId,
         comm: &mut impl Comm,
     ) {
-        if let Some(&d) = self.keys.get(key) {
-            let dep = &mut self.tasks[d];
-            if let Some(pos) = dep.who_has.iter().position(|&x| x == holder) {
-                dep.who_has.swap_remove(pos);
-                if let Some(hs) = self.workers.get_mut(holder) {
-                    hs.has_what.remove(&d);
-                }
-                if dep.who_has.is_empty() {
-                    self.set_state(d, TaskState::Released);
-                }
-            }
+        let lost = self
+            .keys
+            .get(key)
+            .copied()
+            .filter(|&d| self.drop_replica(d, holder));
+        if let Some(d) = lost {
+            self.set_state(d, TaskState::Released);
         }
         if self.processing_on(w, id) {
             self.unassign(id);
             self.reschedule(id, comm);
         }
-        self.fill_worker(w, comm);
+        if let Some(d) = lost {
+            self.recover(d, comm);
+        }
     }
 
     /// A worker's connection closed or it stopped answering.
@@ -209,6 +224,10 @@ impl Scheduler {
                 lost.push(id);
             }
         }
+        // Take every task off the dead worker before failing or recomputing
+        // any of them: a failure cascades to dependents that may have been
+        // running there too.
+        let mut killed = Vec::new();
         let mut rerun = Vec::new();
         for id in ws.processing {
             let t = &mut self.tasks[id];
@@ -216,50 +235,53 @@ impl Scheduler {
             t.stealing_to = None;
             t.suspicious += 1;
             if t.suspicious >= self.config.allowed_failures {
-                let failure = TaskFailure::new(
-                    FailureKind::KilledWorker {
-                        worker: ws.info.name.clone(),
-                        exit_code,
-                    },
-                    format!(
-                        "task {} was running on {} workers that died",
-                        t.key, t.suspicious
-                    ),
-                );
-                self.set_state(id, TaskState::Released);
-                self.fail(id, failure, comm);
+                killed.push(id);
             } else {
                 rerun.push(id);
             }
+            self.set_state(id, TaskState::Released);
         }
         for t in self.tasks.values_mut() {
             if t.stealing_to == Some(w) {
                 t.stealing_to = None;
             }
         }
-        for id in rerun {
-            if self
-                .tasks
-                .get(id)
-                .is_some_and(|t| t.state == TaskState::Processing)
-            {
-                self.reschedule(id, comm);
-            }
+        for id in killed {
+            let t = &self.tasks[id];
+            let failure = TaskFailure::new(
+                FailureKind::KilledWorker {
+                    worker: ws.info.name.clone(),
+                    exit_code,
+                },
+                format!(
+                    "task {} was running on {} workers that died",
+                    t.key, t.suspicious
+                ),
+            );
+            self.fail(id, failure, comm);
         }
-        for id in lost {
-            if let Some(t) = self.tasks.get(id) {
-                if t.state == TaskState::Released && (!t.wants.is_empty() || t.waiters > 0) {
-                    self.compute(id, comm);
-                } else {
-                    self.maybe_release.push(id);
-                }
-            }
+        for id in rerun.into_iter().chain(lost) {
+            self.recover(id, comm);
         }
-        self.drain(comm);
-        let idle: Vec<WorkerId> = self.workers.keys().collect();
-        for w in idle {
-            self.fill_worker(w, comm);
+        // Queued tasks that only the dead worker could run go back through
+        // placement, which parks or fails them.
+        let orphans: Vec<TaskId> = self
+            .queue
+            .iter()
+            .filter(|q| {
+                self.tasks.get(q.task).is_some_and(|t| {
+                    t.state == TaskState::Queued
+                        && !self.workers.values().any(|w| w.can_run(t.func))
+                })
+            })
+            .map(|q| q.task)
+            .collect();
+        for id in orphans {
+            self.set_state(id, TaskState::Waiting);
+            self.ready.push(id);
         }
+        self.dirty.extend(self.workers.keys());
+        self.finish(comm);
     }
 
     /// Periodic check: a worker silent for `heartbeat_ticks` ticks is lost.

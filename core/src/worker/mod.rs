@@ -119,7 +119,7 @@ impl Worker {
             in_flight: FxHashMap::default(),
             peers: FxHashMap::default(),
             me,
-            avg_us: PREFETCH_BELOW_US,
+            avg_us: 2.0 * PREFETCH_BELOW_US,
         }
     }
 
@@ -188,6 +188,17 @@ impl Worker {
 
     fn on_compute(&mut self, ct: ComputeTask, out: &mut Outbox) {
         let id = ct.task;
+        // The same task may be assigned again (after a steal or a release
+        // raced with a new assignment): a run in progress serves the new
+        // assignment; anything earlier is replaced.
+        match self.tasks.get_mut(&id) {
+            Some(t) if matches!(t.state, State::Executing | State::Cancelled) => {
+                t.state = State::Executing;
+                return;
+            }
+            Some(_) => self.drop_task(id),
+            None => {}
+        }
         let mut missing = 0;
         let mut to_fetch: Vec<(u64, Key)> = Vec::new();
         let mut unreachable: Vec<(Key, u64)> = Vec::new();
@@ -334,6 +345,7 @@ impl Worker {
         out: &mut Outbox,
     ) {
         self.executing -= 1;
+        self.avg_us = 0.9 * self.avg_us + 0.1 * duration_us as f64;
         let Some(t) = self.tasks.get(&task) else {
             self.run_ready(out);
             return;

@@ -80,18 +80,49 @@ impl H {
         self.check();
     }
 
+    /// A task finished. Tasks in these tests are long (1 s), so the worker
+    /// has no reason to hand out more than its slots because of them.
     fn done(&mut self, task: u64, result: TaskResult) {
-        self.w.on_task_done(task, result, 10, &mut self.out);
+        self.w.on_task_done(task, result, 1_000_000, &mut self.out);
         self.check();
     }
 
     fn check(&self) {
+        let limit = self.w.execute_limit();
+        assert!(limit >= self.w.nthreads, "limit {limit} below the slots");
         assert!(
-            self.w.executing() <= self.w.nthreads,
-            "{} executing on {} threads",
+            self.w.executing() <= limit,
+            "{} handed out, limit {limit}",
             self.w.executing(),
-            self.w.nthreads
         );
+    }
+
+    /// Sends root tasks `first..` until the executor is full; returns their ids.
+    fn saturate(&mut self, first: u64) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while self.w.executing() < self.w.execute_limit() {
+            let t = first + ids.len() as u64;
+            self.msg(root(t, &format!("busy{t}"), 0));
+            ids.push(t);
+            assert!(ids.len() < 1000);
+        }
+        assert_eq!(self.started(), ids);
+        ids
+    }
+
+    /// Finishes handed-out tasks oldest first until none is left; returns
+    /// the order in which tasks were handed out meanwhile.
+    fn run_all(&mut self, mut running: Vec<u64>) -> Vec<u64> {
+        let mut order = Vec::new();
+        while !running.is_empty() {
+            let t = running.remove(0);
+            self.done(t, Ok(p(b"r")));
+            let s = self.started();
+            assert!(s.len() <= 1, "one slot freed, {s:?} handed out");
+            order.extend(&s);
+            running.extend(s);
+        }
+        order
     }
 
     fn take_executes(&mut self) -> Vec<Execute> {
@@ -148,52 +179,63 @@ fn steal_answers(msgs: &[WorkerMsg]) -> Vec<(u64, bool)> {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn never_more_than_nthreads_executing() {
+fn never_more_tasks_handed_out_than_the_limit() {
+    for nthreads in [1, 2, 3] {
+        let mut h = H::new(nthreads);
+        let limit = h.w.execute_limit();
+        assert!(limit >= nthreads);
+        let n = limit as u64 + 5;
+        for t in 0..n {
+            h.msg(root(t, &format!("k{t}"), 0));
+        }
+        let first = h.started();
+        assert_eq!(first, (0..limit as u64).collect::<Vec<_>>());
+        assert_eq!(h.w.executing(), limit);
+        assert_eq!(h.w.task_count(), n as usize);
+        let rest = h.run_all(first);
+        assert_eq!(rest, (limit as u64..n).collect::<Vec<_>>(), "arrival order");
+        assert_eq!(h.w.executing(), 0);
+        assert_eq!(h.w.task_count(), 0);
+        assert_eq!(finished(&h.take_msgs()).len(), n as usize);
+    }
+}
+
+#[test]
+
+fn long_tasks_are_not_handed_out_beyond_the_slots() {
     let mut h = H::new(2);
-    for t in 10..16 {
+    for t in 0..20 {
         h.msg(root(t, &format!("k{t}"), 0));
     }
-    assert_eq!(h.started(), vec![10, 11]);
-    assert_eq!(h.w.executing(), 2);
-    assert_eq!(h.w.task_count(), 6);
-    let mut order = Vec::new();
-    for t in 10..16 {
+    let mut running = h.started();
+    // A steady stream of 1 s tasks.
+    for _ in 0..10 {
+        let t = running.remove(0);
         h.done(t, Ok(p(b"r")));
-        let s = h.started();
-        assert!(s.len() <= 1, "one slot freed, {s:?} started");
-        order.extend(s);
+        running.extend(h.started());
     }
-    assert_eq!(order, vec![12, 13, 14, 15], "equal priority: arrival order");
-    assert_eq!(h.w.executing(), 0);
-    assert_eq!(h.w.task_count(), 0);
-    assert_eq!(finished(&h.take_msgs()).len(), 6);
+    assert_eq!(h.w.execute_limit(), 2);
+    assert_eq!(h.w.executing(), 2);
 }
 
 #[test]
 fn waiting_tasks_start_by_priority() {
     let mut h = H::new(1);
-    h.msg(root(1, "busy", 0));
-    assert_eq!(h.started(), vec![1]);
+    let busy = h.saturate(100);
     h.msg(root(2, "lo", 0));
     h.msg(root(3, "hi", 9));
     h.msg(root(4, "mid-a", 4));
     h.msg(root(5, "neg", -2));
     h.msg(root(6, "mid-b", 4));
-    assert!(h.started().is_empty(), "the only slot is busy");
-    let mut order = Vec::new();
-    for t in [1, 3, 4, 6, 2, 5] {
-        h.done(t, Ok(p(b"r")));
-        order.extend(h.started());
-    }
-    assert_eq!(order, vec![3, 4, 6, 2, 5]);
+    assert!(h.started().is_empty(), "the executor is full");
+    assert_eq!(h.run_all(busy), vec![3, 4, 6, 2, 5]);
 }
 
 #[test]
 fn zero_threads_means_one() {
-    let mut h = H::new(0);
-    h.msg(root(1, "a", 0));
-    h.msg(root(2, "b", 0));
-    assert_eq!(h.started(), vec![1]);
+    let h = H::new(0);
+    assert_eq!(h.w.nthreads, 1);
+    assert!(h.w.execute_limit() >= 1);
 }
 
 #[test]
@@ -285,27 +327,47 @@ fn result_of_an_earlier_task_feeds_the_next() {
 
 #[test]
 fn one_fetch_serves_every_task_needing_the_key() {
-    let mut h = H::new(1);
+    let mut h = H::new(2);
     h.msg(compute(1, "t1", vec![dep("x")], &[("x", &[2])], 0));
     h.msg(compute(2, "t2", vec![dep("x")], &[("x", &[2])], 0));
     let f = h.take_fetches();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].keys, vec![key("x")]);
+    let busy = h.saturate(100);
     h.fetched(2, vec![("x", Some(p(b"X")))]);
-    assert_eq!(h.started(), vec![1], "one slot");
-    h.done(1, Ok(p(b"r")));
-    // The input is still there for the second task.
+    assert!(h.started().is_empty(), "executor full");
+    for t in busy {
+        h.done(t, Ok(p(b"r")));
+    }
     let ex = h.take_executes();
-    assert_eq!(ex.len(), 1);
-    assert_eq!(ex[0].task, 2);
-    assert_eq!(ex[0].args, vec![p(b"X")]);
-    // A third task arriving while the input is held does not fetch again.
+    let mut started = ex.iter().map(|e| e.task).collect::<Vec<_>>();
+    started.sort();
+    assert_eq!(started, vec![1, 2]);
+    assert!(ex.iter().all(|e| e.args == vec![p(b"X")]));
+    h.done(1, Ok(p(b"r")));
+    // A third task arriving while the input is held does not fetch again,
+    // and keeps the input alive after t2 (its other user) is done.
+    let busy = h.saturate(200);
     h.msg(compute(3, "t3", vec![dep("x")], &[("x", &[2])], 0));
     assert!(h.take_fetches().is_empty());
+    assert!(h.started().is_empty(), "executor full");
     h.done(2, Ok(p(b"r")));
-    assert_eq!(h.take_executes()[0].args, vec![p(b"X")]);
+    for t in busy {
+        h.done(t, Ok(p(b"r")));
+    }
+    let ex = h.take_executes();
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].task, 3);
+    assert_eq!(ex[0].args, vec![p(b"X")]);
+    assert!(h
+        .take_msgs()
+        .iter()
+        .all(|m| !matches!(m, WorkerMsg::MissingData { .. })));
     h.done(3, Ok(p(b"r")));
-    assert!(h.w.fetched.is_empty());
+    assert!(
+        h.w.fetched.is_empty(),
+        "inputs dropped with their last task"
+    );
     assert!(h.w.in_flight.is_empty());
 }
 
@@ -396,16 +458,16 @@ fn peers_come_and_go_with_the_scheduler() {
 fn input_freed_before_start_is_reported_missing_here() {
     let mut h = H::new(1);
     h.w.put_data(vec![(key("x"), p(b"X"))]);
-    h.msg(root(1, "busy", 0));
+    let busy = h.saturate(100);
     h.msg(compute(2, "t", vec![dep("x")], &[("x", &[ME])], 0));
-    assert_eq!(h.started(), vec![1]);
+    assert!(h.started().is_empty());
     h.msg(ToWorker::Free {
         keys: vec![key("x")],
     });
-    h.done(1, Ok(p(b"r")));
+    h.done(busy[0], Ok(p(b"r")));
     assert!(h.take_executes().is_empty());
     assert_eq!(missing(&h.take_msgs()), vec![(2, "x".to_string(), ME)]);
-    assert_eq!(h.w.task_count(), 0);
+    assert_eq!(h.w.task_count(), busy.len() - 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -442,18 +504,18 @@ fn free_while_executing_drops_a_failure_too() {
 #[test]
 fn free_of_a_waiting_task_drops_it() {
     let mut h = H::new(1);
-    h.msg(root(1, "busy", 0));
+    let busy = h.saturate(100);
     h.msg(root(2, "ready", 0));
     h.msg(compute(3, "fetching", vec![dep("x")], &[("x", &[2])], 0));
-    h.take_executes();
+    assert!(h.started().is_empty());
     h.msg(ToWorker::Free {
         keys: vec![key("ready"), key("fetching")],
     });
-    assert_eq!(h.w.task_count(), 1);
+    assert_eq!(h.w.task_count(), busy.len());
     h.fetched(2, vec![("x", Some(p(b"X")))]);
-    h.done(1, Ok(p(b"r")));
-    assert!(h.take_executes().is_empty());
+    assert!(h.run_all(busy).is_empty(), "freed tasks never start");
     assert!(h.w.fetched.is_empty());
+    assert_eq!(h.w.task_count(), 0);
 }
 
 #[test]
@@ -480,17 +542,13 @@ fn free_removes_held_data() {
 #[test]
 fn steal_of_a_ready_task_gives_it_up() {
     let mut h = H::new(1);
-    h.msg(root(1, "busy", 0));
+    let busy = h.saturate(100);
     h.msg(root(2, "ready", 0));
-    assert_eq!(h.started(), vec![1]);
+    assert!(h.started().is_empty());
     h.msg(ToWorker::Steal { task: 2 });
     assert_eq!(steal_answers(&h.take_msgs()), vec![(2, true)]);
-    assert_eq!(h.w.task_count(), 1);
-    h.done(1, Ok(p(b"r")));
-    assert!(
-        h.take_executes().is_empty(),
-        "a stolen task never runs here"
-    );
+    assert_eq!(h.w.task_count(), busy.len());
+    assert!(h.run_all(busy).is_empty(), "a stolen task never runs here");
 }
 
 #[test]
@@ -518,16 +576,15 @@ fn steal_of_an_executing_or_unknown_task_is_refused() {
 #[test]
 fn stolen_task_sent_back_runs_once() {
     let mut h = H::new(1);
-    h.msg(root(1, "busy", 0));
+    let busy = h.saturate(100);
     h.msg(root(2, "t", 0));
     h.msg(ToWorker::Steal { task: 2 });
     h.msg(root(2, "t", 0));
-    h.take_executes();
-    h.done(1, Ok(p(b"r")));
-    assert_eq!(h.started(), vec![2]);
-    h.done(2, Ok(p(b"r")));
     assert!(h.started().is_empty());
+    assert_eq!(h.run_all(busy), vec![2]);
     assert_eq!(h.w.executing(), 0);
+    let f = finished(&h.take_msgs());
+    assert_eq!(f.iter().filter(|f| f.0 == 2).count(), 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -612,6 +669,7 @@ fn put_and_get_data() {
 }
 
 #[test]
+
 fn duplicate_compute_while_fetching_does_not_double_count() {
     // The scheduler can send the same task twice without a Free in
     // between when a steal answer crosses a Free and a new Compute.

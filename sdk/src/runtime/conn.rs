@@ -4,7 +4,9 @@
 
 use crate::error::{Error, Result};
 use futures::StreamExt;
-use rudask_core::protocol::codec::{decode, frame_codec, EncodeBuffer, DEFAULT_MAX_FRAME};
+use rudask_core::protocol::codec::{
+    decode, frame_codec, EncodeBuffer, FrameCodec, DEFAULT_MAX_FRAME,
+};
 use rudask_core::protocol::{Hello, HelloReply, Role, Welcome, MAGIC, PROTOCOL_VERSION};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -13,12 +15,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::codec::FramedRead;
 
 /// How long connecting plus the handshake may take.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) type FrameReader = FramedRead<OwnedReadHalf, LengthDelimitedCodec>;
+pub(crate) type FrameReader = FramedRead<OwnedReadHalf, FrameCodec>;
 
 /// The crate version, exchanged in the handshake.
 pub(crate) const BUILD: &str = env!("CARGO_PKG_VERSION");
