@@ -23,7 +23,7 @@ pub enum Error {
         /// The key of the future that was awaited.
         key: String,
         /// What the worker reported.
-        failure: TaskFailure,
+        failure: Box<TaskFailure>,
     },
     /// The workers running the task kept dying.
     #[error("task {key} failed: {message} (last worker {worker}, exit status {})", exit_code.map_or("unknown".to_string(), |c| c.to_string()))]
@@ -106,7 +106,7 @@ impl Error {
             },
             _ => Error::Task {
                 key: key.to_string(),
-                failure: failure.clone(),
+                failure: Box::new(failure.clone()),
             },
         }
     }

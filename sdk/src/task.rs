@@ -194,44 +194,19 @@ macro_rules! tuple_args {
         }
     };
 }
-tuple_args!((T0, A0, 0));
-tuple_args!((T0, A0, 0), (T1, A1, 1));
-tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2));
-tuple_args!((T0, A0, 0), (T1, A1, 1), (T2, A2, 2), (T3, A3, 3));
-tuple_args!(
-    (T0, A0, 0),
-    (T1, A1, 1),
-    (T2, A2, 2),
-    (T3, A3, 3),
-    (T4, A4, 4)
-);
-tuple_args!(
-    (T0, A0, 0),
-    (T1, A1, 1),
-    (T2, A2, 2),
-    (T3, A3, 3),
-    (T4, A4, 4),
-    (T5, A5, 5)
-);
-tuple_args!(
-    (T0, A0, 0),
-    (T1, A1, 1),
-    (T2, A2, 2),
-    (T3, A3, 3),
-    (T4, A4, 4),
-    (T5, A5, 5),
-    (T6, A6, 6)
-);
-tuple_args!(
-    (T0, A0, 0),
-    (T1, A1, 1),
-    (T2, A2, 2),
-    (T3, A3, 3),
-    (T4, A4, 4),
-    (T5, A5, 5),
-    (T6, A6, 6),
-    (T7, A7, 7)
-);
+
+/// Implements `IntoArgs` for every prefix of the list: 1-tuples, 2-tuples, ...
+macro_rules! tuple_args_upto {
+    ([$($done:tt)*]) => {};
+    ([$($done:tt)*] $next:tt $($rest:tt)*) => {
+        tuple_args!($($done,)* $next);
+        tuple_args_upto!([$($done)* $next] $($rest)*);
+    };
+}
+
+tuple_args_upto!([](T0, A0, 0)(T1, A1, 1)(T2, A2, 2)(T3, A3, 3)(T4, A4, 4)(
+    T5, A5, 5
+)(T6, A6, 6)(T7, A7, 7));
 
 pub(crate) fn encode_value<T: Serialize + std::any::Any>(v: &T) -> Result<Payload> {
     rudask_core::registry::encode(v)

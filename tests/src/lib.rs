@@ -22,6 +22,17 @@ pub fn slow(ms: u64, x: i64) -> i64 {
     x
 }
 
+/// Busy-waits `us` microseconds (no sleep, so the duration is not rounded
+/// up by the timer), then returns `us`.
+#[rudask::task]
+pub fn spin(us: u64) -> u64 {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+    us
+}
+
 /// Sums a vector of floats.
 #[rudask::task]
 pub fn sum(xs: Vec<f64>) -> f64 {

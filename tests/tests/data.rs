@@ -100,7 +100,7 @@ async fn scatter_to_named_worker_and_broadcast() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_a_slow_task_and_its_dependent() {
-    let (_cluster, client) = Cluster::start(1, 2).await;
+    let (_cluster, client) = Cluster::start(2, 1).await;
 
     let slow_one = client.submit(slow, (2_000, 1)).unwrap();
     let dependent = client.submit(inc, (&slow_one,)).unwrap();
@@ -127,7 +127,7 @@ async fn cancel_a_slow_task_and_its_dependent() {
     }
     assert_eq!(slow_one.status(), Status::Cancelled);
     assert_eq!(dependent.status(), Status::Cancelled);
-    match within(client.gather(&[dependent.clone()])).await {
+    match within(client.gather(std::slice::from_ref(&dependent))).await {
         Err(Error::Cancelled { .. }) => {}
         other => panic!("gather of a cancelled future: expected Error::Cancelled, got {other:?}"),
     }
@@ -143,7 +143,7 @@ async fn cancel_a_slow_task_and_its_dependent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_last_future_releases_the_key() {
-    let (_cluster, client) = Cluster::start(1, 2).await;
+    let (_cluster, client) = Cluster::start(1, 1).await;
 
     let x = client.submit(inc, (1,)).unwrap();
     assert_eq!(within(&x).await.unwrap(), 2);

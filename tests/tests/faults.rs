@@ -10,7 +10,7 @@ use rudask_tests::{abort_process, fail, fail_after, inc, panics, slow};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_errors_and_panics_are_reported() {
-    let (mut cluster, client) = Cluster::start(1, 2).await;
+    let (mut cluster, client) = Cluster::start(1, 1).await;
 
     // Err(..) from the task.
     let bad = client.submit(fail, ("boom",)).unwrap();
@@ -125,7 +125,7 @@ async fn dependent_of_an_already_failed_task_names_the_origin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_killed_in_the_middle_of_a_graph() {
-    let (mut cluster, client) = Cluster::start(3, 2).await;
+    let (mut cluster, client) = Cluster::start(3, 1).await;
 
     let leaves = client.map(slow, (0..60).map(|i| (50, i))).unwrap();
     let total = tree_sum(&client, leaves.clone());

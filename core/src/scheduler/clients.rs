@@ -5,7 +5,7 @@ use super::task::{Task, TaskState};
 use super::{ClientId, ClientState, Comm, Scheduler, TaskId, WireId, WorkerId};
 use crate::error::{FailureKind, TaskFailure};
 use crate::graph::Key;
-use crate::protocol::{ClientMsg, ScatteredKey, ToWorker};
+use crate::protocol::{ClientMsg, ScatteredKey};
 use std::cmp::Reverse;
 
 impl Scheduler {
@@ -170,21 +170,7 @@ impl Scheduler {
             self.fail(id, failure, comm);
             return;
         }
-        match self.tasks[id].state {
-            TaskState::Processing => {
-                let w = self.unassign(id);
-                comm.send_worker(
-                    w,
-                    ToWorker::Free {
-                        keys: vec![self.tasks[id].key.clone()],
-                    },
-                );
-            }
-            TaskState::NoWorker => {
-                self.no_worker.remove(&id);
-            }
-            _ => {}
-        }
+        self.withdraw(id, comm);
         for w in holders {
             if !self.tasks[id].who_has.contains(&w) {
                 self.tasks[id].who_has.push(w);

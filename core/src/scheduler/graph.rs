@@ -216,24 +216,33 @@ impl Scheduler {
                 }
                 self.set_state(id, TaskState::Released);
             }
-            TaskState::Processing => {
-                let w = self.unassign(id);
-                comm.send_worker(
-                    w,
-                    ToWorker::Free {
-                        keys: vec![self.tasks[id].key.clone()],
-                    },
-                );
+            TaskState::Processing
+            | TaskState::NoWorker
+            | TaskState::Waiting
+            | TaskState::Queued => {
+                self.withdraw(id, comm);
                 self.set_state(id, TaskState::Released);
             }
-            TaskState::NoWorker => {
-                self.no_worker.remove(&id);
-                self.set_state(id, TaskState::Released);
-            }
-            TaskState::Waiting | TaskState::Queued => self.set_state(id, TaskState::Released),
             TaskState::Released | TaskState::Erred | TaskState::Forgotten => {}
         }
         self.forget_if_unused(id);
+    }
+
+    /// Stops whatever is under way for a task: takes it off its worker (which
+    /// drops the task or its result) or out of the no-worker set. Queued
+    /// entries go stale and are skipped.
+    pub(super) fn withdraw(&mut self, id: TaskId, comm: &mut impl Comm) {
+        match self.tasks[id].state {
+            TaskState::Processing => {
+                let w = self.unassign(id);
+                let keys = vec![self.tasks[id].key.clone()];
+                comm.send_worker(w, ToWorker::Free { keys });
+            }
+            TaskState::NoWorker => {
+                self.no_worker.remove(&id);
+            }
+            _ => {}
+        }
     }
 
     /// Forgets a task nothing refers to, then its dependencies that became unused.
@@ -275,22 +284,10 @@ impl Scheduler {
         let root = Arc::new(failure);
         let mut stack = vec![(id, root.clone())];
         while let Some((id, failure)) = stack.pop() {
-            match self.tasks[id].state {
-                TaskState::Processing => {
-                    let w = self.unassign(id);
-                    comm.send_worker(
-                        w,
-                        ToWorker::Free {
-                            keys: vec![self.tasks[id].key.clone()],
-                        },
-                    );
-                }
-                TaskState::NoWorker => {
-                    self.no_worker.remove(&id);
-                }
-                TaskState::Memory | TaskState::Erred => continue,
-                _ => {}
+            if matches!(self.tasks[id].state, TaskState::Memory | TaskState::Erred) {
+                continue;
             }
+            self.withdraw(id, comm);
             self.set_state(id, TaskState::Erred);
             let t = &mut self.tasks[id];
             t.failure = Some(failure.clone());

@@ -301,12 +301,12 @@ impl Client {
     ) -> Result<Future<F::Output>> {
         let options = task.options();
         let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
-        let key = spec.key.clone();
+        let wanted = vec![spec.key.clone()];
         let refs = self.inner.register(
-            &[key.clone()],
+            &wanted,
             ClientMsg::UpdateGraph {
                 tasks: vec![spec],
-                wanted: vec![key],
+                wanted: wanted.clone(),
             },
         )?;
         drop(deps);

@@ -361,18 +361,18 @@ async fn serve(
                 .map_err(|_| stopped())?;
             let welcome = welcome.await.map_err(|_| stopped())?;
             let c = ClientId::from_wire(welcome.id);
-            conn::reply(&mut w, &HelloReply::Welcome(welcome)).await?;
-            conn::spawn_writer_from(w, rx);
-            let on_msg = {
-                let inbox = inbox.clone();
-                move |m| inbox.send(SchedEvent::Client(c, m)).is_ok()
+            let link = Link {
+                reader,
+                w,
+                rx,
+                inbox,
             };
-            conn::spawn_reader::<ClientMsg, _, _>(reader, on_msg, move |err| {
-                if let Some(e) = err {
-                    tracing::warn!(error = %e, "client connection failed");
-                }
-                let _ = inbox.send(SchedEvent::ClientGone(c));
-            });
+            link.attach(
+                welcome,
+                move |m| SchedEvent::Client(c, m),
+                SchedEvent::ClientGone(c),
+            )
+            .await?;
         }
         Role::Worker(hello) => {
             let (sink, rx) = mpsc::unbounded_channel();
@@ -382,19 +382,19 @@ async fn serve(
                 .map_err(|_| stopped())?;
             match welcome.await.map_err(|_| stopped())? {
                 Ok(welcome) => {
-                    let w_id = WorkerId::from_wire(welcome.id);
-                    conn::reply(&mut w, &HelloReply::Welcome(welcome)).await?;
-                    conn::spawn_writer_from(w, rx);
-                    let on_msg = {
-                        let inbox = inbox.clone();
-                        move |m| inbox.send(SchedEvent::Worker(w_id, m)).is_ok()
+                    let id = WorkerId::from_wire(welcome.id);
+                    let link = Link {
+                        reader,
+                        w,
+                        rx,
+                        inbox,
                     };
-                    conn::spawn_reader::<WorkerMsg, _, _>(reader, on_msg, move |err| {
-                        if let Some(e) = err {
-                            tracing::warn!(error = %e, "worker connection failed");
-                        }
-                        let _ = inbox.send(SchedEvent::WorkerGone(w_id));
-                    });
+                    link.attach(
+                        welcome,
+                        move |m| SchedEvent::Worker(id, m),
+                        SchedEvent::WorkerGone(id),
+                    )
+                    .await?;
                 }
                 Err(reason) => conn::reply(&mut w, &HelloReply::Refused { reason }).await?,
             }
@@ -406,4 +406,38 @@ async fn serve(
         }
     }
     Ok(())
+}
+
+/// An accepted connection whose peer has been registered.
+struct Link<O> {
+    reader: conn::FrameReader,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    rx: mpsc::UnboundedReceiver<O>,
+    inbox: mpsc::UnboundedSender<SchedEvent>,
+}
+
+impl<O: serde::Serialize + Send + 'static> Link<O> {
+    /// Sends the welcome, then pumps outgoing messages from `rx` and incoming
+    /// ones (wrapped by `event`) into the inbox until the peer leaves (`gone`).
+    async fn attach<M: serde::de::DeserializeOwned + Send + 'static>(
+        mut self,
+        welcome: Welcome,
+        event: impl Fn(M) -> SchedEvent + Send + 'static,
+        gone: SchedEvent,
+    ) -> Result<()> {
+        conn::reply(&mut self.w, &HelloReply::Welcome(welcome)).await?;
+        conn::spawn_writer_from(self.w, self.rx);
+        let inbox = self.inbox.clone();
+        conn::spawn_reader::<M, _, _>(
+            self.reader,
+            move |m| inbox.send(event(m)).is_ok(),
+            move |err| {
+                if let Some(e) = err {
+                    tracing::warn!(error = %e, "connection failed");
+                }
+                let _ = self.inbox.send(gone);
+            },
+        );
+        Ok(())
+    }
 }

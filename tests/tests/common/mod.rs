@@ -132,6 +132,10 @@ impl Cluster {
 
     /// Starts a scheduler and `n` workers named `w0`, `w1`, ... with
     /// `nthreads` slots each, and waits until all of them joined.
+    ///
+    /// Most tests use one slot per worker: with two or more, a short task
+    /// can complete without ever being reported (see the ignored test
+    /// `short_tasks_complete_on_multi_slot_workers`).
     pub(crate) async fn start(n: usize, nthreads: usize) -> (Cluster, Client) {
         let mut cluster = Cluster::scheduler().await;
         for i in 0..n {
