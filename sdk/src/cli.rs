@@ -104,9 +104,15 @@ pub fn main() -> ExitCode {
                 println!("rudask scheduler listening at {}", handle.address());
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
-                let _ = tokio::signal::ctrl_c().await;
-                handle.shutdown();
-                Ok(())
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {
+                        handle.shutdown();
+                        Ok(())
+                    }
+                    () = handle.stopped() => Err(crate::Error::Disconnected(
+                        "the scheduler stopped unexpectedly; see the log above".into(),
+                    )),
+                }
             }
             Command::Worker {
                 address,

@@ -417,6 +417,18 @@ async fn invalid_graphs_fail_their_keys_not_the_cluster() {
     .await;
     raw.send(&ClientMsg::Close).await;
     drop(raw);
+    // The cycle errs instead of waiting forever, so it is forgotten once its
+    // client has left.
+    eventually("the scheduler forgets the cyclic tasks", || {
+        let client = &client;
+        async move {
+            let info = within(client.scheduler_info(&["raw-cycle-a", "raw-cycle-b", "raw-self"]))
+                .await
+                .unwrap();
+            info.key_states.iter().all(Option::is_none).then_some(())
+        }
+    })
+    .await;
 
     assert!(cluster.scheduler_alive(), "the scheduler process died");
     assert!(cluster.worker_alive("w0"), "the worker process died");
@@ -466,9 +478,6 @@ async fn work_waits_for_the_first_worker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: scattered data registered with no live holder panics the scheduler \
-            (core/src/scheduler/clients.rs on_update_data: store_scattered fails and forgets the task, \
-            then add_want indexes the removed TaskId)"]
 async fn scatter_registered_on_gone_workers_fails_the_key_not_the_scheduler() {
     let (mut cluster, client) = Cluster::start(1, 1).await;
     let mut raw = Raw::connect(&cluster.addr).await;
@@ -494,9 +503,6 @@ async fn scatter_registered_on_gone_workers_fails_the_key_not_the_scheduler() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a task with an unknown dependency is forgotten before the submitting client's want is recorded, \
-            so the client is told its own key is unknown instead of which dependency is missing \
-            (core/src/scheduler/clients.rs, ClientMsg::UpdateGraph: fail() runs before want_keys)"]
 async fn missing_dependency_names_the_dependency() {
     let (cluster, _client) = Cluster::start(1, 1).await;
     let mut raw = Raw::connect(&cluster.addr).await;

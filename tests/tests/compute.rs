@@ -132,9 +132,6 @@ async fn in_process_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: on a worker with 2+ slots a task shorter than 200 us is never reported \
-            (sdk/src/runtime/executor.rs: the task thread's batching try_recv locks the job-queue mutex \
-            that an idle task thread holds while blocked in recv)"]
 async fn short_tasks_complete_on_multi_slot_workers() {
     let (_cluster, client) = Cluster::start(1, 2).await;
     // 120 us: long enough for the other slot's thread to block in recv, short

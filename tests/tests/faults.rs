@@ -98,8 +98,6 @@ async fn task_errors_and_panics_are_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a dependent submitted after its dependency erred reports origin None instead of the failing key \
-            (core/src/scheduler/graph.rs, Scheduler::compute re-roots the stored failure)"]
 async fn dependent_of_an_already_failed_task_names_the_origin() {
     let (_cluster, client) = Cluster::start(1, 1).await;
     let bad = client.submit(fail, ("boom",)).unwrap();

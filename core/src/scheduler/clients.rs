@@ -49,6 +49,15 @@ impl Scheduler {
                     );
                     self.fail(id, failure, comm);
                 }
+                let cyclic = self.cyclic(&new);
+                self.unlink(&cyclic);
+                for id in cyclic {
+                    let failure = TaskFailure::new(
+                        FailureKind::MissingDependency,
+                        format!("task {} is part of a dependency cycle", self.tasks[id].key),
+                    );
+                    self.fail(id, failure, comm);
+                }
                 self.want_keys(c, wanted, comm);
                 // Tasks sent along that nothing wants or depends on are dropped.
                 self.maybe_release.extend(new);

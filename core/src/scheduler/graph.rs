@@ -62,6 +62,61 @@ impl Scheduler {
         (new, unknown)
     }
 
+    /// Tasks among `new` that are part of (or depend on) a dependency cycle.
+    /// Only new tasks can form one: a task's dependencies exist before it.
+    pub(super) fn cyclic(&self, new: &[TaskId]) -> Vec<TaskId> {
+        let fresh: rustc_hash::FxHashSet<TaskId> = new.iter().copied().collect();
+        let mut pending: rustc_hash::FxHashMap<TaskId, usize> = new
+            .iter()
+            .map(|&id| {
+                (
+                    id,
+                    self.tasks[id]
+                        .deps
+                        .iter()
+                        .filter(|d| fresh.contains(d))
+                        .count(),
+                )
+            })
+            .collect();
+        let mut ready: Vec<TaskId> = pending
+            .iter()
+            .filter(|(_, &n)| n == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        while let Some(id) = ready.pop() {
+            pending.remove(&id);
+            for d in &self.tasks[id].dependents {
+                if let Some(n) = pending.get_mut(d) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.push(*d);
+                    }
+                }
+            }
+        }
+        pending.into_keys().collect()
+    }
+
+    /// Cuts the dependency edges among `ids` (new, released tasks), so tasks
+    /// of a cycle that fail can also be forgotten.
+    pub(super) fn unlink(&mut self, ids: &[TaskId]) {
+        let set: rustc_hash::FxHashSet<TaskId> = ids.iter().copied().collect();
+        for &id in ids {
+            let t = &mut self.tasks[id];
+            t.deps.retain(|d| !set.contains(d));
+            t.dependents.retain(|d| !set.contains(d));
+        }
+        for &id in ids {
+            let waiting_on = self.tasks[id]
+                .deps
+                .iter()
+                .filter(|&&d| self.tasks[d].state != TaskState::Memory)
+                .count();
+            self.tasks[id].waiting_on = waiting_on as u32;
+        }
+    }
+
     /// Records that `client` wants `id` and tells it the current outcome.
     pub(super) fn add_want(&mut self, client: ClientId, id: TaskId, comm: &mut impl Comm) {
         if !self.clients[client].wants.insert(id) {
@@ -133,7 +188,9 @@ impl Scheduler {
                 .iter()
                 .find(|&&d| self.tasks[d].state == TaskState::Erred)
             {
-                let failure = (**self.tasks[d].failure.as_ref().expect("erred")).clone();
+                let dep = &self.tasks[d];
+                let mut failure = (**dep.failure.as_ref().expect("erred")).clone();
+                failure.origin.get_or_insert_with(|| dep.key.to_string());
                 self.fail(id, failure, comm);
                 continue;
             }

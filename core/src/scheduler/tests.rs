@@ -2754,3 +2754,34 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn dependency_cycles_err_and_are_forgotten() {
+    let mut h = H::new();
+    h.worker("w1", 1, &["f"]);
+    let c = h.client("c");
+    h.submit(
+        c,
+        vec![
+            spec("a", "f", &["b"]),
+            spec("b", "f", &["a"]),
+            spec("s", "f", &["s"]),
+            spec("d", "f", &["a"]),
+        ],
+        &["a", "b", "s", "d"],
+    );
+    assert!(
+        computes(&h.comm.take_workers()).is_empty(),
+        "nothing in a cycle runs"
+    );
+    for k in ["a", "b", "s", "d"] {
+        assert_eq!(h.state(k), TaskState::Erred, "{k}");
+    }
+    let errs = erred(&h.comm.take_clients());
+    assert_eq!(errs.len(), 4);
+    assert!(errs
+        .iter()
+        .any(|(_, _, f)| f.message.contains("dependency cycle")));
+    h.release(c, &["a", "b", "s", "d"]);
+    assert_eq!(h.s.task_count(), 0);
+}

@@ -130,9 +130,18 @@ impl Executor {
                         if batch_start.elapsed() >= REPORT_EVERY {
                             break;
                         }
-                        match rx.lock().unwrap_or_else(|p| p.into_inner()).try_recv() {
-                            Ok(next) => job = next,
-                            Err(_) => break,
+                        // An idle sibling may hold the lock while it blocks in
+                        // `recv`; then report what is done instead of waiting.
+                        let next = match rx.try_lock() {
+                            Ok(guard) => guard.try_recv().ok(),
+                            Err(std::sync::TryLockError::Poisoned(p)) => {
+                                p.into_inner().try_recv().ok()
+                            }
+                            Err(std::sync::TryLockError::WouldBlock) => None,
+                        };
+                        match next {
+                            Some(next) => job = next,
+                            None => break,
                         }
                     }
                     if done.send(batch).is_err() {

@@ -99,6 +99,11 @@ impl SchedulerHandle {
         let _ = self.inbox.send(SchedEvent::Shutdown);
     }
 
+    /// Resolves once the scheduler has stopped (shut down, or failed).
+    pub async fn stopped(&self) {
+        self.inbox.closed().await;
+    }
+
     /// Tells the scheduler that a worker process exited, so its loss is
     /// reported with the exit status.
     pub(crate) fn worker_exited(&self, name: String, exit_code: Option<i32>) {
