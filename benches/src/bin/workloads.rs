@@ -124,7 +124,9 @@ async fn tree_reduce(client: &Client, n: usize) -> anyhow::Result<()> {
                 _ => unreachable!("chunks(2) yields one or two"),
             }
         }
-        total += layer.len() / 2;
+        // Counted like dask_bench.py: every entry of the next layer, including
+        // a carried-over odd one.
+        total += next.len();
         layer = next;
     }
     let r = layer[0].result().await?;

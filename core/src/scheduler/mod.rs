@@ -3,7 +3,7 @@
 //!
 //! Ids are dense generational slots ([`TaskId`], [`WorkerId`], [`ClientId`]);
 //! external keys map to task ids through one hash map. All state changes of a
-//! task go through [`Scheduler::set_state`], which keeps the two counters the
+//! task go through `Scheduler::set_state`, which keeps the two counters the
 //! rest relies on: `waiting_on` (dependencies not in memory) and `waiters`
 //! (active dependents). Invariants are checked by [`Scheduler::check_invariants`]
 //! in tests and property tests.

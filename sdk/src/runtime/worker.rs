@@ -1,5 +1,5 @@
 //! The worker driver: connects to the scheduler, serves its data port, runs
-//! tasks through the [`Executor`], fetches dependencies from peers, and feeds
+//! tasks through its executor, fetches dependencies from peers, and feeds
 //! all of it to the sans-IO [`rudask_core::worker::Worker`] from one loop.
 
 use super::conn::{self, BUILD};
