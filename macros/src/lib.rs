@@ -349,16 +349,16 @@ fn expand_task(func: ItemFn) -> Result<TokenStream2, syn::Error> {
     let run_and_encode = match output {
         Output::Unit => quote_spanned! {site=>
             #call;
-            ::rudask::__private::encode_result(#name_str, &())
+            ::rudask::__private::task_result(())
         },
         Output::Plain(_) => quote_spanned! {site=>
             let __r = #call;
-            ::rudask::__private::encode_result(#name_str, &__r)
+            ::rudask::__private::task_result(__r)
         },
         Output::Fallible(_) => quote_spanned! {site=>
             let __r = #call;
             let __r = __r.map_err(|e| ::rudask::__private::error_failure(&e))?;
-            ::rudask::__private::encode_result(#name_str, &__r)
+            ::rudask::__private::task_result(__r)
         },
     };
     let body = quote_spanned! {site=>

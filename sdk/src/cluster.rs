@@ -43,18 +43,20 @@ impl LocalClusterBuilder {
         self
     }
 
-    async fn start_scheduler(&self) -> Result<SchedulerHandle> {
-        scheduler::start(SchedulerOptions {
+    async fn start_scheduler(&self, dedicated_thread: bool) -> Result<SchedulerHandle> {
+        let opts = SchedulerOptions {
             port: self.port,
+            dedicated_thread,
             ..Default::default()
-        })
-        .await
+        };
+        scheduler::start(opts).await
     }
 
     /// Workers run inside this process and talk to the scheduler through
     /// channels; the scheduler also listens on TCP for other clients.
     pub async fn threads(self) -> Result<LocalCluster> {
-        let scheduler = self.start_scheduler().await?;
+        // Everything shares the caller's runtime: no cross-thread hops.
+        let scheduler = self.start_scheduler(false).await?;
         for i in 0..self.workers {
             worker::start_local(&scheduler, format!("local-{i}"), self.threads_per_worker).await?;
         }
@@ -68,7 +70,7 @@ impl LocalClusterBuilder {
     /// Workers are child processes running this executable, which must call
     /// [`crate::init`] (or use `#[rudask::main]`) first thing in `main`.
     pub async fn processes(self) -> Result<LocalCluster> {
-        let scheduler = self.start_scheduler().await?;
+        let scheduler = self.start_scheduler(true).await?;
         let exe = std::env::current_exe()
             .map_err(|e| Error::Io(format!("cannot find the current executable: {e}")))?;
         let mut children = Vec::new();

@@ -86,7 +86,7 @@ pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, 
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
-    pub use rudask_core::registry::{encode_result, error_failure, TaskArgs, TaskCall, TaskDef};
+    pub use rudask_core::registry::{error_failure, task_result, TaskArgs, TaskCall, TaskDef};
     pub use tokio;
 }
 

@@ -9,9 +9,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 
-/// A value that can be a task argument or result: encodable, decodable and sendable.
-pub trait Value: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> Value for T {}
+/// A value that can be a task argument or result: encodable and decodable
+/// (to cross sockets), cloneable and shareable (to be handed between tasks and
+/// clients in one process without being encoded).
+pub trait Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for T {}
 
 /// A registered task function. Implemented by `#[rudask::task]`.
 ///
@@ -213,7 +215,7 @@ pub(crate) fn encode_value<T: Serialize + std::any::Any>(v: &T) -> Result<Payloa
         .map_err(|e| Error::Serialization(format!("could not encode a value: {e}")))
 }
 
-pub(crate) fn decode_value<T: DeserializeOwned + std::any::Any>(
+pub(crate) fn decode_value<T: DeserializeOwned + Clone + std::any::Any>(
     key: &str,
     p: &Payload,
 ) -> Result<T> {

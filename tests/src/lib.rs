@@ -105,3 +105,36 @@ fn unique_number() -> u64 {
     h.write_u32(std::process::id());
     h.finish()
 }
+
+/// How many times a [`Tracked`] value was encoded in this process.
+pub static TRACKED_ENCODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A value that counts its own encodings, to check that in-process clusters
+/// pass values without encoding them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tracked(pub Vec<u64>);
+
+impl serde::Serialize for Tracked {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TRACKED_ENCODES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tracked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<u64>::deserialize(d).map(Tracked)
+    }
+}
+
+/// A tracked vector `0..n`.
+#[rudask::task]
+pub fn make_tracked(n: u64) -> Tracked {
+    Tracked((0..n).collect())
+}
+
+/// The sum of a tracked vector, as a new tracked value.
+#[rudask::task]
+pub fn sum_tracked(t: Tracked) -> Tracked {
+    Tracked(vec![t.0.iter().sum()])
+}

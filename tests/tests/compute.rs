@@ -132,6 +132,37 @@ async fn in_process_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_cluster_passes_values_without_encoding() {
+    use rudask_tests::{make_tracked, sum_tracked, Tracked, TRACKED_ENCODES};
+    use std::sync::atomic::Ordering;
+    let cluster = within(rudask::LocalCluster::threads(2)).await.unwrap();
+    let client = within(cluster.client()).await.unwrap();
+    let before = TRACKED_ENCODES.load(Ordering::SeqCst);
+    // A big value (past the inline limit) made by a task, consumed by tasks
+    // on both workers, and gathered; then one scattered by the client.
+    let made = client.submit(make_tracked, (100_000u64,)).unwrap();
+    let sums = client
+        .map(sum_tracked.pure(false), (0..4).map(|_| (&made,)))
+        .unwrap();
+    let expected = Tracked(vec![(0..100_000u64).sum()]);
+    assert_eq!(
+        within(client.gather(&sums)).await.unwrap(),
+        vec![expected.clone(); 4]
+    );
+    assert_eq!(within(&made).await.unwrap().0.len(), 100_000);
+    let scattered = within(client.scatter([Tracked((0..100_000).collect())]))
+        .await
+        .unwrap();
+    let from_scatter = client.submit(sum_tracked, (&scattered[0],)).unwrap();
+    assert_eq!(within(&from_scatter).await.unwrap(), expected);
+    assert_eq!(
+        TRACKED_ENCODES.load(Ordering::SeqCst) - before,
+        0,
+        "values were encoded inside an in-process cluster"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_tasks_complete_on_multi_slot_workers() {
     let (_cluster, client) = Cluster::start(1, 2).await;
     // 120 us: long enough for the other slot's thread to block in recv, short

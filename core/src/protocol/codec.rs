@@ -221,7 +221,7 @@ mod tests {
         let big = Bytes::from(vec![1u8; 1 << 20]);
         let mut buf = EncodeBuffer::new(DEFAULT_MAX_FRAME);
         buf.push(&Msg {
-            a: Payload(big.clone()),
+            a: Payload::from(big.clone()),
             b: Payload::default(),
             n: 0,
         })

@@ -12,7 +12,7 @@ mod messages;
 mod payload;
 
 pub use messages::*;
-pub use payload::{Payload, INLINE_MAX};
+pub use payload::{Object, Payload, INLINE_MAX};
 
 /// The protocol version spoken by this build. Peers must match exactly.
 pub const PROTOCOL_VERSION: u32 = 1;

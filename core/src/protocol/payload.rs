@@ -12,54 +12,131 @@
 use bytes::Bytes;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 
 /// Payloads longer than this go into their own frame instead of the header.
 pub const INLINE_MAX: usize = 4096;
 
-/// Opaque binary data carried by a message (an encoded value, Arrow IPC, ...).
+/// A value inside a message: encoded bytes, or — between parties in one
+/// process — the value itself, shared and never encoded unless it has to
+/// cross a socket.
 ///
 /// ```
 /// use rudask_core::Payload;
 /// let p = Payload::from(vec![1u8, 2, 3]);
 /// assert_eq!(p.len(), 3);
+/// assert_eq!(p.as_bytes().map(|b| b.len()), Some(3));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Payload(pub Bytes);
+#[derive(Clone, Default)]
+pub struct Payload(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Bytes(Bytes),
+    Object(Arc<dyn Object>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Bytes(Bytes::new())
+    }
+}
+
+/// A value held in memory as itself. Implemented by the registry's value
+/// wrapper; encoding is done at most once, when first needed.
+pub trait Object: Any + Send + Sync {
+    /// The value's encoding (as [`crate::registry::encode`] would produce it).
+    fn encode(&self) -> Result<Bytes, String>;
+    /// The value, for downcasting.
+    fn as_any(&self) -> &dyn Any;
+    /// Approximate size in bytes.
+    fn size_hint(&self) -> usize;
+}
 
 impl Payload {
-    /// Number of bytes.
+    /// Wraps an in-memory value.
+    pub fn object(value: Arc<dyn Object>) -> Payload {
+        Payload(Repr::Object(value))
+    }
+
+    /// Size in bytes (an estimate for in-memory values).
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Bytes(b) => b.len(),
+            Repr::Object(o) => o.size_hint(),
+        }
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
-    /// The bytes.
-    pub fn bytes(&self) -> &Bytes {
-        &self.0
+    /// The bytes, when this payload is encoded.
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.0 {
+            Repr::Bytes(b) => Some(b),
+            Repr::Object(_) => None,
+        }
+    }
+
+    /// The in-memory value, when this payload is one.
+    pub fn as_object(&self) -> Option<&dyn Object> {
+        match &self.0 {
+            Repr::Bytes(_) => None,
+            Repr::Object(o) => Some(o.as_ref()),
+        }
+    }
+
+    /// The encoded bytes, encoding an in-memory value if needed.
+    pub fn encoded(&self) -> Result<Bytes, String> {
+        match &self.0 {
+            Repr::Bytes(b) => Ok(b.clone()),
+            Repr::Object(o) => o.encode(),
+        }
+    }
+
+    /// This payload in encoded form.
+    pub fn into_encoded(self) -> Result<Payload, String> {
+        match self.0 {
+            Repr::Bytes(_) => Ok(self),
+            Repr::Object(o) => o.encode().map(Payload::from),
+        }
     }
 }
 
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Object(a), Repr::Object(b)) => Arc::ptr_eq(a, b),
+            _ => self.encoded().ok() == other.encoded().ok(),
+        }
+    }
+}
+
+impl Eq for Payload {}
+
 impl From<Bytes> for Payload {
     fn from(b: Bytes) -> Self {
-        Payload(b)
+        Payload(Repr::Bytes(b))
     }
 }
 
 impl From<Vec<u8>> for Payload {
     fn from(v: Vec<u8>) -> Self {
-        Payload(Bytes::from(v))
+        Payload(Repr::Bytes(Bytes::from(v)))
     }
 }
 
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Payload({} bytes)", self.0.len())
+        match &self.0 {
+            Repr::Bytes(b) => write!(f, "Payload({} bytes)", b.len()),
+            Repr::Object(o) => write!(f, "Payload(in-memory value of ~{} bytes)", o.size_hint()),
+        }
     }
 }
 
@@ -103,10 +180,11 @@ pub(crate) fn with_decode_ctx<R>(
 
 impl Serialize for Payload {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.len() > INLINE_MAX {
+        let bytes = self.encoded().map_err(serde::ser::Error::custom)?;
+        if bytes.len() > INLINE_MAX {
             let index = ENCODE_FRAMES.with(|c| {
                 c.borrow_mut().as_mut().map(|frames| {
-                    frames.push(self.0.clone());
+                    frames.push(bytes.clone());
                     frames.len() as u64 - 1
                 })
             });
@@ -114,7 +192,7 @@ impl Serialize for Payload {
                 return s.serialize_u64(i);
             }
         }
-        s.serialize_bytes(&self.0)
+        s.serialize_bytes(&bytes)
     }
 }
 
@@ -142,15 +220,17 @@ impl<'de> Visitor<'de> for PayloadVisitor {
                     .then(|| ctx.header.slice(start - base..start - base + v.len()))
             })
         });
-        Ok(Payload(sliced.unwrap_or_else(|| Bytes::copy_from_slice(v))))
+        Ok(Payload::from(
+            sliced.unwrap_or_else(|| Bytes::copy_from_slice(v)),
+        ))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Payload, E> {
-        Ok(Payload(Bytes::copy_from_slice(v)))
+        Ok(Payload::from(Bytes::copy_from_slice(v)))
     }
 
     fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Payload, E> {
-        Ok(Payload(Bytes::from(v)))
+        Ok(Payload::from(Bytes::from(v)))
     }
 
     fn visit_u64<E: de::Error>(self, i: u64) -> Result<Payload, E> {
@@ -160,7 +240,7 @@ impl<'de> Visitor<'de> for PayloadVisitor {
                     .as_mut()
                     .and_then(|ctx| ctx.frames.get_mut(i as usize).and_then(Option::take))
             })
-            .map(Payload)
+            .map(Payload::from)
             .ok_or_else(|| E::custom(format!("payload refers to missing frame {i}")))
     }
 }

@@ -8,11 +8,12 @@
 //! ordinary msgpack array form, and a vector of another element type is a
 //! clear error naming both types.
 
-use crate::protocol::Payload;
+use crate::protocol::{Object, Payload};
 use bytes::{BufMut, Bytes};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::any::{Any, TypeId};
+use std::sync::{Arc, OnceLock};
 
 /// msgpack `ext 32` marker.
 const EXT32: u8 = 0xc9;
@@ -31,7 +32,7 @@ macro_rules! primitives {
                     for (chunk, x) in out[6..].chunks_exact_mut(width).zip(v) {
                         chunk.copy_from_slice(&x.to_le_bytes());
                     }
-                    return Some(Payload(out.freeze()));
+                    return Some(Payload::from(out.freeze()));
                 }
             )*
             if let Some(v) = v.downcast_ref::<Vec<u8>>() {
@@ -39,9 +40,19 @@ macro_rules! primitives {
                 out.put_u8(0xc6);
                 out.put_u32(v.len() as u32);
                 out.put_slice(v);
-                return Some(Payload(out.freeze()));
+                return Some(Payload::from(out.freeze()));
             }
             None
+        }
+
+        /// Size of a primitive vector's elements, if `v` is one.
+        fn vector_bytes(v: &dyn Any) -> Option<usize> {
+            $(
+                if let Some(v) = v.downcast_ref::<Vec<$t>>() {
+                    return Some(v.len() * std::mem::size_of::<$t>());
+                }
+            )*
+            v.downcast_ref::<Vec<u8>>().map(Vec::len)
         }
 
         fn tag_name(tag: i8) -> &'static str {
@@ -122,35 +133,99 @@ pub fn encode_serde<T: Serialize + ?Sized>(v: &T) -> Result<Payload, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Decodes a value encoded by [`encode`].
+/// Decodes a value encoded by [`encode`], or clones it out of an in-memory
+/// payload made by [`hold`].
 ///
 /// ```
 /// let p = rudask_core::registry::encode(&vec![1i64, 2]).unwrap();
 /// let wrong: Result<Vec<f64>, String> = rudask_core::registry::decode(&p);
 /// assert!(wrong.unwrap_err().contains("found a vector of i64"));
 /// ```
-pub fn decode<T: DeserializeOwned + Any>(p: &Payload) -> Result<T, String> {
-    if let Some(r) = decode_fast::<T>(p.bytes()) {
+pub fn decode<T: DeserializeOwned + Clone + Any>(p: &Payload) -> Result<T, String> {
+    if let Some(o) = p.as_object() {
+        if let Some(held) = o.as_any().downcast_ref::<Held<T>>() {
+            return Ok(held.value.clone());
+        }
+        // Another type: decode its encoding, which reports the mismatch.
+        return decode_bytes(&o.encode()?);
+    }
+    decode_bytes(p.as_bytes().expect("not an object"))
+}
+
+fn decode_bytes<T: DeserializeOwned + Any>(p: &Bytes) -> Result<T, String> {
+    if let Some(r) = decode_fast::<T>(p) {
         return r;
     }
-    if p.bytes().first() == Some(&EXT32) {
-        let tag = p.bytes().get(5).map_or(0, |&t| t as i8);
+    if p.first() == Some(&EXT32) {
+        let tag = p.get(5).map_or(0, |&t| t as i8);
         return Err(format!(
             "found a vector of {}, not a {}",
             tag_name(tag),
             std::any::type_name::<T>()
         ));
     }
-    rmp_serde::from_slice(p.bytes()).map_err(|e| e.to_string())
+    rmp_serde::from_slice(p).map_err(|e| e.to_string())
+}
+
+/// A value kept in memory, with its encoding made at most once.
+struct Held<T> {
+    value: T,
+    encoded: OnceLock<Result<Bytes, String>>,
+}
+
+impl<T: Serialize + Any + Send + Sync> Object for Held<T> {
+    fn encode(&self) -> Result<Bytes, String> {
+        self.encoded
+            .get_or_init(|| encode(&self.value).and_then(|p| p.encoded()))
+            .clone()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn size_hint(&self) -> usize {
+        match self.encoded.get() {
+            Some(Ok(b)) => b.len(),
+            _ => vector_bytes(&self.value).unwrap_or(std::mem::size_of::<T>()),
+        }
+    }
+}
+
+/// Keeps a value in memory as a payload; [`decode`] clones it back out and
+/// it is encoded only if it has to leave the process.
+///
+/// ```
+/// let p = rudask_core::registry::hold(vec![1.0f64, 2.0]);
+/// assert!(p.as_object().is_some());
+/// let v: Vec<f64> = rudask_core::registry::decode(&p).unwrap();
+/// assert_eq!(v, vec![1.0, 2.0]);
+/// ```
+pub fn hold<T: Serialize + Any + Send + Sync>(value: T) -> Payload {
+    Payload::object(Arc::new(Held {
+        value,
+        encoded: OnceLock::new(),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn roundtrip<T: Serialize + DeserializeOwned + Any + PartialEq + std::fmt::Debug>(v: T) {
+    fn roundtrip<
+        T: Serialize + DeserializeOwned + Any + Clone + Send + Sync + PartialEq + std::fmt::Debug,
+    >(
+        v: T,
+    ) {
         let p = encode(&v).unwrap();
         assert_eq!(decode::<T>(&p).unwrap(), v);
+        let held = hold(v.clone());
+        assert_eq!(decode::<T>(&held).unwrap(), v);
+        assert_eq!(
+            held.encoded().unwrap(),
+            p.encoded().unwrap(),
+            "same encoding either way"
+        );
     }
 
     #[test]
@@ -186,8 +261,21 @@ mod tests {
     }
 
     #[test]
+    fn held_values_of_another_type_report_the_mismatch() {
+        let p = hold(vec![1.0f64]);
+        assert!(decode::<Vec<i64>>(&p)
+            .unwrap_err()
+            .contains("found a vector of f64"));
+        assert!(decode::<String>(&hold(3i64)).is_err());
+    }
+
+    #[test]
     fn truncated_vectors_are_errors() {
-        let mut p = encode(&vec![1.0f64, 2.0]).unwrap().0.to_vec();
+        let mut p = encode(&vec![1.0f64, 2.0])
+            .unwrap()
+            .encoded()
+            .unwrap()
+            .to_vec();
         p.pop();
         assert!(decode::<Vec<f64>>(&Payload::from(p)).is_err());
     }

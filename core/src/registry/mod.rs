@@ -8,7 +8,7 @@
 
 mod codec;
 
-pub use codec::{decode, encode, encode_serde};
+pub use codec::{decode, encode, encode_serde, hold};
 
 use crate::error::{FailureKind, TaskFailure};
 use crate::protocol::Payload;
@@ -68,7 +68,7 @@ impl TaskArgs {
     }
 
     /// Decodes argument `i` (named `param` in the function) as `T`.
-    pub fn get<T: DeserializeOwned + std::any::Any>(
+    pub fn get<T: DeserializeOwned + Clone + std::any::Any>(
         &self,
         i: usize,
         param: &str,
@@ -103,14 +103,10 @@ pub struct TaskDef {
 
 inventory::collect!(TaskDef);
 
-/// Encodes a task's return value, turning an encoding error into a failure.
-pub fn encode_result<T: Serialize + std::any::Any>(name: &str, v: &T) -> TaskResult {
-    encode(v).map_err(|e| {
-        TaskFailure::new(
-            FailureKind::BadResult,
-            format!("result of task {name} could not be encoded: {e}"),
-        )
-    })
+/// Wraps a task's return value. It stays in memory as itself; a worker that
+/// sends it over a socket encodes it then (see [`Payload::into_encoded`]).
+pub fn task_result<T: Serialize + std::any::Any + Send + Sync>(v: T) -> TaskResult {
+    Ok(hold(v))
 }
 
 /// Turns a task's `Err` into a failure: `Display` is the message, `Debug`

@@ -357,7 +357,9 @@ impl Worker {
             match result {
                 Ok(value) => {
                     let nbytes = value.len() as u64;
-                    let inline = (value.len() <= self.inline_max).then(|| value.clone());
+                    // An in-memory value costs nothing to pass along in-process.
+                    let small = value.as_object().is_some() || value.len() <= self.inline_max;
+                    let inline = small.then(|| value.clone());
                     self.data.insert(key, value);
                     out.to_scheduler.push(WorkerMsg::TaskFinished {
                         task,

@@ -470,14 +470,23 @@ fn build_spec<F: Task>(
     }
     let key = match key {
         Some(k) => Key::from(k),
-        None if options.pure => Key::pure(
-            task.id(),
-            task.name(),
-            args.iter().flat_map(|a| match a {
-                Arg::Value(p) => [b"v".as_slice(), p.bytes().as_ref()],
-                Arg::Dep(k) => [b"d".as_slice(), k.as_str().as_bytes()],
-            }),
-        ),
+        None if options.pure => {
+            let encoded = args
+                .iter()
+                .map(|a| match a {
+                    Arg::Value(p) => p.encoded().map_err(Error::Serialization),
+                    Arg::Dep(_) => Ok(bytes::Bytes::new()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Key::pure(
+                task.id(),
+                task.name(),
+                args.iter().zip(&encoded).flat_map(|(a, e)| match a {
+                    Arg::Value(_) => [b"v".as_slice(), e.as_ref()],
+                    Arg::Dep(k) => [b"d".as_slice(), k.as_str().as_bytes()],
+                }),
+            )
+        }
         None => Key::random(task.name(), fastrand::u128(..)),
     };
     let spec = TaskSpec {

@@ -78,8 +78,16 @@ impl<'a, T: Value> Scatter<'a, T> {
         let offset = fastrand::usize(..targets.len());
         let mut per_worker: FxHashMap<usize, Vec<(Key, Payload)>> = FxHashMap::default();
         let mut items = Vec::with_capacity(self.values.len());
-        for (i, v) in self.values.iter().enumerate() {
-            let payload = encode_value(v)?;
+        // In-process workers take the values as they are; others get them encoded.
+        let in_process = targets
+            .iter()
+            .all(|(_, _, addr)| addr.starts_with("inproc://"));
+        for (i, v) in self.values.into_iter().enumerate() {
+            let payload = if in_process {
+                rudask_core::registry::hold(v)
+            } else {
+                encode_value(&v)?
+            };
             let key = Key::random(&format!("scatter-{type_name}"), fastrand::u128(..));
             let chosen: Vec<usize> = if self.broadcast {
                 (0..targets.len()).collect()

@@ -81,6 +81,20 @@ impl Drop for InTask {
     }
 }
 
+/// A result leaving the process is encoded right away, on the task's own
+/// thread, so its size is exact and encoding errors are the task's failure.
+fn settle(result: TaskResult, encode: bool, func: &str) -> TaskResult {
+    match result {
+        Ok(p) if encode => p.into_encoded().map_err(|e| {
+            TaskFailure::new(
+                FailureKind::BadResult,
+                format!("result of task {func} could not be encoded: {e}"),
+            )
+        }),
+        other => other,
+    }
+}
+
 fn run_sync(call: Box<dyn FnOnce() -> TaskResult + Send>) -> TaskResult {
     let guard = InTask::enter();
     let r = std::panic::catch_unwind(AssertUnwindSafe(call));
@@ -100,14 +114,18 @@ pub(crate) struct Executor {
     done: tokio::sync::mpsc::UnboundedSender<Vec<Completion>>,
     async_slots: Arc<tokio::sync::Semaphore>,
     avg_us: rustc_hash::FxHashMap<&'static str, f64>,
+    encode: bool,
 }
 
 impl Executor {
-    /// Starts `nthreads` task threads; completions go to `done`.
+    /// Starts `nthreads` task threads; completions go to `done`. With
+    /// `encode`, results are encoded as they are made (for a worker whose
+    /// results leave the process); otherwise they stay in memory as values.
     pub(crate) fn new(
         nthreads: usize,
         name: &str,
         done: tokio::sync::mpsc::UnboundedSender<Vec<Completion>>,
+        encode: bool,
     ) -> Executor {
         install_panic_hook();
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -125,7 +143,7 @@ impl Executor {
                     loop {
                         let (task, call, func) = job;
                         let start = Instant::now();
-                        let result = run_sync(call);
+                        let result = settle(run_sync(call), encode, func);
                         batch.push((task, result, start.elapsed().as_micros() as u64, func));
                         if batch_start.elapsed() >= REPORT_EVERY {
                             break;
@@ -155,6 +173,7 @@ impl Executor {
             done,
             async_slots: Arc::new(tokio::sync::Semaphore::new(nthreads.max(1))),
             avg_us: Default::default(),
+            encode,
         }
     }
 
@@ -178,7 +197,7 @@ impl Executor {
                     .is_some_and(|&us| us < INLINE_BELOW_US) =>
             {
                 let start = Instant::now();
-                let result = run_sync(call);
+                let result = settle(run_sync(call), self.encode, def.id);
                 Some((e.task, result, start.elapsed().as_micros() as u64, def.id))
             }
             TaskCall::Sync(call) => {
@@ -197,6 +216,7 @@ impl Executor {
                 let done = self.done.clone();
                 let slots = self.async_slots.clone();
                 let func = def.id;
+                let encode = self.encode;
                 tokio::spawn(async move {
                     let _slot = slots.acquire_owned().await;
                     let start = Instant::now();
@@ -207,6 +227,7 @@ impl Executor {
                     let result = futures::FutureExt::catch_unwind(AssertUnwindSafe(polled))
                         .await
                         .unwrap_or_else(|_| Err(panic_failure()));
+                    let result = settle(result, encode, func);
                     let _ = done.send(vec![(
                         e.task,
                         result,

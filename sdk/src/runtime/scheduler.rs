@@ -51,6 +51,11 @@ pub struct SchedulerOptions {
     pub config: SchedulerConfig,
     /// How often workers are checked for missed heartbeats.
     pub tick: Duration,
+    /// Run on a thread of its own (the default), where its connections and
+    /// state machine share one single-threaded runtime, isolated from the
+    /// caller's load. `false` runs it on the caller's runtime, which is faster
+    /// when clients and workers live in the same process.
+    pub dedicated_thread: bool,
 }
 
 impl Default for SchedulerOptions {
@@ -60,6 +65,7 @@ impl Default for SchedulerOptions {
             port: 8786,
             config: SchedulerConfig::default(),
             tick: Duration::from_secs(1),
+            dedicated_thread: true,
         }
     }
 }
@@ -171,11 +177,8 @@ fn stopped() -> Error {
     Error::Disconnected("the scheduler has stopped".into())
 }
 
-/// Starts a scheduler listening on `opts.host:opts.port`.
-///
-/// The scheduler owns one thread: its connections and its state machine run
-/// on a single-threaded runtime there, so messages move between them without
-/// cross-thread wakeups, whatever runtime the caller uses.
+/// Starts a scheduler listening on `opts.host:opts.port`, by default on a
+/// thread of its own (see [`SchedulerOptions::dedicated_thread`]).
 pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let listener = std::net::TcpListener::bind((opts.host.as_str(), opts.port)).map_err(|e| {
         Error::Io(format!(
@@ -185,24 +188,27 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     })?;
     listener.set_nonblocking(true)?;
     let address = format!("tcp://{}", listener.local_addr()?);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let (inbox, rx) = mpsc::unbounded_channel();
     let accept_inbox = inbox.clone();
-    std::thread::Builder::new()
-        .name("rudask-scheduler".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => {
-                        tokio::spawn(accept_loop(listener, accept_inbox));
-                        event_loop(rx, Scheduler::new(opts.config), opts.tick).await;
-                    }
-                    Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
-                }
-            });
-        })?;
+    let run = async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => {
+                tokio::spawn(accept_loop(listener, accept_inbox));
+                event_loop(rx, Scheduler::new(opts.config), opts.tick).await;
+            }
+            Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
+        }
+    };
+    if opts.dedicated_thread {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("rudask-scheduler".into())
+            .spawn(move || rt.block_on(run))?;
+    } else {
+        tokio::spawn(run);
+    }
     tracing::info!(%address, "scheduler started");
     Ok(SchedulerHandle { inbox, address })
 }

@@ -107,12 +107,16 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         },
     );
     tracing::info!(%name, %data_addr, scheduler = %opts.scheduler, "worker connected");
+    let setup = Setup {
+        nthreads: opts.nthreads,
+        name: &name,
+        heartbeat: opts.heartbeat,
+        in_process: false,
+    };
     event_loop(
         Uplink::Tcp(conn::spawn_writer(w)),
         welcome,
-        opts.nthreads,
-        &name,
-        opts.heartbeat,
+        setup,
         events,
         rx,
         peer_rx,
@@ -147,17 +151,13 @@ pub(crate) async fn start_local(
         let _ = forward.send(Event::SchedGone);
     });
     tokio::spawn(async move {
-        event_loop(
-            uplink,
-            welcome,
+        let setup = Setup {
             nthreads,
-            &name,
-            Duration::from_secs(1),
-            events,
-            rx,
-            peer_rx,
-        )
-        .await;
+            name: &name,
+            heartbeat: Duration::from_secs(1),
+            in_process: true,
+        };
+        event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
         peer::unregister_local(&data_addr);
     });
     Ok(())
@@ -207,23 +207,36 @@ async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a worker's event loop runs.
+struct Setup<'a> {
+    nthreads: usize,
+    name: &'a str,
+    heartbeat: Duration,
+    /// Scheduler, clients and peers live in this process: results stay
+    /// in memory as values instead of being encoded.
+    in_process: bool,
+}
+
 async fn event_loop(
     uplink: Uplink<WorkerMsg>,
     welcome: Welcome,
-    nthreads: usize,
-    name: &str,
-    heartbeat: Duration,
+    setup: Setup<'_>,
     events: mpsc::UnboundedSender<Event>,
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
 ) {
+    let Setup {
+        nthreads,
+        name,
+        heartbeat,
+        in_process,
+    } = setup;
     let mut worker = Worker::new(welcome.id, nthreads);
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
     }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Completion>>();
-    let mut executor = Executor::new(nthreads, name, done_tx);
+    let mut executor = Executor::new(nthreads, name, done_tx, !in_process);
     let peers = Arc::new(PeerPool::default());
     let mut out = Outbox::default();
     let mut ticker = tokio::time::interval(heartbeat);
