@@ -191,7 +191,6 @@ impl Raw {
             protocol,
             build: "raw-test".into(),
             role,
-            token: None,
         };
         self.send(&hello).await;
         self.recv().await

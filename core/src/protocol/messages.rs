@@ -17,8 +17,6 @@ pub struct Hello {
     pub build: String,
     /// Who is connecting.
     pub role: Role,
-    /// Shared secret, when the accepting side requires one.
-    pub token: Option<String>,
 }
 
 /// The role of a connecting peer.

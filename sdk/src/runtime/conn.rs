@@ -84,7 +84,6 @@ pub(crate) async fn connect(
         protocol: PROTOCOL_VERSION,
         build: BUILD.to_string(),
         role,
-        token: None,
     };
     let exchange = async {
         write_one(&mut w, &hello).await?;
