@@ -128,8 +128,13 @@ impl PeerPool {
                 .unwrap_or_else(|p| p.into_inner())
                 .get(addr)
                 .cloned();
-            let local =
-                local.ok_or_else(|| Error::Io(format!("in-process worker {addr} has stopped")))?;
+            let local = local.ok_or_else(|| {
+                Error::Io(format!(
+                    "in-process worker {addr} is not in this process: it has stopped, or it \
+                     belongs to a LocalCluster::threads in another process, whose workers' data \
+                     other processes cannot reach"
+                ))
+            })?;
             local
                 .send((make(id), PeerReply::Once(tx)))
                 .map_err(|_| lost())?;
