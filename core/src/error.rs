@@ -52,12 +52,7 @@ pub struct TaskFailure {
 impl TaskFailure {
     /// A failure with no traceback and no origin yet.
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        TaskFailure {
-            kind,
-            message: message.into(),
-            traceback: String::new(),
-            origin: None,
-        }
+        TaskFailure { kind, message: message.into(), traceback: String::new(), origin: None }
     }
 
     /// Sets the traceback.

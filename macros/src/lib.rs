@@ -112,10 +112,7 @@ fn expand(
     let result = if attr.is_empty() {
         expander(func)
     } else {
-        Err(syn::Error::new_spanned(
-            attr,
-            "this attribute takes no arguments",
-        ))
+        Err(syn::Error::new_spanned(attr, "this attribute takes no arguments"))
     };
     match result {
         Ok(tokens) => tokens.into(),
@@ -282,12 +279,7 @@ fn split_attrs(attrs: &[Attribute]) -> (Vec<&Attribute>, Vec<&Attribute>, Vec<&A
 }
 
 fn expand_task(func: ItemFn) -> Result<TokenStream2, syn::Error> {
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = &func;
+    let ItemFn { attrs, vis, sig, block } = &func;
     let mut errors = Errors::default();
     check_common(sig, &mut errors);
 
@@ -300,10 +292,7 @@ fn expand_task(func: ItemFn) -> Result<TokenStream2, syn::Error> {
             FnArg::Typed(typed) => {
                 match &*typed.pat {
                     Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
-                        params.push(Param {
-                            ident: &pat.ident,
-                            ty: &typed.ty,
-                        });
+                        params.push(Param { ident: &pat.ident, ty: &typed.ty });
                     }
                     pat => errors.push(pat, "task parameters must be plain identifiers"),
                 }
@@ -332,10 +321,8 @@ fn expand_task(func: ItemFn) -> Result<TokenStream2, syn::Error> {
     let output_ty = output.ty();
     let tys: Vec<_> = params.iter().map(|p| p.ty).collect();
     let idents: Vec<_> = params.iter().map(|p| p.ident).collect();
-    let param_names: Vec<_> = params
-        .iter()
-        .map(|p| LitStr::new(&p.ident.unraw().to_string(), p.ident.span()))
-        .collect();
+    let param_names: Vec<_> =
+        params.iter().map(|p| LitStr::new(&p.ident.unraw().to_string(), p.ident.span())).collect();
     let indices = 0..params.len();
     let len = params.len();
 
@@ -423,12 +410,7 @@ fn expand_task(func: ItemFn) -> Result<TokenStream2, syn::Error> {
 }
 
 fn expand_main(func: ItemFn) -> Result<TokenStream2, syn::Error> {
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = &func;
+    let ItemFn { attrs, vis, sig, block } = &func;
     let mut errors = Errors::default();
     check_common(sig, &mut errors);
     if sig.asyncness.is_none() {

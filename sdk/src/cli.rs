@@ -8,11 +8,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "rudask",
-    version,
-    about = "A distributed task scheduler for async Rust"
-)]
+#[command(name = "rudask", version, about = "A distributed task scheduler for async Rust")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,10 +61,8 @@ enum Command {
 pub fn init_logging() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Parses the command line and runs the command.
@@ -82,10 +76,7 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -95,12 +86,8 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Scheduler { host, port } => {
-                let handle = scheduler::start(SchedulerOptions {
-                    host,
-                    port,
-                    ..Default::default()
-                })
-                .await?;
+                let handle =
+                    scheduler::start(SchedulerOptions { host, port, ..Default::default() }).await?;
                 println!("rudask scheduler listening at {}", handle.address());
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
@@ -114,13 +101,7 @@ pub fn main() -> ExitCode {
                     )),
                 }
             }
-            Command::Worker {
-                address,
-                scheduler,
-                nthreads,
-                name,
-                host,
-            } => {
+            Command::Worker { address, scheduler, nthreads, name, host } => {
                 let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
                 if let Some(n) = nthreads {
                     opts.nthreads = n;

@@ -44,11 +44,7 @@ impl LocalClusterBuilder {
     }
 
     async fn start_scheduler(&self, dedicated_thread: bool) -> Result<SchedulerHandle> {
-        let opts = SchedulerOptions {
-            port: self.port,
-            dedicated_thread,
-            ..Default::default()
-        };
+        let opts = SchedulerOptions { port: self.port, dedicated_thread, ..Default::default() };
         scheduler::start(opts).await
     }
 
@@ -60,11 +56,7 @@ impl LocalClusterBuilder {
         for i in 0..self.workers {
             worker::start_local(&scheduler, format!("local-{i}"), self.threads_per_worker).await?;
         }
-        Ok(LocalCluster {
-            scheduler,
-            processes: false,
-            children: Vec::new(),
-        })
+        Ok(LocalCluster { scheduler, processes: false, children: Vec::new() })
     }
 
     /// Workers are child processes running this executable, which must call
@@ -84,10 +76,7 @@ impl LocalClusterBuilder {
                 .kill_on_drop(true)
                 .spawn()
                 .map_err(|e| {
-                    Error::Io(format!(
-                        "could not start worker process {}: {e}",
-                        exe.display()
-                    ))
+                    Error::Io(format!("could not start worker process {}: {e}", exe.display()))
                 })?;
             let handle = scheduler.clone();
             children.push(tokio::spawn(async move {
@@ -99,18 +88,11 @@ impl LocalClusterBuilder {
                 handle.worker_exited(name, code);
             }));
         }
-        let cluster = LocalCluster {
-            scheduler,
-            processes: true,
-            children,
-        };
-        cluster
-            .wait_for_workers(self.workers, JOIN_TIMEOUT)
-            .await
-            .map_err(|e| match e {
-                Error::Timeout(t) => Error::Timeout(t),
-                other => other,
-            })?;
+        let cluster = LocalCluster { scheduler, processes: true, children };
+        cluster.wait_for_workers(self.workers, JOIN_TIMEOUT).await.map_err(|e| match e {
+            Error::Timeout(t) => Error::Timeout(t),
+            other => other,
+        })?;
         Ok(cluster)
     }
 }
@@ -138,11 +120,7 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Settings, starting from 2 workers with 1 slot each.
     pub fn builder() -> LocalClusterBuilder {
-        LocalClusterBuilder {
-            workers: 2,
-            threads_per_worker: 1,
-            port: 0,
-        }
+        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0 }
     }
 
     /// `n` in-process workers with one slot each.

@@ -35,17 +35,9 @@ fn demo_checked_sqrt(x: f64) -> Result<f64, String> {
 pub(crate) async fn run(processes: bool, workers: usize) -> Result<()> {
     let t = Instant::now();
     let builder = LocalCluster::builder().workers(workers);
-    let cluster = if processes {
-        builder.processes().await?
-    } else {
-        builder.threads().await?
-    };
+    let cluster = if processes { builder.processes().await? } else { builder.threads().await? };
     let client = cluster.client().await?;
-    let mode = if processes {
-        "worker processes over TCP"
-    } else {
-        "in-process workers"
-    };
+    let mode = if processes { "worker processes over TCP" } else { "in-process workers" };
     println!(
         "local cluster with {workers} {mode} up in {:?} (scheduler {})",
         t.elapsed(),
@@ -84,10 +76,7 @@ async fn workload(client: &Client) -> Result<()> {
     let data: Vec<f64> = (0..1_000_000).map(|i| (i % 1000) as f64).collect();
     let t = Instant::now();
     let scattered = client.scatter([data]).await?;
-    let stats = client
-        .submit(demo_stats, (&scattered[0],))?
-        .result()
-        .await?;
+    let stats = client.submit(demo_stats, (&scattered[0],))?.result().await?;
     println!(
         "scattered 8 MB and computed (mean, max) = {stats:?} on a worker in {:?}",
         t.elapsed()

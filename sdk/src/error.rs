@@ -104,10 +104,7 @@ impl Error {
                 exit_code: *exit_code,
                 message: failure.message.clone(),
             },
-            _ => Error::Task {
-                key: key.to_string(),
-                failure: Box::new(failure.clone()),
-            },
+            _ => Error::Task { key: key.to_string(), failure: Box::new(failure.clone()) },
         }
     }
 }

@@ -126,15 +126,10 @@ impl KeyState {
                 }
                 Status::Finished => Poll::Ready(match &g.value {
                     Some(v) => Outcome::Value(v.clone()),
-                    None => Outcome::At {
-                        workers: g.workers.clone(),
-                        version: g.version,
-                    },
+                    None => Outcome::At { workers: g.workers.clone(), version: g.version },
                 }),
                 Status::Error | Status::Cancelled => Poll::Ready(Outcome::Failed(
-                    g.error.clone().unwrap_or(Error::Cancelled {
-                        key: self.key.to_string(),
-                    }),
+                    g.error.clone().unwrap_or(Error::Cancelled { key: self.key.to_string() }),
                 )),
             }
         })
@@ -175,10 +170,7 @@ pub struct Future<T> {
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        Future {
-            r: self.r.clone(),
-            _t: PhantomData,
-        }
+        Future { r: self.r.clone(), _t: PhantomData }
     }
 }
 
@@ -227,9 +219,7 @@ impl<T> Future<T> {
 
     /// Waits for the task and returns the worker-side traceback, if it failed.
     pub async fn traceback(&self) -> Option<String> {
-        self.exception()
-            .await
-            .and_then(|e| e.traceback().map(str::to_string))
+        self.exception().await.and_then(|e| e.traceback().map(str::to_string))
     }
 }
 
@@ -242,9 +232,7 @@ impl<T: Value> Future<T> {
 
     /// Like [`Future::result`], but gives up after `timeout` with [`Error::Timeout`].
     pub async fn result_timeout(&self, timeout: Duration) -> Result<T> {
-        tokio::time::timeout(timeout, self.result())
-            .await
-            .map_err(|_| Error::Timeout(timeout))?
+        tokio::time::timeout(timeout, self.result()).await.map_err(|_| Error::Timeout(timeout))?
     }
 }
 

@@ -104,10 +104,7 @@ pub mod __private {
 pub fn init() {
     let Some(opts) = worker_launch() else { return };
     cli::init_logging();
-    let code = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => match rt.block_on(runtime::worker::run(opts)) {
             Ok(()) => 0,
             Err(e) => {
@@ -126,10 +123,7 @@ pub fn init() {
 fn worker_launch() -> Option<WorkerOptions> {
     if let Ok(addr) = std::env::var(cluster::ENV_SCHEDULER) {
         let mut opts = WorkerOptions::new(addr);
-        if let Some(n) = std::env::var(cluster::ENV_NTHREADS)
-            .ok()
-            .and_then(|n| n.parse().ok())
-        {
+        if let Some(n) = std::env::var(cluster::ENV_NTHREADS).ok().and_then(|n| n.parse().ok()) {
             opts.nthreads = n;
         }
         opts.name = std::env::var(cluster::ENV_NAME).ok();
@@ -139,12 +133,8 @@ fn worker_launch() -> Option<WorkerOptions> {
     if args.get(1).map(String::as_str) != Some("worker") {
         return None;
     }
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let flag =
+        |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let mut opts = WorkerOptions::new(flag("--scheduler")?);
     if let Some(n) = flag("--nthreads").and_then(|n| n.parse().ok()) {
         opts.nthreads = n;

@@ -51,12 +51,7 @@ pub struct SubmitOptions {
 
 impl Default for SubmitOptions {
     fn default() -> Self {
-        SubmitOptions {
-            key: None,
-            pure: true,
-            priority: 0,
-            retries: 0,
-        }
+        SubmitOptions { key: None, pure: true, priority: 0, retries: 0 }
     }
 }
 
@@ -76,37 +71,25 @@ pub trait TaskExt: Task + Sized {
     fn pure(self, pure: bool) -> WithOptions<Self> {
         let mut options = self.options();
         options.pure = pure;
-        WithOptions {
-            task: self,
-            options,
-        }
+        WithOptions { task: self, options }
     }
     /// An explicit key (for `map`, the prefix of `key-0`, `key-1`, ...).
     fn key(self, key: impl Into<String>) -> WithOptions<Self> {
         let mut options = self.options();
         options.key = Some(key.into());
-        WithOptions {
-            task: self,
-            options,
-        }
+        WithOptions { task: self, options }
     }
     /// Higher runs first.
     fn priority(self, priority: i32) -> WithOptions<Self> {
         let mut options = self.options();
         options.priority = priority;
-        WithOptions {
-            task: self,
-            options,
-        }
+        WithOptions { task: self, options }
     }
     /// Re-run automatically up to `n` times when the task errs.
     fn retries(self, n: u32) -> WithOptions<Self> {
         let mut options = self.options();
         options.retries = n;
-        WithOptions {
-            task: self,
-            options,
-        }
+        WithOptions { task: self, options }
     }
 }
 
@@ -206,9 +189,9 @@ macro_rules! tuple_args_upto {
     };
 }
 
-tuple_args_upto!([](T0, A0, 0)(T1, A1, 1)(T2, A2, 2)(T3, A3, 3)(T4, A4, 4)(
-    T5, A5, 5
-)(T6, A6, 6)(T7, A7, 7));
+tuple_args_upto!([](T0, A0, 0)(T1, A1, 1)(T2, A2, 2)(T3, A3, 3)(T4, A4, 4)(T5, A5, 5)(T6, A6, 6)(
+    T7, A7, 7
+));
 
 pub(crate) fn encode_value<T: Serialize + std::any::Any>(v: &T) -> Result<Payload> {
     rudask_core::registry::encode(v)

@@ -42,18 +42,11 @@ async fn two_clients_share_pure_keys_and_survive_each_other() {
     let shared_b = b.submit(slow, (300, 8)).unwrap();
     let only_a = a.submit(inc, (100,)).unwrap();
     a.close();
-    assert!(matches!(
-        within(&shared_a).await,
-        Err(Error::Disconnected(_))
-    ));
+    assert!(matches!(within(&shared_a).await, Err(Error::Disconnected(_))));
     assert!(matches!(a.submit(inc, (1,)), Err(Error::Disconnected(_))));
     drop(only_a);
     assert_eq!(within(&shared_b).await.unwrap(), 8);
-    assert_eq!(
-        within(&fb).await.unwrap(),
-        7,
-        "B's finished result is gone after A left"
-    );
+    assert_eq!(within(&fb).await.unwrap(), 7, "B's finished result is gone after A left");
     assert_eq!(within(b.submit(inc, (1,)).unwrap()).await.unwrap(), 2);
     eventually("the scheduler counts one client after A closed", || async {
         (within(b.scheduler_info(&[])).await.unwrap().clients == 1).then_some(())
@@ -74,12 +67,7 @@ async fn two_clients_share_pure_keys_and_survive_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_to_nothing_fails_quickly() {
-    match common::within_for(
-        Duration::from_secs(10),
-        Client::connect("tcp://127.0.0.1:1"),
-    )
-    .await
-    {
+    match common::within_for(Duration::from_secs(10), Client::connect("tcp://127.0.0.1:1")).await {
         Err(Error::Connect { addr, message }) => {
             assert!(addr.contains("127.0.0.1:1"), "{addr}");
             assert!(!message.is_empty());
@@ -152,9 +140,8 @@ struct Raw {
 
 impl Raw {
     async fn connect(addr: &str) -> Raw {
-        let stream = within(TcpStream::connect(addr.strip_prefix("tcp://").unwrap()))
-            .await
-            .unwrap();
+        let stream =
+            within(TcpStream::connect(addr.strip_prefix("tcp://").unwrap())).await.unwrap();
         Raw { stream }
     }
 
@@ -186,12 +173,7 @@ impl Raw {
     }
 
     async fn hello(&mut self, magic: &str, protocol: u32, role: Role) -> Option<HelloReply> {
-        let hello = Hello {
-            magic: magic.into(),
-            protocol,
-            build: "raw-test".into(),
-            role,
-        };
+        let hello = Hello { magic: magic.into(), protocol, build: "raw-test".into(), role };
         self.send(&hello).await;
         self.recv().await
     }
@@ -231,18 +213,12 @@ async fn malformed_bytes_do_not_take_the_scheduler_down() {
 
     // Well-formed handshakes that must be refused.
     let mut raw = Raw::connect(&addr).await;
-    match raw
-        .hello("not-rudask", PROTOCOL_VERSION, client_role())
-        .await
-    {
+    match raw.hello("not-rudask", PROTOCOL_VERSION, client_role()).await {
         Some(HelloReply::Refused { reason }) => assert!(reason.contains("rudask"), "{reason}"),
         other => panic!("wrong magic: expected a refusal, got {other:?}"),
     }
     let mut raw = Raw::connect(&addr).await;
-    match raw
-        .hello(MAGIC, PROTOCOL_VERSION + 100, client_role())
-        .await
-    {
+    match raw.hello(MAGIC, PROTOCOL_VERSION + 100, client_role()).await {
         Some(HelloReply::Refused { reason }) => assert!(reason.contains("version"), "{reason}"),
         other => panic!("wrong protocol version: expected a refusal, got {other:?}"),
     }
@@ -258,10 +234,7 @@ async fn malformed_bytes_do_not_take_the_scheduler_down() {
         catalog: vec![],
     };
     let mut raw = Raw::connect(&addr).await;
-    match raw
-        .hello(MAGIC, PROTOCOL_VERSION, Role::Worker(duplicate))
-        .await
-    {
+    match raw.hello(MAGIC, PROTOCOL_VERSION, Role::Worker(duplicate)).await {
         Some(HelloReply::Refused { reason }) => assert!(reason.contains("w0"), "{reason}"),
         other => panic!("a second worker named w0: expected a refusal, got {other:?}"),
     }
@@ -282,33 +255,18 @@ async fn malformed_bytes_do_not_take_the_scheduler_down() {
 
     // The scheduler is alive, and forgot the broken clients.
     assert!(cluster.scheduler_alive(), "the scheduler process died");
-    assert_eq!(
-        within(client.submit(inc, (10,)).unwrap()).await.unwrap(),
-        11
-    );
+    assert_eq!(within(client.submit(inc, (10,)).unwrap()).await.unwrap(), 11);
     eventually("the scheduler counts only the real client", || async {
         (within(client.scheduler_info(&[])).await.unwrap().clients == 1).then_some(())
     })
     .await;
     let other = cluster.client().await;
     assert_eq!(within(other.submit(inc, (11,)).unwrap()).await.unwrap(), 12);
-    assert_eq!(
-        within(client.scheduler_info(&[]))
-            .await
-            .unwrap()
-            .workers
-            .len(),
-        1
-    );
+    assert_eq!(within(client.scheduler_info(&[])).await.unwrap().workers.len(), 1);
 }
 
 fn spec(key: &str, func: &str, args: Vec<Arg>) -> TaskSpec {
-    TaskSpec {
-        key: Key::from(key),
-        func: func.into(),
-        args,
-        options: TaskOptions::default(),
-    }
+    TaskSpec { key: Key::from(key), func: func.into(), args, options: TaskOptions::default() }
 }
 
 /// Reads messages until every key in `keys` erred; returns their failures.
@@ -348,31 +306,14 @@ async fn invalid_graphs_fail_their_keys_not_the_cluster() {
         spec("raw-wrong-type", inc.id(), vec![a_string]),
         spec("raw-no-args", inc.id(), vec![]),
         // A dependency nobody submitted.
-        spec(
-            "raw-missing-dep",
-            inc.id(),
-            vec![Arg::Dep(Key::from("never-submitted"))],
-        ),
+        spec("raw-missing-dep", inc.id(), vec![Arg::Dep(Key::from("never-submitted"))]),
     ];
     let keys: Vec<Key> = tasks.iter().map(|t| t.key.clone()).collect();
-    raw.send(&ClientMsg::UpdateGraph {
-        tasks,
-        wanted: keys,
-    })
-    .await;
+    raw.send(&ClientMsg::UpdateGraph { tasks, wanted: keys }).await;
     // Wanting, releasing and cancelling keys that do not exist.
-    raw.send(&ClientMsg::Want {
-        keys: vec![Key::from("raw-nothing")],
-    })
-    .await;
-    raw.send(&ClientMsg::Release {
-        keys: vec![Key::from("raw-nothing-2")],
-    })
-    .await;
-    raw.send(&ClientMsg::Cancel {
-        keys: vec![Key::from("raw-nothing-3")],
-    })
-    .await;
+    raw.send(&ClientMsg::Want { keys: vec![Key::from("raw-nothing")] }).await;
+    raw.send(&ClientMsg::Release { keys: vec![Key::from("raw-nothing-2")] }).await;
+    raw.send(&ClientMsg::Cancel { keys: vec![Key::from("raw-nothing-3")] }).await;
 
     let failures = failures_of(
         &mut raw,
@@ -396,24 +337,12 @@ async fn invalid_graphs_fail_their_keys_not_the_cluster() {
 
     // A dependency cycle must not hang the scheduler.
     let cycle = vec![
-        spec(
-            "raw-cycle-a",
-            inc.id(),
-            vec![Arg::Dep(Key::from("raw-cycle-b"))],
-        ),
-        spec(
-            "raw-cycle-b",
-            inc.id(),
-            vec![Arg::Dep(Key::from("raw-cycle-a"))],
-        ),
+        spec("raw-cycle-a", inc.id(), vec![Arg::Dep(Key::from("raw-cycle-b"))]),
+        spec("raw-cycle-b", inc.id(), vec![Arg::Dep(Key::from("raw-cycle-a"))]),
         spec("raw-self", inc.id(), vec![Arg::Dep(Key::from("raw-self"))]),
     ];
     let keys: Vec<Key> = cycle.iter().map(|t| t.key.clone()).collect();
-    raw.send(&ClientMsg::UpdateGraph {
-        tasks: cycle,
-        wanted: keys,
-    })
-    .await;
+    raw.send(&ClientMsg::UpdateGraph { tasks: cycle, wanted: keys }).await;
     raw.send(&ClientMsg::Close).await;
     drop(raw);
     // The cycle errs instead of waiting forever, so it is forgotten once its
@@ -431,29 +360,15 @@ async fn invalid_graphs_fail_their_keys_not_the_cluster() {
 
     assert!(cluster.scheduler_alive(), "the scheduler process died");
     assert!(cluster.worker_alive("w0"), "the worker process died");
-    assert_eq!(
-        within(client.submit(inc, (41,)).unwrap()).await.unwrap(),
-        42
-    );
-    assert_eq!(
-        within(client.scheduler_info(&[]))
-            .await
-            .unwrap()
-            .workers
-            .len(),
-        1
-    );
+    assert_eq!(within(client.submit(inc, (41,)).unwrap()).await.unwrap(), 42);
+    assert_eq!(within(client.scheduler_info(&[])).await.unwrap().workers.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_waits_for_the_first_worker() {
     let mut cluster = Cluster::scheduler().await;
     let client = cluster.client().await;
-    assert!(within(client.scheduler_info(&[]))
-        .await
-        .unwrap()
-        .workers
-        .is_empty());
+    assert!(within(client.scheduler_info(&[])).await.unwrap().workers.is_empty());
 
     let x = client.submit(inc, (5,)).unwrap();
     let y = client.submit(inc, (&x,)).unwrap();
@@ -486,13 +401,9 @@ async fn scatter_registered_on_gone_workers_fails_the_key_not_the_scheduler() {
     ));
     // What a client sends when the workers it scattered to died before the
     // scheduler heard of the data.
-    let ghost = ScatteredKey {
-        key: Key::from("raw-ghost-data"),
-        nbytes: 8,
-        workers: vec![u64::MAX],
-    };
-    raw.send(&ClientMsg::UpdateData { items: vec![ghost] })
-        .await;
+    let ghost =
+        ScatteredKey { key: Key::from("raw-ghost-data"), nbytes: 8, workers: vec![u64::MAX] };
+    raw.send(&ClientMsg::UpdateData { items: vec![ghost] }).await;
     let failures = failures_of(&mut raw, &["raw-ghost-data"]).await;
     assert_eq!(failures["raw-ghost-data"].kind, FailureKind::DataLost);
     drop(raw);
@@ -509,11 +420,7 @@ async fn missing_dependency_names_the_dependency() {
         raw.hello(MAGIC, PROTOCOL_VERSION, client_role()).await,
         Some(HelloReply::Welcome(_))
     ));
-    let task = spec(
-        "raw-missing-dep",
-        inc.id(),
-        vec![Arg::Dep(Key::from("never-submitted"))],
-    );
+    let task = spec("raw-missing-dep", inc.id(), vec![Arg::Dep(Key::from("never-submitted"))]);
     raw.send(&ClientMsg::UpdateGraph {
         tasks: vec![task],
         wanted: vec![Key::from("raw-missing-dep")],

@@ -20,12 +20,7 @@ async fn submit_map_gather() {
     assert_eq!(within(&one).await.unwrap(), 42);
     assert_eq!(one.status(), Status::Finished);
     assert!(one.done());
-    assert_eq!(
-        within(one.result_timeout(std::time::Duration::from_secs(20)))
-            .await
-            .unwrap(),
-        42
-    );
+    assert_eq!(within(one.result_timeout(std::time::Duration::from_secs(20))).await.unwrap(), 42);
 
     let futures = client.map(inc, (0..1000).map(|i| (i,))).unwrap();
     assert_eq!(futures.len(), 1000);
@@ -48,14 +43,8 @@ async fn dependencies_across_workers() {
     assert_eq!(within(&total).await.unwrap(), 200 * 201 / 2);
 
     // Two inputs that live on different workers force a transfer.
-    let a = within(client.scatter(vec![20i64]).workers(["w0"]))
-        .await
-        .unwrap()
-        .remove(0);
-    let b = within(client.scatter(vec![22i64]).workers(["w1"]))
-        .await
-        .unwrap()
-        .remove(0);
+    let a = within(client.scatter(vec![20i64]).workers(["w0"])).await.unwrap().remove(0);
+    let b = within(client.scatter(vec![22i64]).workers(["w1"])).await.unwrap().remove(0);
     let ab = client.submit(add, (&a, &b)).unwrap();
     assert_eq!(within(&ab).await.unwrap(), 42);
     let ab2 = client.submit(add, (&ab, &a)).unwrap();
@@ -65,10 +54,7 @@ async fn dependencies_across_workers() {
     let xs = vec![0.5, 1.5, 2.0];
     let d = client.submit(describe, ("floats", xs.clone())).unwrap();
     assert_eq!(within(&d).await.unwrap(), "floats: n=3 sum=4");
-    let label = within(client.scatter(vec!["remote".to_string()]))
-        .await
-        .unwrap()
-        .remove(0);
+    let label = within(client.scatter(vec!["remote".to_string()])).await.unwrap().remove(0);
     let d2 = client.submit(describe, (&label, xs)).unwrap();
     assert_eq!(within(&d2).await.unwrap(), "remote: n=3 sum=4");
     let s = client.submit(sum, (vec![1.0, 2.0, 3.5],)).unwrap();
@@ -123,10 +109,7 @@ async fn in_process_cluster() {
     let cluster = within(rudask::LocalCluster::threads(2)).await.unwrap();
     let client = within(cluster.client()).await.unwrap();
     let futures = client.map(inc, (0..100).map(|i| (i,))).unwrap();
-    assert_eq!(
-        within(client.gather(&futures)).await.unwrap(),
-        (1..=100).collect::<Vec<i64>>()
-    );
+    assert_eq!(within(client.gather(&futures)).await.unwrap(), (1..=100).collect::<Vec<i64>>());
     let total = tree_sum(&client, futures);
     assert_eq!(within(&total).await.unwrap(), 5050);
 }
@@ -141,18 +124,11 @@ async fn in_process_cluster_passes_values_without_encoding() {
     // A big value (past the inline limit) made by a task, consumed by tasks
     // on both workers, and gathered; then one scattered by the client.
     let made = client.submit(make_tracked, (100_000u64,)).unwrap();
-    let sums = client
-        .map(sum_tracked.pure(false), (0..4).map(|_| (&made,)))
-        .unwrap();
+    let sums = client.map(sum_tracked.pure(false), (0..4).map(|_| (&made,))).unwrap();
     let expected = Tracked(vec![(0..100_000u64).sum()]);
-    assert_eq!(
-        within(client.gather(&sums)).await.unwrap(),
-        vec![expected.clone(); 4]
-    );
+    assert_eq!(within(client.gather(&sums)).await.unwrap(), vec![expected.clone(); 4]);
     assert_eq!(within(&made).await.unwrap().0.len(), 100_000);
-    let scattered = within(client.scatter([Tracked((0..100_000).collect())]))
-        .await
-        .unwrap();
+    let scattered = within(client.scatter([Tracked((0..100_000).collect())])).await.unwrap();
     let from_scatter = client.submit(sum_tracked, (&scattered[0],)).unwrap();
     assert_eq!(within(&from_scatter).await.unwrap(), expected);
     assert_eq!(

@@ -20,24 +20,14 @@ async fn scatter_big_value_then_compute_and_gather() {
 
     let total = client.submit(sum, (&data,)).unwrap();
     assert_eq!(within(&total).await.unwrap(), expected);
-    let back = within(client.gather(std::slice::from_ref(&data)))
-        .await
-        .unwrap();
-    assert!(
-        back[0] == big,
-        "gathered value differs from the scattered one"
-    );
+    let back = within(client.gather(std::slice::from_ref(&data))).await.unwrap();
+    assert!(back[0] == big, "gathered value differs from the scattered one");
     assert!(within(&data).await.unwrap() == big);
 
     // Several values at once keep their order.
-    let parts = within(client.scatter((0..5).map(|i| vec![i as f64; 10])))
-        .await
-        .unwrap();
+    let parts = within(client.scatter((0..5).map(|i| vec![i as f64; 10]))).await.unwrap();
     let sums = client.map(sum, parts.iter().map(|p| (p,))).unwrap();
-    assert_eq!(
-        within(client.gather(&sums)).await.unwrap(),
-        [0.0, 10.0, 20.0, 30.0, 40.0]
-    );
+    assert_eq!(within(client.gather(&sums)).await.unwrap(), [0.0, 10.0, 20.0, 30.0, 40.0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,26 +57,15 @@ async fn scatter_to_named_worker_and_broadcast() {
     // Broadcast: every worker holds a copy, so the value survives losing one.
     let values: Vec<f64> = (0..10_000).map(f64::from).collect();
     let expected: f64 = values.iter().sum();
-    let shared = within(client.scatter(vec![values.clone()]).broadcast(true))
-        .await
-        .unwrap()
-        .remove(0);
+    let shared =
+        within(client.scatter(vec![values.clone()]).broadcast(true)).await.unwrap().remove(0);
     // Tasks reading it run on both workers, each on its own copy.
-    let probes = client
-        .map(pid_with.pure(false), (0..10).map(|_| (&shared,)))
-        .unwrap();
-    let ran_on: std::collections::BTreeSet<u32> = within(client.gather(&probes))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(pid, _)| pid)
-        .collect();
+    let probes = client.map(pid_with.pure(false), (0..10).map(|_| (&shared,))).unwrap();
+    let ran_on: std::collections::BTreeSet<u32> =
+        within(client.gather(&probes)).await.unwrap().into_iter().map(|(pid, _)| pid).collect();
     let expected_pids: std::collections::BTreeSet<u32> =
         ["w0", "w1"].map(|n| cluster.worker_pid(n)).into();
-    assert_eq!(
-        ran_on, expected_pids,
-        "tasks on broadcast data did not run on every worker"
-    );
+    assert_eq!(ran_on, expected_pids, "tasks on broadcast data did not run on every worker");
     cluster.kill_worker("w0").await;
     wait_for_workers(&client, 1).await;
     let total = client.submit(sum, (&shared,)).unwrap();
@@ -148,20 +127,13 @@ async fn dropping_the_last_future_releases_the_key() {
     let x = client.submit(inc, (1,)).unwrap();
     assert_eq!(within(&x).await.unwrap(), 2);
     let key = x.key().to_string();
-    assert_eq!(
-        key_states(&client, &[&key]).await[0].as_deref(),
-        Some("memory")
-    );
+    assert_eq!(key_states(&client, &[&key]).await[0].as_deref(), Some("memory"));
 
     // A clone keeps the key alive.
     let clone = x.clone();
     drop(x);
     let info = within(client.scheduler_info(&[&key])).await.unwrap();
-    assert_eq!(
-        info.key_states[0].as_deref(),
-        Some("memory"),
-        "released while a clone was alive"
-    );
+    assert_eq!(info.key_states[0].as_deref(), Some("memory"), "released while a clone was alive");
     drop(clone);
     forgotten(&client, &[&key]).await;
 
@@ -180,21 +152,14 @@ async fn dropping_the_last_future_releases_the_key() {
     within(client.gather(&many)).await.unwrap();
     let keys: Vec<String> = many.iter().map(|f| f.key().to_string()).collect();
     drop(many);
-    forgotten(
-        &client,
-        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    forgotten(&client, &keys.iter().map(String::as_str).collect::<Vec<_>>()).await;
 }
 
 /// Waits until the scheduler forgot `keys` and holds no task at all.
 async fn forgotten(client: &rudask::Client, keys: &[&str]) {
-    eventually(
-        &format!("the scheduler forgets {keys:?} and holds no tasks"),
-        || async move {
-            let info = within(client.scheduler_info(keys)).await.unwrap();
-            (info.key_states.iter().all(Option::is_none) && info.tasks == 0).then_some(())
-        },
-    )
+    eventually(&format!("the scheduler forgets {keys:?} and holds no tasks"), || async move {
+        let info = within(client.scheduler_info(keys)).await.unwrap();
+        (info.key_states.iter().all(Option::is_none) && info.tasks == 0).then_some(())
+    })
     .await;
 }

@@ -18,19 +18,12 @@ async fn task_errors_and_panics_are_reported() {
         Err(Error::Task { key, failure }) => {
             assert_eq!(key, bad.key());
             assert_eq!(failure.kind, FailureKind::Error);
-            assert!(
-                failure.message.contains("boom"),
-                "message: {:?}",
-                failure.message
-            );
+            assert!(failure.message.contains("boom"), "message: {:?}", failure.message);
         }
         other => panic!("failing task: expected Error::Task, got {other:?}"),
     }
     assert_eq!(bad.status(), Status::Error);
-    assert!(matches!(
-        within(bad.exception()).await,
-        Some(Error::Task { .. })
-    ));
+    assert!(matches!(within(bad.exception()).await, Some(Error::Task { .. })));
     let err = within(&bad).await.unwrap_err();
     assert!(err.to_string().contains("boom"), "display: {err}");
     assert!(err.traceback().is_some());
@@ -41,15 +34,8 @@ async fn task_errors_and_panics_are_reported() {
         Err(Error::Task { key, failure }) => {
             assert_eq!(key, p.key());
             assert_eq!(failure.kind, FailureKind::Panic);
-            assert!(
-                failure.message.contains("kaboom"),
-                "message: {:?}",
-                failure.message
-            );
-            assert!(
-                !failure.traceback.trim().is_empty(),
-                "a panic came back without a traceback"
-            );
+            assert!(failure.message.contains("kaboom"), "message: {:?}", failure.message);
+            assert!(!failure.traceback.trim().is_empty(), "a panic came back without a traceback");
         }
         other => panic!("panicking task: expected Error::Task, got {other:?}"),
     }
@@ -70,11 +56,7 @@ async fn task_errors_and_panics_are_reported() {
                     "{name} message: {:?}",
                     failure.message
                 );
-                assert_eq!(
-                    failure.origin.as_deref(),
-                    Some(late.key()),
-                    "origin of the {name}"
-                );
+                assert_eq!(failure.origin.as_deref(), Some(late.key()), "origin of the {name}");
             }
             other => panic!("{name} of a failed task: expected Error::Task, got {other:?}"),
         }
@@ -82,19 +64,9 @@ async fn task_errors_and_panics_are_reported() {
     assert!(matches!(within(&late).await, Err(Error::Task { .. })));
 
     // The worker survived all of it and still computes.
-    assert!(
-        cluster.worker_alive("w0"),
-        "a failing task took its worker down"
-    );
+    assert!(cluster.worker_alive("w0"), "a failing task took its worker down");
     assert_eq!(within(client.submit(inc, (1,)).unwrap()).await.unwrap(), 2);
-    assert_eq!(
-        within(client.scheduler_info(&[]))
-            .await
-            .unwrap()
-            .workers
-            .len(),
-        1
-    );
+    assert_eq!(within(client.scheduler_info(&[])).await.unwrap().workers.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,16 +78,8 @@ async fn dependent_of_an_already_failed_task_names_the_origin() {
     match within(&dep).await {
         Err(Error::Task { key, failure }) => {
             assert_eq!(key, dep.key());
-            assert!(
-                failure.message.contains("boom"),
-                "message: {:?}",
-                failure.message
-            );
-            assert_eq!(
-                failure.origin.as_deref(),
-                Some(bad.key()),
-                "origin of the late dependent"
-            );
+            assert!(failure.message.contains("boom"), "message: {:?}", failure.message);
+            assert_eq!(failure.origin.as_deref(), Some(bad.key()), "origin of the late dependent");
         }
         other => panic!("dependent of a failed task: expected Error::Task, got {other:?}"),
     }
@@ -140,18 +104,12 @@ async fn worker_killed_in_the_middle_of_a_graph() {
         }
     })
     .await;
-    assert!(
-        !total.done(),
-        "the graph finished before the kill; the test would prove nothing"
-    );
+    assert!(!total.done(), "the graph finished before the kill; the test would prove nothing");
     cluster.kill_worker("w0").await;
     wait_for_workers(&client, 2).await;
 
     assert_eq!(within(&total).await.unwrap(), (0..60).sum::<i64>());
-    assert_eq!(
-        within(client.gather(&leaves)).await.unwrap(),
-        (0..60).collect::<Vec<i64>>()
-    );
+    assert_eq!(within(client.gather(&leaves)).await.unwrap(), (0..60).collect::<Vec<i64>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,17 +119,9 @@ async fn task_that_kills_its_workers_errs_with_killed_worker() {
 
     let f = client.submit(abort_process, (1,)).unwrap();
     match within(&f).await {
-        Err(Error::KilledWorker {
-            key,
-            worker,
-            message,
-            ..
-        }) => {
+        Err(Error::KilledWorker { key, worker, message, .. }) => {
             assert_eq!(key, f.key());
-            assert!(
-                names.contains(&worker),
-                "KilledWorker names {worker:?}, not one of {names:?}"
-            );
+            assert!(names.contains(&worker), "KilledWorker names {worker:?}, not one of {names:?}");
             assert!(!message.is_empty());
         }
         other => panic!("task aborting its workers: expected Error::KilledWorker, got {other:?}"),

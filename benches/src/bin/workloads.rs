@@ -52,19 +52,11 @@ async fn main() -> anyhow::Result<()> {
     let want = |name: &str| only.is_empty() || only.contains(&name);
 
     let t = Instant::now();
-    let builder = LocalCluster::builder()
-        .workers(args.workers)
-        .threads_per_worker(args.threads);
-    let cluster = if args.processes {
-        builder.processes().await?
-    } else {
-        builder.threads().await?
-    };
+    let builder = LocalCluster::builder().workers(args.workers).threads_per_worker(args.threads);
+    let cluster =
+        if args.processes { builder.processes().await? } else { builder.threads().await? };
     let client = cluster.client().await?;
-    out(
-        "startup",
-        json!({ "seconds": t.elapsed().as_secs_f64(), "processes": args.processes }),
-    );
+    out("startup", json!({ "seconds": t.elapsed().as_secs_f64(), "processes": args.processes }));
 
     if want("map_gather_tiny") {
         for n in [1000, args.n] {
@@ -89,10 +81,7 @@ async fn map_gather_tiny(client: &Client, n: usize) -> anyhow::Result<()> {
     let res = client.gather(&futs).await?;
     let dt = t.elapsed().as_secs_f64();
     anyhow::ensure!(res.last() == Some(&(n as i64)), "wrong result");
-    out(
-        "map_gather_tiny",
-        json!({ "tasks": n, "seconds": dt, "tasks_per_s": n as f64 / dt }),
-    );
+    out("map_gather_tiny", json!({ "tasks": n, "seconds": dt, "tasks_per_s": n as f64 / dt }));
     Ok(())
 }
 
@@ -132,10 +121,7 @@ async fn tree_reduce(client: &Client, n: usize) -> anyhow::Result<()> {
     let r = layer[0].result().await?;
     let dt = t.elapsed().as_secs_f64();
     anyhow::ensure!(r == (1..=n as i64).sum::<i64>(), "wrong result {r}");
-    out(
-        "tree_reduce",
-        json!({ "tasks": total, "seconds": dt, "tasks_per_s": total as f64 / dt }),
-    );
+    out("tree_reduce", json!({ "tasks": total, "seconds": dt, "tasks_per_s": total as f64 / dt }));
     Ok(())
 }
 

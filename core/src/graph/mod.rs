@@ -45,11 +45,7 @@ impl TaskSpec {
     /// The keys this task depends on, in argument order, without repeats.
     pub fn dependencies(&self) -> impl Iterator<Item = &Key> {
         self.args.iter().enumerate().filter_map(|(i, a)| match a {
-            Arg::Dep(k)
-                if !self.args[..i]
-                    .iter()
-                    .any(|b| matches!(b, Arg::Dep(j) if j == k)) =>
-            {
+            Arg::Dep(k) if !self.args[..i].iter().any(|b| matches!(b, Arg::Dep(j) if j == k)) => {
                 Some(k)
             }
             _ => None,

@@ -85,11 +85,7 @@ pub struct EncodeBuffer {
 impl EncodeBuffer {
     /// An empty buffer enforcing `max_frame` per message.
     pub fn new(max_frame: usize) -> Self {
-        EncodeBuffer {
-            buf: BytesMut::with_capacity(64 * 1024),
-            chunks: Vec::new(),
-            max_frame,
-        }
+        EncodeBuffer { buf: BytesMut::with_capacity(64 * 1024), chunks: Vec::new(), max_frame }
     }
 
     /// Appends one message.
@@ -109,10 +105,7 @@ impl EncodeBuffer {
         let body_len =
             8 + 8 * frames.len() + header.len() + frames.iter().map(Bytes::len).sum::<usize>();
         if body_len > self.max_frame {
-            return Err(ProtocolError::FrameTooLarge {
-                size: body_len,
-                max: self.max_frame,
-            });
+            return Err(ProtocolError::FrameTooLarge { size: body_len, max: self.max_frame });
         }
         self.buf.reserve(4 + 8 + 8 * frames.len() + header.len());
         self.buf.put_u32(body_len as u32);
@@ -208,11 +201,7 @@ mod tests {
     #[test]
     fn small_and_large_payloads_round_trip() {
         let big = Payload::from(vec![7u8; 200_000]);
-        let msg = Msg {
-            a: Payload::from(vec![1, 2, 3]),
-            b: big.clone(),
-            n: 9,
-        };
+        let msg = Msg { a: Payload::from(vec![1, 2, 3]), b: big.clone(), n: 9 };
         assert_eq!(roundtrip(&msg), msg);
     }
 
@@ -220,12 +209,7 @@ mod tests {
     fn large_payload_is_not_copied_into_coalescing_buffer() {
         let big = Bytes::from(vec![1u8; 1 << 20]);
         let mut buf = EncodeBuffer::new(DEFAULT_MAX_FRAME);
-        buf.push(&Msg {
-            a: Payload::from(big.clone()),
-            b: Payload::default(),
-            n: 0,
-        })
-        .unwrap();
+        buf.push(&Msg { a: Payload::from(big.clone()), b: Payload::default(), n: 0 }).unwrap();
         let chunks = buf.take_chunks();
         assert!(chunks.iter().any(|c| c.as_ptr() == big.as_ptr()));
     }
@@ -234,11 +218,7 @@ mod tests {
     fn oversized_message_is_refused() {
         let mut buf = EncodeBuffer::new(1000);
         let err = buf
-            .push(&Msg {
-                a: Payload::from(vec![0; 5000]),
-                b: Payload::default(),
-                n: 0,
-            })
+            .push(&Msg { a: Payload::from(vec![0; 5000]), b: Payload::default(), n: 0 })
             .unwrap_err();
         assert!(matches!(err, ProtocolError::FrameTooLarge { .. }));
     }
@@ -257,11 +237,7 @@ mod tests {
 
     #[test]
     fn inline_payload_is_a_slice_of_the_header() {
-        let msg = Msg {
-            a: Payload::from(vec![5u8; 100]),
-            b: Payload::default(),
-            n: 1,
-        };
+        let msg = Msg { a: Payload::from(vec![5u8; 100]), b: Payload::default(), n: 1 };
         let back = roundtrip(&msg);
         assert_eq!(back.a, msg.a);
     }

@@ -154,9 +154,7 @@ struct DecodeCtx {
 pub(crate) fn with_encode_frames<R>(f: impl FnOnce() -> R) -> (R, Vec<Bytes>) {
     ENCODE_FRAMES.with(|c| *c.borrow_mut() = Some(Vec::new()));
     let r = f();
-    let frames = ENCODE_FRAMES
-        .with(|c| c.borrow_mut().take())
-        .unwrap_or_default();
+    let frames = ENCODE_FRAMES.with(|c| c.borrow_mut().take()).unwrap_or_default();
     (r, frames)
 }
 
@@ -168,10 +166,7 @@ pub(crate) fn with_decode_ctx<R>(
 ) -> R {
     let view = header.clone();
     DECODE_CTX.with(|c| {
-        *c.borrow_mut() = Some(DecodeCtx {
-            header,
-            frames: frames.into_iter().map(Some).collect(),
-        })
+        *c.borrow_mut() = Some(DecodeCtx { header, frames: frames.into_iter().map(Some).collect() })
     });
     let r = f(&view);
     DECODE_CTX.with(|c| c.borrow_mut().take());
@@ -220,9 +215,7 @@ impl<'de> Visitor<'de> for PayloadVisitor {
                     .then(|| ctx.header.slice(start - base..start - base + v.len()))
             })
         });
-        Ok(Payload::from(
-            sliced.unwrap_or_else(|| Bytes::copy_from_slice(v)),
-        ))
+        Ok(Payload::from(sliced.unwrap_or_else(|| Bytes::copy_from_slice(v))))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Payload, E> {

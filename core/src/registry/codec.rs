@@ -104,10 +104,7 @@ fn ext_body<'a>(p: &'a Bytes, tag: i8, name: &str) -> Option<Result<&'a [u8], St
     }
     let body = &p[6..];
     if body.len() != len {
-        return Some(Err(format!(
-            "vector payload says {len} bytes but has {}",
-            body.len()
-        )));
+        return Some(Err(format!("vector payload says {len} bytes but has {}", body.len())));
     }
     Some(Ok(body))
 }
@@ -128,9 +125,7 @@ pub fn encode<T: Serialize + Any>(v: &T) -> Result<Payload, String> {
 
 /// Encodes with plain msgpack, for values that are not `'static` types.
 pub fn encode_serde<T: Serialize + ?Sized>(v: &T) -> Result<Payload, String> {
-    rmp_serde::to_vec(v)
-        .map(Payload::from)
-        .map_err(|e| e.to_string())
+    rmp_serde::to_vec(v).map(Payload::from).map_err(|e| e.to_string())
 }
 
 /// Decodes a value encoded by [`encode`], or clones it out of an in-memory
@@ -175,9 +170,7 @@ struct Held<T> {
 
 impl<T: Serialize + Any + Send + Sync> Object for Held<T> {
     fn encode(&self) -> Result<Bytes, String> {
-        self.encoded
-            .get_or_init(|| encode(&self.value).and_then(|p| p.encoded()))
-            .clone()
+        self.encoded.get_or_init(|| encode(&self.value).and_then(|p| p.encoded())).clone()
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -202,10 +195,7 @@ impl<T: Serialize + Any + Send + Sync> Object for Held<T> {
 /// assert_eq!(v, vec![1.0, 2.0]);
 /// ```
 pub fn hold<T: Serialize + Any + Send + Sync>(value: T) -> Payload {
-    Payload::object(Arc::new(Held {
-        value,
-        encoded: OnceLock::new(),
-    }))
+    Payload::object(Arc::new(Held { value, encoded: OnceLock::new() }))
 }
 
 #[cfg(test)]
@@ -221,11 +211,7 @@ mod tests {
         assert_eq!(decode::<T>(&p).unwrap(), v);
         let held = hold(v.clone());
         assert_eq!(decode::<T>(&held).unwrap(), v);
-        assert_eq!(
-            held.encoded().unwrap(),
-            p.encoded().unwrap(),
-            "same encoding either way"
-        );
+        assert_eq!(held.encoded().unwrap(), p.encoded().unwrap(), "same encoding either way");
     }
 
     #[test]
@@ -253,9 +239,7 @@ mod tests {
         assert!(decode::<Vec<i64>>(&p)
             .unwrap_err()
             .contains("expected a vector of i64, found a vector of f64"));
-        assert!(decode::<String>(&p)
-            .unwrap_err()
-            .contains("found a vector of f64"));
+        assert!(decode::<String>(&p).unwrap_err().contains("found a vector of f64"));
         let p = encode(&"text".to_string()).unwrap();
         assert!(decode::<i64>(&p).is_err());
     }
@@ -263,19 +247,13 @@ mod tests {
     #[test]
     fn held_values_of_another_type_report_the_mismatch() {
         let p = hold(vec![1.0f64]);
-        assert!(decode::<Vec<i64>>(&p)
-            .unwrap_err()
-            .contains("found a vector of f64"));
+        assert!(decode::<Vec<i64>>(&p).unwrap_err().contains("found a vector of f64"));
         assert!(decode::<String>(&hold(3i64)).is_err());
     }
 
     #[test]
     fn truncated_vectors_are_errors() {
-        let mut p = encode(&vec![1.0f64, 2.0])
-            .unwrap()
-            .encoded()
-            .unwrap()
-            .to_vec();
+        let mut p = encode(&vec![1.0f64, 2.0]).unwrap().encoded().unwrap().to_vec();
         p.pop();
         assert!(decode::<Vec<f64>>(&Payload::from(p)).is_err());
     }

@@ -58,11 +58,7 @@ impl TaskArgs {
         } else {
             Err(TaskFailure::new(
                 FailureKind::BadArgument,
-                format!(
-                    "task {} takes {n} arguments but was given {}",
-                    self.name,
-                    self.args.len()
-                ),
+                format!("task {} takes {n} arguments but was given {}", self.name, self.args.len()),
             ))
         }
     }
@@ -126,10 +122,7 @@ impl Catalog {
     pub fn global() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| Catalog {
-            by_id: inventory::iter::<TaskDef>
-                .into_iter()
-                .map(|d| (d.id, d))
-                .collect(),
+            by_id: inventory::iter::<TaskDef>.into_iter().map(|d| (d.id, d)).collect(),
         })
     }
 

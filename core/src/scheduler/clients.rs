@@ -11,10 +11,7 @@ use std::cmp::Reverse;
 impl Scheduler {
     /// A client completed its handshake.
     pub fn on_client_connected(&mut self, name: &str) -> ClientId {
-        self.clients.insert(ClientState {
-            name: name.to_string(),
-            wants: Default::default(),
-        })
+        self.clients.insert(ClientState { name: name.to_string(), wants: Default::default() })
     }
 
     /// A client left or its connection dropped: everything it wanted is released.
@@ -71,10 +68,7 @@ impl Scheduler {
                 }
             }
             ClientMsg::Cancel { keys } => {
-                let ids = keys
-                    .iter()
-                    .filter_map(|k| self.keys.get(k).copied())
-                    .collect();
+                let ids = keys.iter().filter_map(|k| self.keys.get(k).copied()).collect();
                 self.cancel(ids, comm);
             }
             ClientMsg::UpdateData { items } => self.on_update_data(c, items, comm),
@@ -96,9 +90,7 @@ impl Scheduler {
             key_states: keys
                 .iter()
                 .map(|k| {
-                    self.keys
-                        .get(k)
-                        .map(|&id| format!("{:?}", self.tasks[id].state).to_lowercase())
+                    self.keys.get(k).map(|&id| format!("{:?}", self.tasks[id].state).to_lowercase())
                 })
                 .collect(),
         }

@@ -68,22 +68,10 @@ impl Scheduler {
         let fresh: rustc_hash::FxHashSet<TaskId> = new.iter().copied().collect();
         let mut pending: rustc_hash::FxHashMap<TaskId, usize> = new
             .iter()
-            .map(|&id| {
-                (
-                    id,
-                    self.tasks[id]
-                        .deps
-                        .iter()
-                        .filter(|d| fresh.contains(d))
-                        .count(),
-                )
-            })
+            .map(|&id| (id, self.tasks[id].deps.iter().filter(|d| fresh.contains(d)).count()))
             .collect();
-        let mut ready: Vec<TaskId> = pending
-            .iter()
-            .filter(|(_, &n)| n == 0)
-            .map(|(&id, _)| id)
-            .collect();
+        let mut ready: Vec<TaskId> =
+            pending.iter().filter(|(_, &n)| n == 0).map(|(&id, _)| id).collect();
         while let Some(id) = ready.pop() {
             pending.remove(&id);
             for d in &self.tasks[id].dependents {
@@ -175,19 +163,12 @@ impl Scheduler {
             if t.spec.is_none() {
                 let failure = TaskFailure::new(
                     FailureKind::DataLost,
-                    format!(
-                        "scattered data {} was lost with its worker; scatter it again",
-                        t.key
-                    ),
+                    format!("scattered data {} was lost with its worker; scatter it again", t.key),
                 );
                 self.fail(id, failure, comm);
                 continue;
             }
-            if let Some(&d) = t
-                .deps
-                .iter()
-                .find(|&&d| self.tasks[d].state == TaskState::Erred)
-            {
+            if let Some(&d) = t.deps.iter().find(|&&d| self.tasks[d].state == TaskState::Erred) {
                 let dep = &self.tasks[d];
                 let mut failure = (**dep.failure.as_ref().expect("erred")).clone();
                 failure.origin.get_or_insert_with(|| dep.key.to_string());
@@ -201,8 +182,7 @@ impl Scheduler {
                 self.set_state(id, TaskState::Waiting);
                 let deps = self.tasks[id].deps.clone();
                 stack.extend(
-                    deps.into_iter()
-                        .filter(|&d| self.tasks[d].state == TaskState::Released),
+                    deps.into_iter().filter(|&d| self.tasks[d].state == TaskState::Released),
                 );
             }
         }
@@ -264,12 +244,7 @@ impl Scheduler {
                     let ws = &mut self.workers[w];
                     ws.has_what.remove(&id);
                     ws.nbytes = ws.nbytes.saturating_sub(self.tasks[id].nbytes);
-                    comm.send_worker(
-                        w,
-                        ToWorker::Free {
-                            keys: vec![key.clone()],
-                        },
-                    );
+                    comm.send_worker(w, ToWorker::Free { keys: vec![key.clone()] });
                 }
                 self.set_state(id, TaskState::Released);
             }
@@ -351,10 +326,7 @@ impl Scheduler {
             for &c in &t.wants {
                 comm.send_client(
                     c,
-                    ToClient::KeyErred {
-                        key: t.key.clone(),
-                        failure: (*failure).clone(),
-                    },
+                    ToClient::KeyErred { key: t.key.clone(), failure: (*failure).clone() },
                 );
             }
             let blamed = if failure.origin.is_none() && Arc::ptr_eq(&failure, &root) {
@@ -381,12 +353,7 @@ impl Scheduler {
             let wants = std::mem::take(&mut self.tasks[id].wants);
             for c in wants {
                 self.clients[c].wants.remove(&id);
-                comm.send_client(
-                    c,
-                    ToClient::KeyCancelled {
-                        key: self.tasks[id].key.clone(),
-                    },
-                );
+                comm.send_client(c, ToClient::KeyCancelled { key: self.tasks[id].key.clone() });
             }
             stack.extend(self.tasks[id].dependents.iter().copied());
         }

@@ -84,11 +84,7 @@ pub struct SchedulerConfig {
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        SchedulerConfig {
-            allowed_failures: 3,
-            heartbeat_ticks: 30,
-            buffer_us: 2_000,
-        }
+        SchedulerConfig { allowed_failures: 3, heartbeat_ticks: 30, buffer_us: 2_000 }
     }
 }
 
@@ -114,9 +110,7 @@ pub struct WorkerState {
 impl WorkerState {
     fn can_run(&self, f: FuncIdx) -> bool {
         let i = f.0 as usize;
-        self.funcs
-            .get(i / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.funcs.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 }
 
@@ -257,17 +251,11 @@ impl Scheduler {
     /// Panics when the state breaks an invariant. For tests.
     pub fn check_invariants(&self) {
         for (id, t) in &self.tasks {
-            let waiting_on = t
-                .deps
-                .iter()
-                .filter(|&&d| self.tasks[d].state != TaskState::Memory)
-                .count() as u32;
+            let waiting_on =
+                t.deps.iter().filter(|&&d| self.tasks[d].state != TaskState::Memory).count() as u32;
             assert_eq!(t.waiting_on, waiting_on, "waiting_on of {}", t.key);
-            let waiters = t
-                .dependents
-                .iter()
-                .filter(|&&d| self.tasks[d].state.is_active())
-                .count() as u32;
+            let waiters =
+                t.dependents.iter().filter(|&&d| self.tasks[d].state.is_active()).count() as u32;
             assert_eq!(t.waiters, waiters, "waiters of {}", t.key);
             for &d in &t.deps {
                 assert!(
@@ -298,12 +286,9 @@ impl Scheduler {
                     let w = t.processing_on.expect("processing without worker");
                     assert_eq!(self.workers[w].processing.get(t.proc_slot), Some(&id));
                 }
-                _ => assert!(
-                    t.processing_on.is_none(),
-                    "{} on a worker while {:?}",
-                    t.key,
-                    t.state
-                ),
+                _ => {
+                    assert!(t.processing_on.is_none(), "{} on a worker while {:?}", t.key, t.state)
+                }
             }
             if t.state == TaskState::Waiting {
                 assert!(t.waiting_on > 0, "{} waiting on nothing", t.key);
@@ -323,11 +308,7 @@ impl Scheduler {
                 );
             }
             if t.state.is_active() {
-                assert!(
-                    !t.wants.is_empty() || t.waiters > 0,
-                    "{} active for nobody",
-                    t.key
-                );
+                assert!(!t.wants.is_empty() || t.waiters > 0, "{} active for nobody", t.key);
             }
             for &c in &t.wants {
                 assert!(self.clients[c].wants.contains(&id));
@@ -350,15 +331,8 @@ impl Scheduler {
                 assert!(self.tasks[t].who_has.contains(&w));
             }
         }
-        let queued = self
-            .tasks
-            .values()
-            .filter(|t| t.state == TaskState::Queued)
-            .count();
-        assert!(
-            self.queue.len() >= queued,
-            "queued tasks missing from the queue"
-        );
+        let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
+        assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
     }
 }
 

@@ -52,10 +52,7 @@ impl Scheduler {
                 Some(w) if self.queue.is_empty() => self.assign(id, w, comm),
                 _ => {
                     self.set_state(id, TaskState::Queued);
-                    self.queue.push(Queued {
-                        order: self.tasks[id].order,
-                        task: id,
-                    });
+                    self.queue.push(Queued { order: self.tasks[id].order, task: id });
                     // Tasks ahead in the queue may be ones this worker cannot
                     // run; let it look.
                     if let Some(w) = free {
@@ -113,12 +110,10 @@ impl Scheduler {
         let best = held
             .iter()
             .max_by(|a, b| {
-                a.1.cmp(&b.1)
-                    .then_with(|| self.occupancy(b.0).total_cmp(&self.occupancy(a.0)))
+                a.1.cmp(&b.1).then_with(|| self.occupancy(b.0).total_cmp(&self.occupancy(a.0)))
             })
             .map(|&(w, _)| w);
-        best.or_else(|| self.least_occupied(t.func, false))
-            .expect("a worker can run it")
+        best.or_else(|| self.least_occupied(t.func, false)).expect("a worker can run it")
     }
 
     /// Sends a task to a worker.
@@ -142,12 +137,7 @@ impl Scheduler {
             .collect();
         comm.send_worker(
             w,
-            ToWorker::Compute(Box::new(ComputeTask {
-                task: id.to_wire(),
-                spec,
-                deps,
-                order,
-            })),
+            ToWorker::Compute(Box::new(ComputeTask { task: id.to_wire(), spec, deps, order })),
         );
     }
 
@@ -209,17 +199,12 @@ impl Scheduler {
             .max_by_key(|(w, ws)| ws.processing.len().saturating_sub(threads(self, *w)))
             .map(|(w, _)| w);
         let Some(victim) = victim else { return };
-        let excess = self.workers[victim]
-            .processing
-            .len()
-            .saturating_sub(threads(self, victim));
+        let excess = self.workers[victim].processing.len().saturating_sub(threads(self, victim));
         if excess < STEAL_MIN_EXCESS {
             return;
         }
-        let want = (excess / 2).min(
-            self.capacity(thief)
-                .saturating_sub(self.workers[thief].processing.len()),
-        );
+        let want = (excess / 2)
+            .min(self.capacity(thief).saturating_sub(self.workers[thief].processing.len()));
         let mut asked = 0;
         for i in (0..self.workers[victim].processing.len()).rev() {
             if asked >= want {

@@ -59,10 +59,7 @@ fn computes(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, ComputeTask)> {
 }
 
 fn compute_keys(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, String)> {
-    computes(msgs)
-        .into_iter()
-        .map(|(w, ct)| (w, ct.spec.key.to_string()))
-        .collect()
+    computes(msgs).into_iter().map(|(w, ct)| (w, ct.spec.key.to_string())).collect()
 }
 
 fn frees(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, String)> {
@@ -117,10 +114,7 @@ impl H {
     }
 
     fn with_config(config: SchedulerConfig) -> Self {
-        H {
-            s: Scheduler::new(config),
-            comm: TestComm::default(),
-        }
+        H { s: Scheduler::new(config), comm: TestComm::default() }
     }
 
     fn worker(&mut self, name: &str, nthreads: u32, catalog: &[&str]) -> WorkerId {
@@ -130,10 +124,7 @@ impl H {
             nthreads,
             catalog: catalog.iter().map(|f| Arc::from(*f)).collect(),
         };
-        let w = self
-            .s
-            .on_worker_connected(&hello, &mut self.comm)
-            .expect("worker accepted");
+        let w = self.s.on_worker_connected(&hello, &mut self.comm).expect("worker accepted");
         self.s.check_invariants();
         w
     }
@@ -150,13 +141,7 @@ impl H {
     }
 
     fn submit(&mut self, c: ClientId, tasks: Vec<TaskSpec>, wanted: &[&str]) {
-        self.client_msg(
-            c,
-            ClientMsg::UpdateGraph {
-                tasks,
-                wanted: keys(wanted),
-            },
-        );
+        self.client_msg(c, ClientMsg::UpdateGraph { tasks, wanted: keys(wanted) });
     }
 
     fn release(&mut self, c: ClientId, ks: &[&str]) {
@@ -169,15 +154,7 @@ impl H {
     }
 
     fn finish(&mut self, w: WorkerId, task: u64, nbytes: u64, value: Option<Payload>) {
-        self.worker_msg(
-            w,
-            WorkerMsg::TaskFinished {
-                task,
-                nbytes,
-                value,
-                duration_us: 500,
-            },
-        );
+        self.worker_msg(w, WorkerMsg::TaskFinished { task, nbytes, value, duration_us: 500 });
     }
 
     /// Finishes the task of `key` on the worker the scheduler sent it to.
@@ -192,10 +169,7 @@ impl H {
     fn fail(&mut self, w: WorkerId, task: u64, message: &str) {
         self.worker_msg(
             w,
-            WorkerMsg::TaskFailed {
-                task,
-                failure: TaskFailure::new(FailureKind::Error, message),
-            },
+            WorkerMsg::TaskFailed { task, failure: TaskFailure::new(FailureKind::Error, message) },
         );
     }
 
@@ -252,15 +226,7 @@ fn single_task_computes_reports_and_is_forgotten_on_release() {
     let cm = h.comm.take_clients();
     assert_eq!(cm.len(), 1);
     match &cm[0] {
-        (
-            to,
-            ToClient::KeyInMemory {
-                key,
-                nbytes,
-                workers,
-                value,
-            },
-        ) => {
+        (to, ToClient::KeyInMemory { key, nbytes, workers, value }) => {
             assert_eq!(*to, c);
             assert_eq!(key.as_str(), "a");
             assert_eq!(*nbytes, 3);
@@ -315,11 +281,7 @@ fn chain_runs_in_order_and_frees_intermediate_data() {
     let w1 = h.worker("w1", 1, &["f"]);
     let _w2 = h.worker("w2", 1, &["f"]);
     let c = h.client("c");
-    h.submit(
-        c,
-        vec![spec("b", "f", &["a"]), spec("a", "f", &[])],
-        &["a", "b"],
-    );
+    h.submit(c, vec![spec("b", "f", &["a"]), spec("a", "f", &[])], &["a", "b"]);
     let msgs = h.comm.take_workers();
     let cs = computes(&msgs);
     assert_eq!(cs.len(), 1, "only the root is sent: {msgs:?}");
@@ -328,10 +290,7 @@ fn chain_runs_in_order_and_frees_intermediate_data() {
 
     let wa = cs[0].0;
     h.finish(wa, cs[0].1.task, 100, None);
-    assert_eq!(
-        in_memory(&h.comm.take_clients()),
-        vec![(c, "a".to_string())]
-    );
+    assert_eq!(in_memory(&h.comm.take_clients()), vec![(c, "a".to_string())]);
     let cs = computes(&h.comm.take_workers());
     assert_eq!(cs.len(), 1);
     let (wb, ctb) = cs[0].clone();
@@ -348,15 +307,9 @@ fn chain_runs_in_order_and_frees_intermediate_data() {
 
     h.finish(wb, ctb.task, 5, None);
     assert_eq!(frees(&h.comm.take_workers()), vec![(wa, "a".to_string())]);
-    assert_eq!(
-        in_memory(&h.comm.take_clients()),
-        vec![(c, "b".to_string())]
-    );
+    assert_eq!(in_memory(&h.comm.take_clients()), vec![(c, "b".to_string())]);
     assert_eq!(h.state("b"), TaskState::Memory);
-    assert_ne!(
-        h.s.task_by_key("a").map(|t| t.1.state),
-        Some(TaskState::Memory)
-    );
+    assert_ne!(h.s.task_by_key("a").map(|t| t.1.state), Some(TaskState::Memory));
 
     h.release(c, &["b"]);
     assert_eq!(frees(&h.comm.take_workers()), vec![(wb, "b".to_string())]);
@@ -369,15 +322,7 @@ fn dependency_wanted_by_nobody_is_freed_when_dependent_is_in_memory() {
     let mut h = H::new();
     let w = h.worker("w1", 2, &["f"]);
     let c = h.client("c");
-    h.submit(
-        c,
-        vec![
-            spec("a", "f", &[]),
-            spec("b", "f", &["a"]),
-            spec("c", "f", &["b"]),
-        ],
-        &["c"],
-    );
+    h.submit(c, vec![spec("a", "f", &[]), spec("b", "f", &["a"]), spec("c", "f", &["b"])], &["c"]);
     assert_eq!(compute_keys(&h.comm.take_workers()), vec![(w, "a".into())]);
     h.finish_key("a", 1);
     assert_eq!(compute_keys(&h.comm.take_workers()), vec![(w, "b".into())]);
@@ -406,21 +351,14 @@ fn want_of_key_already_in_memory_answers_at_once() {
     let cm = h.comm.take_clients();
     assert_eq!(in_memory(&cm), vec![(c2, "a".into())]);
     match &cm[0].1 {
-        ToClient::KeyInMemory {
-            nbytes, workers, ..
-        } => {
+        ToClient::KeyInMemory { nbytes, workers, .. } => {
             assert_eq!(*nbytes, 7);
             assert_eq!(workers, &vec![w.to_wire()]);
         }
         other => panic!("{other:?}"),
     }
     // Unknown keys are refused.
-    h.client_msg(
-        c2,
-        ClientMsg::Want {
-            keys: keys(&["nope"]),
-        },
-    );
+    h.client_msg(c2, ClientMsg::Want { keys: keys(&["nope"]) });
     let e = erred(&h.comm.take_clients());
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].2.kind, FailureKind::MissingDependency);
@@ -464,13 +402,7 @@ fn info_reports_key_states() {
     let c = h.client("c");
     h.submit(c, vec![spec("a", "f", &[]), spec("b", "f", &["a"])], &["b"]);
     h.comm.take_clients();
-    h.client_msg(
-        c,
-        ClientMsg::Info {
-            id: 42,
-            keys: keys(&["a", "b", "nope"]),
-        },
-    );
+    h.client_msg(c, ClientMsg::Info { id: 42, keys: keys(&["a", "b", "nope"]) });
     let cm = h.comm.take_clients();
     match &cm[..] {
         [(to, ToClient::Info { id: 42, info })] => {
@@ -481,11 +413,7 @@ fn info_reports_key_states() {
             assert_eq!(info.workers[0].id, w.to_wire());
             assert_eq!(
                 info.key_states,
-                vec![
-                    Some("processing".to_string()),
-                    Some("waiting".to_string()),
-                    None
-                ]
+                vec![Some("processing".to_string()), Some("waiting".to_string()), None]
             );
         }
         other => panic!("unexpected {other:?}"),
@@ -515,9 +443,7 @@ fn joining_worker_is_announced_to_workers_and_clients() {
     ));
     let infos = h.s.worker_infos();
     assert_eq!(infos.len(), 2);
-    assert!(infos
-        .iter()
-        .any(|i| i.name == "w1" && i.nthreads == 4 && i.data_addr == "mem://w1"));
+    assert!(infos.iter().any(|i| i.name == "w1" && i.nthreads == 4 && i.data_addr == "mem://w1"));
 }
 
 // ---------------------------------------------------------------------------
@@ -538,27 +464,9 @@ fn same_key_submitted_twice_is_one_task() {
         options: TaskOptions::default(),
     };
     let wanted = vec![k.clone()];
-    h.client_msg(
-        c1,
-        ClientMsg::UpdateGraph {
-            tasks: vec![mk()],
-            wanted: wanted.clone(),
-        },
-    );
-    h.client_msg(
-        c1,
-        ClientMsg::UpdateGraph {
-            tasks: vec![mk()],
-            wanted: wanted.clone(),
-        },
-    );
-    h.client_msg(
-        c2,
-        ClientMsg::UpdateGraph {
-            tasks: vec![mk(), mk()],
-            wanted,
-        },
-    );
+    h.client_msg(c1, ClientMsg::UpdateGraph { tasks: vec![mk()], wanted: wanted.clone() });
+    h.client_msg(c1, ClientMsg::UpdateGraph { tasks: vec![mk()], wanted: wanted.clone() });
+    h.client_msg(c2, ClientMsg::UpdateGraph { tasks: vec![mk(), mk()], wanted });
     assert_eq!(h.s.task_count(), 1);
     let cs = computes(&h.comm.take_workers());
     assert_eq!(cs.len(), 1);
@@ -570,10 +478,7 @@ fn same_key_submitted_twice_is_one_task() {
     assert_eq!(got, expected, "each client told once");
 
     h.release(c1, &[k.as_str()]);
-    assert!(
-        frees(&h.comm.take_workers()).is_empty(),
-        "c2 still wants it"
-    );
+    assert!(frees(&h.comm.take_workers()).is_empty(), "c2 still wants it");
     h.release(c2, &[k.as_str()]);
     assert_eq!(frees(&h.comm.take_workers()), vec![(w, k.to_string())]);
     assert_eq!(h.s.task_count(), 0);
@@ -590,11 +495,7 @@ fn dependent_runs_where_most_input_bytes_are_even_if_busier() {
     let c = h.client("c");
     h.submit(
         c,
-        vec![
-            spec("big", "f", &[]),
-            spec("busy1", "f", &[]),
-            spec("busy2", "f", &[]),
-        ],
+        vec![spec("big", "f", &[]), spec("busy1", "f", &[]), spec("busy2", "f", &[])],
         &["big", "busy1", "busy2"],
     );
     assert_eq!(computes(&h.comm.take_workers()).len(), 3);
@@ -602,10 +503,7 @@ fn dependent_runs_where_most_input_bytes_are_even_if_busier() {
     let a = h.worker("a", 1, &["f"]);
     assert!(steals(&h.comm.take_workers()).is_empty());
     h.submit(c, vec![spec("small", "f", &[])], &["small"]);
-    assert_eq!(
-        compute_keys(&h.comm.take_workers()),
-        vec![(a, "small".into())]
-    );
+    assert_eq!(compute_keys(&h.comm.take_workers()), vec![(a, "small".into())]);
     h.finish_key("small", 10);
     h.comm.take_workers();
     assert!(h.s.workers[b].processing.len() > h.s.workers[a].processing.len());
@@ -613,30 +511,17 @@ fn dependent_runs_where_most_input_bytes_are_even_if_busier() {
     h.submit(c, vec![spec("dep", "f", &["big", "small"])], &["dep"]);
     let cs = computes(&h.comm.take_workers());
     assert_eq!(cs.len(), 1);
-    assert_eq!(
-        cs[0].0, b,
-        "placed with the 1 MiB input, not on the idle worker"
-    );
-    let locs: Vec<(String, Vec<u64>)> = cs[0]
-        .1
-        .deps
-        .iter()
-        .map(|d| (d.key.to_string(), d.workers.clone()))
-        .collect();
+    assert_eq!(cs[0].0, b, "placed with the 1 MiB input, not on the idle worker");
+    let locs: Vec<(String, Vec<u64>)> =
+        cs[0].1.deps.iter().map(|d| (d.key.to_string(), d.workers.clone())).collect();
     assert_eq!(
         locs,
-        vec![
-            ("big".to_string(), vec![b.to_wire()]),
-            ("small".to_string(), vec![a.to_wire()])
-        ]
+        vec![("big".to_string(), vec![b.to_wire()]), ("small".to_string(), vec![a.to_wire()])]
     );
 
     // A dependent of the small result only goes with it.
     h.submit(c, vec![spec("dep2", "f", &["small"])], &["dep2"]);
-    assert_eq!(
-        compute_keys(&h.comm.take_workers()),
-        vec![(a, "dep2".into())]
-    );
+    assert_eq!(compute_keys(&h.comm.take_workers()), vec![(a, "dep2".into())]);
 }
 
 #[test]
@@ -717,11 +602,7 @@ fn queued_root_tasks_start_by_priority_then_submission_order() {
     let mut started = Vec::new();
     for k in &fill {
         h.finish_key(k, 1);
-        started.extend(
-            compute_keys(&h.comm.take_workers())
-                .into_iter()
-                .map(|x| x.1),
-        );
+        started.extend(compute_keys(&h.comm.take_workers()).into_iter().map(|x| x.1));
     }
     assert_eq!(started, ["hi", "mid1", "mid2", "lo", "neg"]);
 }
@@ -768,13 +649,7 @@ fn idle_worker_steals_from_busy_one() {
     assert_ne!(yes, no);
 
     // Stolen: moves to the thief.
-    h.worker_msg(
-        a,
-        WorkerMsg::StealResponse {
-            task: yes,
-            stolen: true,
-        },
-    );
+    h.worker_msg(a, WorkerMsg::StealResponse { task: yes, stolen: true });
     let cs = computes(&h.comm.take_workers());
     assert_eq!(cs.len(), 1);
     assert_eq!(cs[0].0, b);
@@ -784,13 +659,7 @@ fn idle_worker_steals_from_busy_one() {
     assert_eq!(t.stealing_to, None);
 
     // Refused: stays.
-    h.worker_msg(
-        a,
-        WorkerMsg::StealResponse {
-            task: no,
-            stolen: false,
-        },
-    );
+    h.worker_msg(a, WorkerMsg::StealResponse { task: no, stolen: false });
     assert!(h.comm.take_workers().is_empty());
     let t = h.s.task(TaskId::from_wire(no)).unwrap();
     assert_eq!(t.processing_on, Some(a));
@@ -798,18 +667,9 @@ fn idle_worker_steals_from_busy_one() {
     assert_eq!(h.s.workers[a].processing.len(), cap - 1);
 
     // A late or duplicate answer moves nothing.
-    h.worker_msg(
-        a,
-        WorkerMsg::StealResponse {
-            task: yes,
-            stolen: true,
-        },
-    );
+    h.worker_msg(a, WorkerMsg::StealResponse { task: yes, stolen: true });
     assert!(h.comm.take_workers().is_empty());
-    assert_eq!(
-        h.s.task(TaskId::from_wire(yes)).unwrap().processing_on,
-        Some(b)
-    );
+    assert_eq!(h.s.task(TaskId::from_wire(yes)).unwrap().processing_on, Some(b));
 
     // The thief finishes and is idle again: it asks for more.
     h.finish(b, yes, 1, None);
@@ -817,10 +677,7 @@ fn idle_worker_steals_from_busy_one() {
     assert!(!st.is_empty(), "idle thief steals again");
     assert!(st.iter().all(|(v, _)| *v == a));
     for (_, t) in &st {
-        assert_eq!(
-            h.s.task(TaskId::from_wire(*t)).unwrap().stealing_to,
-            Some(b)
-        );
+        assert_eq!(h.s.task(TaskId::from_wire(*t)).unwrap().stealing_to, Some(b));
     }
 }
 
@@ -829,11 +686,7 @@ fn no_steal_when_victim_has_little_excess() {
     let mut h = H::new();
     let a = h.worker("a", 1, &["f"]);
     let c = h.client("c");
-    h.submit(
-        c,
-        vec![spec("r0", "f", &[]), spec("r1", "f", &[])],
-        &["r0", "r1"],
-    );
+    h.submit(c, vec![spec("r0", "f", &[]), spec("r1", "f", &[])], &["r0", "r1"]);
     assert_eq!(computes(&h.comm.take_workers()).len(), 2);
     h.worker("b", 1, &["f"]);
     assert!(steals(&h.comm.take_workers()).is_empty());
@@ -877,11 +730,7 @@ fn failure_errs_task_and_dependents_with_origin() {
     let c2 = h.client("c2");
     h.submit(
         c1,
-        vec![
-            spec("a", "f", &[]),
-            spec("b", "f", &["a"]),
-            spec("c", "f", &["b"]),
-        ],
+        vec![spec("a", "f", &[]), spec("b", "f", &["a"]), spec("c", "f", &["b"])],
         &["a", "c"],
     );
     h.client_msg(c2, ClientMsg::Want { keys: keys(&["b"]) });
@@ -975,14 +824,7 @@ fn failure_of_running_dependency_frees_processing_dependent_elsewhere() {
     assert_eq!(compute_keys(&h.comm.take_workers()), vec![(w2, "b".into())]);
     // w2 cannot fetch `a` from w1.
     let b = h.wire("b");
-    h.worker_msg(
-        w2,
-        WorkerMsg::MissingData {
-            task: b,
-            key: Key::from("a"),
-            worker: w1.to_wire(),
-        },
-    );
+    h.worker_msg(w2, WorkerMsg::MissingData { task: b, key: Key::from("a"), worker: w1.to_wire() });
     let cs = compute_keys(&h.comm.take_workers());
     assert_eq!(cs, vec![(w1, "a".into())]);
     assert_eq!(h.state("b"), TaskState::Waiting);
@@ -1031,17 +873,10 @@ fn lost_result_needed_by_waiting_dependent_is_recomputed() {
     // `a` and `c` are wanted only through `b`.
     h.submit(
         c,
-        vec![
-            spec("a", "f", &[]),
-            spec("c", "f", &[]),
-            spec("b", "f", &["a", "c"]),
-        ],
+        vec![spec("a", "f", &[]), spec("c", "f", &[]), spec("b", "f", &["a", "c"])],
         &["b"],
     );
-    assert_eq!(
-        compute_keys(&h.comm.take_workers()),
-        vec![(w1, "a".into()), (w1, "c".into())]
-    );
+    assert_eq!(compute_keys(&h.comm.take_workers()), vec![(w1, "a".into()), (w1, "c".into())]);
     h.finish_key("a", 1);
     assert_eq!(h.state("a"), TaskState::Memory);
     assert_eq!(h.state("c"), TaskState::Processing);
@@ -1106,10 +941,7 @@ fn task_killing_three_workers_errs_with_killed_worker() {
     assert_eq!(e[0].1, "b");
     assert_eq!(
         e[0].2.kind,
-        FailureKind::KilledWorker {
-            worker: "w2".to_string(),
-            exit_code: Some(137)
-        }
+        FailureKind::KilledWorker { worker: "w2".to_string(), exit_code: Some(137) }
     );
     assert_eq!(e[0].2.origin.as_deref(), Some("a"));
     assert_eq!(h.state("a"), TaskState::Erred);
@@ -1127,25 +959,15 @@ fn allowed_failures_is_configurable() {
     h.lose_worker(w, Some(3));
     let e = erred(&h.comm.take_clients());
     assert_eq!(e.len(), 1);
-    assert!(matches!(
-        e[0].2.kind,
-        FailureKind::KilledWorker {
-            exit_code: Some(3),
-            ..
-        }
-    ));
+    assert!(matches!(e[0].2.kind, FailureKind::KilledWorker { exit_code: Some(3), .. }));
 }
 
 #[test]
 fn duplicate_worker_name_is_refused() {
     let mut h = H::new();
     h.worker("w", 1, &["f"]);
-    let hello = WorkerHello {
-        name: "w".into(),
-        data_addr: "x".into(),
-        nthreads: 1,
-        catalog: vec![],
-    };
+    let hello =
+        WorkerHello { name: "w".into(), data_addr: "x".into(), nthreads: 1, catalog: vec![] };
     assert!(h.s.on_worker_connected(&hello, &mut h.comm).is_err());
     assert_eq!(h.s.workers().count(), 1);
     h.s.check_invariants();
@@ -1220,11 +1042,7 @@ fn cancel_tells_every_client_and_frees_workers() {
     let c2 = h.client("c2");
     h.submit(
         c1,
-        vec![
-            spec("a", "f", &[]),
-            spec("b", "f", &["a"]),
-            spec("z", "f", &[]),
-        ],
+        vec![spec("a", "f", &[]), spec("b", "f", &["a"]), spec("z", "f", &[])],
         &["a", "b", "z"],
     );
     h.submit(c2, vec![spec("b", "f", &["a"])], &["b"]);
@@ -1232,21 +1050,13 @@ fn cancel_tells_every_client_and_frees_workers() {
     h.client_msg(c2, ClientMsg::Cancel { keys: keys(&["a"]) });
     let mut got = cancelled(&h.comm.take_clients());
     got.sort();
-    let mut expected = vec![
-        (c1, "a".to_string()),
-        (c1, "b".to_string()),
-        (c2, "b".to_string()),
-    ];
+    let mut expected = vec![(c1, "a".to_string()), (c1, "b".to_string()), (c2, "b".to_string())];
     expected.sort();
     assert_eq!(got, expected);
     assert_eq!(frees(&h.comm.take_workers()), vec![(w, "a".to_string())]);
     assert!(h.s.task_by_key("a").is_none());
     assert!(h.s.task_by_key("b").is_none());
-    assert_eq!(
-        h.state("z"),
-        TaskState::Processing,
-        "unrelated task untouched"
-    );
+    assert_eq!(h.state("z"), TaskState::Processing, "unrelated task untouched");
     assert!(h.s.clients[c1].wants.len() == 1 && h.s.clients[c2].wants.is_empty());
 }
 
@@ -1255,11 +1065,7 @@ fn cancel_of_dependent_keeps_shared_dependency() {
     let mut h = H::new();
     let w = h.worker("w1", 1, &["f"]);
     let c = h.client("c");
-    h.submit(
-        c,
-        vec![spec("a", "f", &[]), spec("b", "f", &["a"])],
-        &["a", "b"],
-    );
+    h.submit(c, vec![spec("a", "f", &[]), spec("b", "f", &["a"])], &["a", "b"]);
     h.finish_key("a", 1);
     h.comm.take_workers();
     h.client_msg(c, ClientMsg::Cancel { keys: keys(&["b"]) });
@@ -1280,11 +1086,7 @@ fn lost_client_releases_its_keys() {
     let w = h.worker("w1", 2, &["f"]);
     let c1 = h.client("c1");
     let c2 = h.client("c2");
-    h.submit(
-        c1,
-        vec![spec("a", "f", &[]), spec("p", "f", &[])],
-        &["a", "p"],
-    );
+    h.submit(c1, vec![spec("a", "f", &[]), spec("p", "f", &[])], &["a", "p"]);
     h.submit(c2, vec![spec("s", "f", &[])], &["s", "a"]);
     h.finish_key("a", 1);
     h.comm.take_workers();
@@ -1324,23 +1126,14 @@ fn silent_worker_is_removed_after_heartbeat_ticks() {
         h.worker_msg(other, WorkerMsg::Heartbeat);
     }
     // Any message counts as a heartbeat.
-    h.worker_msg(
-        on,
-        WorkerMsg::StealResponse {
-            task: 12345,
-            stolen: false,
-        },
-    );
+    h.worker_msg(on, WorkerMsg::StealResponse { task: 12345, stolen: false });
     for _ in 0..3 {
         assert!(h.tick().is_empty());
         h.worker_msg(other, WorkerMsg::Heartbeat);
     }
     assert_eq!(h.tick(), vec![on]);
     assert_eq!(h.s.workers().count(), 1);
-    assert_eq!(
-        compute_keys(&h.comm.take_workers()),
-        vec![(other, "a".into())]
-    );
+    assert_eq!(compute_keys(&h.comm.take_workers()), vec![(other, "a".into())]);
     // The survivor keeps its heartbeats going and stays.
     for _ in 0..10 {
         h.worker_msg(other, WorkerMsg::Heartbeat);
@@ -1368,19 +1161,13 @@ fn missing_only_copy_is_recomputed_and_task_rescheduled() {
     assert_eq!(cs[0].0, w2);
     h.worker_msg(
         w2,
-        WorkerMsg::MissingData {
-            task: cs[0].1.task,
-            key: Key::from("a"),
-            worker: w1.to_wire(),
-        },
+        WorkerMsg::MissingData { task: cs[0].1.task, key: Key::from("a"), worker: w1.to_wire() },
     );
     let cs = compute_keys(&h.comm.take_workers());
     assert_eq!(cs.len(), 1);
     assert_eq!(cs[0].1, "a", "recomputed");
     assert_eq!(h.state("b"), TaskState::Waiting);
-    assert!(!h.s.workers[w1]
-        .has_what
-        .contains(&h.s.task_by_key("a").unwrap().0));
+    assert!(!h.s.workers[w1].has_what.contains(&h.s.task_by_key("a").unwrap().0));
     h.finish_key("a", 1);
     let cs = computes(&h.comm.take_workers());
     assert_eq!(cs.len(), 1);
@@ -1411,11 +1198,7 @@ fn missing_copy_with_another_holder_only_reschedules() {
     let other = if wb == w1 { w2 } else { w1 };
     h.worker_msg(
         wb,
-        WorkerMsg::MissingData {
-            task: ct.task,
-            key: Key::from("x"),
-            worker: other.to_wire(),
-        },
+        WorkerMsg::MissingData { task: ct.task, key: Key::from("x"), worker: other.to_wire() },
     );
     let cs = computes(&h.comm.take_workers());
     assert_eq!(cs.len(), 1, "only b again");
@@ -1482,18 +1265,11 @@ fn losing_only_holder_of_scattered_data_errs_data_lost() {
     h.lose_worker(w1, None);
     let e = erred(&h.comm.take_clients());
     assert!(e.iter().all(|x| x.2.kind == FailureKind::DataLost), "{e:?}");
-    assert!(
-        e.iter().all(|x| x.2.origin.is_none() == (x.1 == "x")),
-        "{e:?}"
-    );
+    assert!(e.iter().all(|x| x.2.origin.is_none() == (x.1 == "x")), "{e:?}");
     let mut got: Vec<(ClientId, String)> = e.into_iter().map(|(c, k, _)| (c, k)).collect();
     got.sort();
     // y ran next to x on w1, so it is lost too and cannot be recomputed.
-    let mut expected = vec![
-        (c1, "x".to_string()),
-        (c2, "x".to_string()),
-        (c2, "y".to_string()),
-    ];
+    let mut expected = vec![(c1, "x".to_string()), (c2, "x".to_string()), (c2, "y".to_string())];
     expected.sort();
     assert_eq!(got, expected);
     assert_eq!(h.state("x"), TaskState::Erred);
@@ -1555,17 +1331,10 @@ fn worker_loss_failing_one_task_and_releasing_another_does_not_panic() {
     let c = h.client("c");
     h.submit(
         c,
-        vec![
-            spec("z", "f", &["x", "y"]),
-            spec("x", "g", &[]),
-            spec("y", "f", &[]),
-        ],
+        vec![spec("z", "f", &["x", "y"]), spec("x", "g", &[]), spec("y", "f", &[])],
         &["z"],
     );
-    assert_eq!(
-        compute_keys(&h.comm.take_workers()),
-        vec![(w1, "x".into()), (w1, "y".into())]
-    );
+    assert_eq!(compute_keys(&h.comm.take_workers()), vec![(w1, "x".into()), (w1, "y".into())]);
     // The new worker cannot run g.
     let w2 = h.worker("w2", 1, &["f"]);
     // x can no longer run anywhere: it fails with NoWorker, z fails with
@@ -1573,9 +1342,7 @@ fn worker_loss_failing_one_task_and_releasing_another_does_not_panic() {
     // on the dead worker) panics in unassign.
     h.lose_worker(w1, None);
     assert_eq!(h.state("z"), TaskState::Erred);
-    assert!(computes(&h.comm.take_workers())
-        .iter()
-        .all(|(w, _)| *w == w2));
+    assert!(computes(&h.comm.take_workers()).iter().all(|(w, _)| *w == w2));
 }
 
 #[test]
@@ -1624,18 +1391,11 @@ fn dependency_of_task_failed_during_compute_is_not_started() {
     // nothing needs t1 (check_invariants: "t1 active for nobody").
     h.submit(
         c,
-        vec![
-            spec("t6", "f", &["t1", "t4"]),
-            spec("t1", "f", &[]),
-            spec("t4", "f", &["t0"]),
-        ],
+        vec![spec("t6", "f", &["t1", "t4"]), spec("t1", "f", &[]), spec("t4", "f", &["t0"])],
         &["t6"],
     );
     assert_eq!(h.state("t6"), TaskState::Erred);
-    assert!(
-        computes(&h.comm.take_workers()).is_empty(),
-        "t1 computed for nobody"
-    );
+    assert!(computes(&h.comm.take_workers()).is_empty(), "t1 computed for nobody");
 }
 
 #[test]
@@ -1644,11 +1404,7 @@ fn lost_scattered_sibling_does_not_leave_dependency_running_for_nobody() {
     let w1 = h.worker("w1", 1, &["f"]);
     let c = h.client("c");
     scatter(&mut h, c, "x", 8, &[w1]);
-    h.submit(
-        c,
-        vec![spec("a", "f", &[]), spec("b", "f", &["a", "x"])],
-        &["b"],
-    );
+    h.submit(c, vec![spec("a", "f", &[]), spec("b", "f", &["a", "x"])], &["b"]);
     h.finish_key("a", 1);
     h.finish_key("b", 1);
     h.release(c, &["x"]);
@@ -1659,10 +1415,7 @@ fn lost_scattered_sibling_does_not_leave_dependency_running_for_nobody() {
     h.comm.take_workers();
     h.lose_worker(w1, None);
     assert_eq!(h.state("b"), TaskState::Erred);
-    assert!(
-        computes(&h.comm.take_workers()).is_empty(),
-        "a computed for nobody"
-    );
+    assert!(computes(&h.comm.take_workers()).is_empty(), "a computed for nobody");
     let _ = w2;
 }
 
@@ -1675,11 +1428,7 @@ fn every_wanted_key_of_a_graph_gets_its_real_failure() {
     // recorded; c is then forgotten and the client is told c is unknown.
     h.submit(
         c,
-        vec![
-            spec("a", "g", &[]),
-            spec("b", "f", &["a"]),
-            spec("c", "f", &["a"]),
-        ],
+        vec![spec("a", "g", &[]), spec("b", "f", &["a"]), spec("c", "f", &["a"])],
         &["b", "c"],
     );
     let e = erred(&h.comm.take_clients());
@@ -1707,14 +1456,7 @@ fn chained_unknown_dependencies_do_not_panic() {
     let mut h = H::new();
     h.worker("w1", 1, &["f"]);
     let c = h.client("c");
-    h.submit(
-        c,
-        vec![
-            spec("b", "f", &["ghost1"]),
-            spec("d", "f", &["b", "ghost2"]),
-        ],
-        &["d"],
-    );
+    h.submit(c, vec![spec("b", "f", &["ghost1"]), spec("d", "f", &["b", "ghost2"])], &["d"]);
     let e = erred(&h.comm.take_clients());
     assert_eq!(e.len(), 1);
 }
@@ -1727,15 +1469,8 @@ fn unknown_dependency_error_names_the_missing_key() {
     h.submit(c, vec![spec("b", "f", &["ghost"])], &["b"]);
     let e = erred(&h.comm.take_clients());
     assert_eq!(e.len(), 1);
-    assert!(
-        e[0].2.message.contains("ghost"),
-        "message hides the cause: {:?}",
-        e[0].2.message
-    );
-    assert_eq!(
-        h.s.task_by_key("b").map(|t| t.1.state),
-        Some(TaskState::Erred)
-    );
+    assert!(e[0].2.message.contains("ghost"), "message hides the cause: {:?}", e[0].2.message);
+    assert_eq!(h.s.task_by_key("b").map(|t| t.1.state), Some(TaskState::Erred));
 }
 
 #[test]
@@ -1745,11 +1480,7 @@ fn unwanted_submitted_task_is_forgotten() {
     let c = h.client("c");
     // `extra` is sent along but nobody wants it and nothing depends on it;
     // check_invariants (called by submit) flags it as a leak.
-    h.submit(
-        c,
-        vec![spec("a", "f", &[]), spec("extra", "f", &[])],
-        &["a"],
-    );
+    h.submit(c, vec![spec("a", "f", &[]), spec("extra", "f", &[])], &["a"]);
     assert!(h.s.task_by_key("extra").is_none());
 }
 
@@ -1792,11 +1523,7 @@ fn cancelling_processing_tasks_refills_worker_from_queue() {
     h.client_msg(c, ClientMsg::Cancel { keys: keys(&refs) });
     h.comm.take_workers();
     assert_eq!(h.s.workers[w].processing.len(), 1);
-    assert_eq!(
-        h.state("q"),
-        TaskState::Processing,
-        "idle worker, queued task"
-    );
+    assert_eq!(h.state("q"), TaskState::Processing, "idle worker, queued task");
 }
 
 #[test]
@@ -1826,15 +1553,8 @@ fn queued_task_reaches_idle_worker_with_its_function() {
     // `g` only runs on wg, which is idle, but the queue is not empty: wg
     // must get it at once, not after wf drains its queue.
     h.submit(c, vec![spec("g1", "g", &[])], &["g1"]);
-    assert_eq!(
-        compute_keys(&h.comm.take_workers()),
-        vec![(wg, "g1".into())]
-    );
-    assert_eq!(
-        h.state("g1"),
-        TaskState::Processing,
-        "idle wg never gets g1"
-    );
+    assert_eq!(compute_keys(&h.comm.take_workers()), vec![(wg, "g1".into())]);
+    assert_eq!(h.state("g1"), TaskState::Processing, "idle wg never gets g1");
     for k in names.iter().map(String::as_str).chain(["q"]) {
         h.finish_key(k, 1);
     }
@@ -1883,20 +1603,10 @@ fn stale_missing_data_does_not_strand_wanted_key() {
     // The client drops b; concurrently w2 reports that it could not fetch a.
     h.release(c, &["b"]);
     h.comm.take_workers();
-    h.worker_msg(
-        w2,
-        WorkerMsg::MissingData {
-            task: b,
-            key: Key::from("a"),
-            worker: w1.to_wire(),
-        },
-    );
+    h.worker_msg(w2, WorkerMsg::MissingData { task: b, key: Key::from("a"), worker: w1.to_wire() });
     // `a` is still wanted by the client: it must be in memory or being recomputed.
     let st = h.state("a");
-    assert!(
-        st != TaskState::Released,
-        "wanted key a is {st:?} and nothing will compute it"
-    );
+    assert!(st != TaskState::Released, "wanted key a is {st:?} and nothing will compute it");
 }
 
 #[test]
@@ -1910,19 +1620,9 @@ fn missing_data_keeps_worker_nbytes_right() {
     assert_eq!(h.s.workers[w1].nbytes, 1000);
     h.submit(c, vec![spec("b", "g", &["a"])], &["b"]);
     let b = h.wire("b");
-    h.worker_msg(
-        w2,
-        WorkerMsg::MissingData {
-            task: b,
-            key: Key::from("a"),
-            worker: w1.to_wire(),
-        },
-    );
+    h.worker_msg(w2, WorkerMsg::MissingData { task: b, key: Key::from("a"), worker: w1.to_wire() });
     assert!(h.s.workers[w1].has_what.is_empty());
-    assert_eq!(
-        h.s.workers[w1].nbytes, 0,
-        "bytes of data it no longer holds"
-    );
+    assert_eq!(h.s.workers[w1].nbytes, 0, "bytes of data it no longer holds");
 }
 
 // ---------------------------------------------------------------------------
@@ -1948,64 +1648,22 @@ mod prop {
 
     #[derive(Clone, Debug)]
     enum Op {
-        Submit {
-            client: usize,
-            task: usize,
-        },
-        SubmitBatch {
-            client: usize,
-            first: usize,
-            count: usize,
-        },
-        Want {
-            client: usize,
-            task: usize,
-        },
-        Finish {
-            pick: usize,
-            nbytes: u64,
-        },
-        Fail {
-            pick: usize,
-        },
-        Missing {
-            pick: usize,
-        },
-        StaleReply {
-            pick: usize,
-            finished: bool,
-        },
-        Release {
-            client: usize,
-            pick: usize,
-        },
-        Cancel {
-            task: usize,
-        },
-        KillWorker {
-            pick: usize,
-            code: Option<i32>,
-        },
-        AddWorker {
-            nthreads: u32,
-            with_g: bool,
-        },
-        StealReply {
-            pick: usize,
-            stolen: bool,
-        },
+        Submit { client: usize, task: usize },
+        SubmitBatch { client: usize, first: usize, count: usize },
+        Want { client: usize, task: usize },
+        Finish { pick: usize, nbytes: u64 },
+        Fail { pick: usize },
+        Missing { pick: usize },
+        StaleReply { pick: usize, finished: bool },
+        Release { client: usize, pick: usize },
+        Cancel { task: usize },
+        KillWorker { pick: usize, code: Option<i32> },
+        AddWorker { nthreads: u32, with_g: bool },
+        StealReply { pick: usize, stolen: bool },
         Tick,
-        Heartbeat {
-            pick: usize,
-        },
-        Scatter {
-            client: usize,
-            key: usize,
-            worker: usize,
-        },
-        CloseClient {
-            client: usize,
-        },
+        Heartbeat { pick: usize },
+        Scatter { client: usize, key: usize, worker: usize },
+        CloseClient { client: usize },
     }
 
     fn task_def() -> impl Strategy<Value = TaskDef> {
@@ -2029,11 +1687,8 @@ mod prop {
     fn world() -> impl Strategy<Value = Vec<TaskDef>> {
         proptest::collection::vec(task_def(), 1..=30).prop_map(|mut defs| {
             for (i, d) in defs.iter_mut().enumerate() {
-                let mut deps: Vec<usize> = if i == 0 {
-                    Vec::new()
-                } else {
-                    d.deps.iter().map(|r| r % i).collect()
-                };
+                let mut deps: Vec<usize> =
+                    if i == 0 { Vec::new() } else { d.deps.iter().map(|r| r % i).collect() };
                 deps.sort_unstable();
                 deps.dedup();
                 d.deps = deps;
@@ -2153,10 +1808,7 @@ mod prop {
                 key: task_key(i),
                 func: Arc::from(if d.func_g { "g" } else { "f" }),
                 args,
-                options: TaskOptions {
-                    priority: d.priority,
-                    retries: d.retries,
-                },
+                options: TaskOptions { priority: d.priority, retries: d.retries },
             }
         }
 
@@ -2167,9 +1819,7 @@ mod prop {
         /// unknown_dependency_error_names_the_missing_key.
         fn risky(&self, tasks: &[TaskSpec]) -> bool {
             tasks.iter().any(|t| {
-                self.s
-                    .task_by_key(t.key.as_str())
-                    .is_some_and(|(_, t)| t.state == TaskState::Erred)
+                self.s.task_by_key(t.key.as_str()).is_some_and(|(_, t)| t.state == TaskState::Erred)
                     || t.dependencies().any(|d| d.as_str().starts_with('s'))
             })
         }
@@ -2200,26 +1850,16 @@ mod prop {
             // when another worker dies, which can hit
             // worker_loss_failing_one_task_and_releasing_another_does_not_panic.
             let with_g = with_g || !self.strict;
-            let catalog: Vec<Arc<str>> = if with_g {
-                vec![Arc::from("f"), Arc::from("g")]
-            } else {
-                vec![Arc::from("f")]
-            };
+            let catalog: Vec<Arc<str>> =
+                if with_g { vec![Arc::from("f"), Arc::from("g")] } else { vec![Arc::from("f")] };
             let hello = WorkerHello {
                 name: format!("w{}", self.named),
                 data_addr: String::new(),
                 nthreads,
                 catalog,
             };
-            let id = self
-                .s
-                .on_worker_connected(&hello, &mut self.comm)
-                .expect("unique name");
-            self.workers.push(MWorker {
-                id,
-                assigned: Vec::new(),
-                data: BTreeSet::new(),
-            });
+            let id = self.s.on_worker_connected(&hello, &mut self.comm).expect("unique name");
+            self.workers.push(MWorker { id, assigned: Vec::new(), data: BTreeSet::new() });
         }
 
         fn worker_idx(&self, w: WorkerId) -> usize {
@@ -2295,11 +1935,8 @@ mod prop {
             // Scheduler and model agree on who wants what.
             for mc in &self.clients {
                 let cs = &self.s.clients[mc.id];
-                let mut theirs: Vec<Key> = cs
-                    .wants
-                    .iter()
-                    .map(|&t| self.s.tasks[t].key.clone())
-                    .collect();
+                let mut theirs: Vec<Key> =
+                    cs.wants.iter().map(|&t| self.s.tasks[t].key.clone()).collect();
                 theirs.sort();
                 let ours: Vec<Key> = mc.wants.keys().cloned().collect();
                 assert_eq!(theirs, ours, "wants of {:?}", mc.id);
@@ -2365,21 +2002,14 @@ mod prop {
                     .copied()
                     .find(|&h| self.workers.iter().any(|m| m.id.to_wire() == h));
                 let ok = holder.is_some_and(|h| {
-                    self.workers
-                        .iter()
-                        .any(|m| m.id.to_wire() == h && m.data.contains(&dep.key))
+                    self.workers.iter().any(|m| m.id.to_wire() == h && m.data.contains(&dep.key))
                 });
                 if !ok {
-                    let worker = holder
-                        .or_else(|| dep.workers.first().copied())
-                        .unwrap_or(u64::MAX);
+                    let worker =
+                        holder.or_else(|| dep.workers.first().copied()).unwrap_or(u64::MAX);
                     self.s.on_worker_message(
                         w,
-                        WorkerMsg::MissingData {
-                            task: ct.task,
-                            key: dep.key.clone(),
-                            worker,
-                        },
+                        WorkerMsg::MissingData { task: ct.task, key: dep.key.clone(), worker },
                         &mut self.comm,
                     );
                     return;
@@ -2403,16 +2033,12 @@ mod prop {
             let Some(wi) = self.workers.iter().position(|m| m.id == w) else {
                 return;
             };
-            let pos = self.workers[wi]
-                .assigned
-                .iter()
-                .position(|ct| ct.task == task);
+            let pos = self.workers[wi].assigned.iter().position(|ct| ct.task == task);
             let stolen = stolen && pos.is_some();
             if stolen {
                 self.workers[wi].assigned.remove(pos.expect("checked"));
             }
-            self.s
-                .on_worker_message(w, WorkerMsg::StealResponse { task, stolen }, &mut self.comm);
+            self.s.on_worker_message(w, WorkerMsg::StealResponse { task, stolen }, &mut self.comm);
         }
 
         fn remove_worker(&mut self, w: WorkerId) {
@@ -2439,19 +2065,13 @@ mod prop {
             for &i in wanted {
                 let key = task_key(i);
                 if !keys.contains(&key) {
-                    self.clients[client]
-                        .wants
-                        .entry(key.clone())
-                        .or_insert(false);
+                    self.clients[client].wants.entry(key.clone()).or_insert(false);
                     keys.push(key);
                 }
             }
             self.s.on_client_message(
                 c,
-                ClientMsg::UpdateGraph {
-                    tasks,
-                    wanted: keys,
-                },
+                ClientMsg::UpdateGraph { tasks, wanted: keys },
                 &mut self.comm,
             );
         }
@@ -2460,11 +2080,7 @@ mod prop {
             let n = self.defs.len();
             match *op {
                 Op::Submit { client, task } => self.submit(client, &[task % n]),
-                Op::SubmitBatch {
-                    client,
-                    first,
-                    count,
-                } => {
+                Op::SubmitBatch { client, first, count } => {
                     let wanted: Vec<usize> = (0..count).map(|k| (first + k) % n).collect();
                     self.submit(client, &wanted);
                 }
@@ -2476,10 +2092,7 @@ mod prop {
                         return;
                     }
                     let c = self.clients[client].id;
-                    self.clients[client]
-                        .wants
-                        .entry(key.clone())
-                        .or_insert(false);
+                    self.clients[client].wants.entry(key.clone()).or_insert(false);
                     self.s.on_client_message(
                         c,
                         ClientMsg::Want { keys: vec![key] },
@@ -2526,11 +2139,7 @@ mod prop {
                         let w = self.workers[wi].id;
                         self.s.on_worker_message(
                             w,
-                            WorkerMsg::MissingData {
-                                task: ct.task,
-                                key: dep.key.clone(),
-                                worker,
-                            },
+                            WorkerMsg::MissingData { task: ct.task, key: dep.key.clone(), worker },
                             &mut self.comm,
                         );
                     }
@@ -2573,9 +2182,7 @@ mod prop {
                         let c = mc.id;
                         self.s.on_client_message(
                             c,
-                            ClientMsg::Release {
-                                keys: vec![k.clone()],
-                            },
+                            ClientMsg::Release { keys: vec![k.clone()] },
                             &mut self.comm,
                         );
                     }
@@ -2584,9 +2191,7 @@ mod prop {
                     let c = self.clients[0].id;
                     self.s.on_client_message(
                         c,
-                        ClientMsg::Cancel {
-                            keys: vec![task_key(task % n)],
-                        },
+                        ClientMsg::Cancel { keys: vec![task_key(task % n)] },
                         &mut self.comm,
                     );
                 }
@@ -2614,8 +2219,7 @@ mod prop {
                 Op::Tick => {
                     if !self.strict && self.any_erred() {
                         for w in self.workers.iter().map(|m| m.id).collect::<Vec<_>>() {
-                            self.s
-                                .on_worker_message(w, WorkerMsg::Heartbeat, &mut self.comm);
+                            self.s.on_worker_message(w, WorkerMsg::Heartbeat, &mut self.comm);
                         }
                     }
                     let dead = self.s.on_tick(&mut self.comm);
@@ -2627,15 +2231,10 @@ mod prop {
                 Op::Heartbeat { pick } => {
                     if let Some(w) = self.workers.get(pick % self.workers.len().max(1)) {
                         let w = w.id;
-                        self.s
-                            .on_worker_message(w, WorkerMsg::Heartbeat, &mut self.comm);
+                        self.s.on_worker_message(w, WorkerMsg::Heartbeat, &mut self.comm);
                     }
                 }
-                Op::Scatter {
-                    client,
-                    key,
-                    worker,
-                } => {
+                Op::Scatter { client, key, worker } => {
                     if let Some(w) = self.workers.get_mut(worker % MAX_WORKERS.max(1)) {
                         let k = scatter_key(key);
                         w.data.insert(k.clone());
@@ -2657,12 +2256,9 @@ mod prop {
                 }
                 Op::CloseClient { client } => {
                     let c = self.clients[client].id;
-                    self.s
-                        .on_client_message(c, ClientMsg::Close, &mut self.comm);
-                    self.clients[client] = MClient {
-                        id: self.s.on_client_connected("again"),
-                        wants: BTreeMap::new(),
-                    };
+                    self.s.on_client_message(c, ClientMsg::Close, &mut self.comm);
+                    self.clients[client] =
+                        MClient { id: self.s.on_client_connected("again"), wants: BTreeMap::new() };
                 }
             }
         }
@@ -2707,12 +2303,7 @@ mod prop {
                 }
             }
             for t in self.s.tasks.values() {
-                assert!(
-                    !t.state.is_active(),
-                    "{} still {:?} in a settled cluster",
-                    t.key,
-                    t.state
-                );
+                assert!(!t.state.is_active(), "{} still {:?} in a settled cluster", t.key, t.state);
             }
         }
     }
@@ -2770,18 +2361,13 @@ fn dependency_cycles_err_and_are_forgotten() {
         ],
         &["a", "b", "s", "d"],
     );
-    assert!(
-        computes(&h.comm.take_workers()).is_empty(),
-        "nothing in a cycle runs"
-    );
+    assert!(computes(&h.comm.take_workers()).is_empty(), "nothing in a cycle runs");
     for k in ["a", "b", "s", "d"] {
         assert_eq!(h.state(k), TaskState::Erred, "{k}");
     }
     let errs = erred(&h.comm.take_clients());
     assert_eq!(errs.len(), 4);
-    assert!(errs
-        .iter()
-        .any(|(_, _, f)| f.message.contains("dependency cycle")));
+    assert!(errs.iter().any(|(_, _, f)| f.message.contains("dependency cycle")));
     h.release(c, &["a", "b", "s", "d"]);
     assert_eq!(h.s.task_count(), 0);
 }

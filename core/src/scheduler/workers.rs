@@ -28,9 +28,7 @@ impl Scheduler {
             }
             funcs[i / 64] |= 1 << (i % 64);
         }
-        let id = self
-            .workers
-            .insert(worker_state(worker_info(WorkerId::default(), hello), funcs));
+        let id = self.workers.insert(worker_state(worker_info(WorkerId::default(), hello), funcs));
         self.workers[id].info.id = id.to_wire();
         let info = self.workers[id].info.clone();
         for (w, _) in self.workers.iter().filter(|(w, _)| *w != id) {
@@ -40,11 +38,7 @@ impl Scheduler {
             comm.send_client(c, ToClient::WorkerAdded(info.clone()));
         }
         for t in std::mem::take(&mut self.no_worker) {
-            if self
-                .tasks
-                .get(t)
-                .is_some_and(|t| t.state == TaskState::NoWorker)
-            {
+            if self.tasks.get(t).is_some_and(|t| t.state == TaskState::NoWorker) {
                 self.set_state(t, TaskState::Waiting);
                 self.ready.push(t);
             }
@@ -61,12 +55,7 @@ impl Scheduler {
         };
         ws.missed_ticks = 0;
         match msg {
-            WorkerMsg::TaskFinished {
-                task,
-                nbytes,
-                value,
-                duration_us,
-            } => {
+            WorkerMsg::TaskFinished { task, nbytes, value, duration_us } => {
                 self.on_task_finished(w, TaskId::from_wire(task), nbytes, value, duration_us, comm)
             }
             WorkerMsg::TaskFailed { task, failure } => {
@@ -186,11 +175,7 @@ impl Scheduler {
         holder: WorkerId,
         comm: &mut impl Comm,
     ) {
-        let lost = self
-            .keys
-            .get(key)
-            .copied()
-            .filter(|&d| self.drop_replica(d, holder));
+        let lost = self.keys.get(key).copied().filter(|&d| self.drop_replica(d, holder));
         if let Some(d) = lost {
             self.set_state(d, TaskState::Released);
         }
@@ -249,14 +234,8 @@ impl Scheduler {
         for id in killed {
             let t = &self.tasks[id];
             let failure = TaskFailure::new(
-                FailureKind::KilledWorker {
-                    worker: ws.info.name.clone(),
-                    exit_code,
-                },
-                format!(
-                    "task {} was running on {} workers that died",
-                    t.key, t.suspicious
-                ),
+                FailureKind::KilledWorker { worker: ws.info.name.clone(), exit_code },
+                format!("task {} was running on {} workers that died", t.key, t.suspicious),
             );
             self.fail(id, failure, comm);
         }

@@ -174,8 +174,7 @@ impl Worker {
                 if stolen {
                     self.drop_task(task);
                 }
-                out.to_scheduler
-                    .push(WorkerMsg::StealResponse { task, stolen });
+                out.to_scheduler.push(WorkerMsg::StealResponse { task, stolen });
             }
             ToWorker::WorkerAdded(info) => self.add_peer(info.id, info.data_addr),
             ToWorker::WorkerRemoved { id } => {
@@ -215,11 +214,8 @@ impl Worker {
                 waiting.push(id);
                 continue;
             }
-            let known: Vec<u64> = workers
-                .iter()
-                .copied()
-                .filter(|w| self.peers.contains_key(w))
-                .collect();
+            let known: Vec<u64> =
+                workers.iter().copied().filter(|w| self.peers.contains_key(w)).collect();
             if known.is_empty() {
                 unreachable.push((key, workers.first().copied().unwrap_or(u64::MAX)));
                 continue;
@@ -229,21 +225,9 @@ impl Worker {
             to_fetch.push((holder, key));
         }
         let key = ct.spec.key.clone();
-        let state = if missing == 0 {
-            State::Ready
-        } else {
-            State::Fetching
-        };
+        let state = if missing == 0 { State::Ready } else { State::Fetching };
         self.by_key.insert(key, id);
-        self.tasks.insert(
-            id,
-            WTask {
-                spec: ct.spec,
-                order: ct.order,
-                missing,
-                state,
-            },
-        );
+        self.tasks.insert(id, WTask { spec: ct.spec, order: ct.order, missing, state });
         if state == State::Ready {
             self.ready.push((ct.order, id));
         }
@@ -260,11 +244,7 @@ impl Worker {
         }
         if let Some((key, worker)) = unreachable.into_iter().next() {
             self.drop_task(id);
-            out.to_scheduler.push(WorkerMsg::MissingData {
-                task: id,
-                key,
-                worker,
-            });
+            out.to_scheduler.push(WorkerMsg::MissingData { task: id, key, worker });
         }
     }
 
@@ -297,10 +277,8 @@ impl Worker {
             let waiting = self.in_flight.remove(&key).unwrap_or_default();
             match value {
                 Some(v) => {
-                    let refs = waiting
-                        .iter()
-                        .filter(|id| self.tasks.contains_key(id))
-                        .count() as u32;
+                    let refs =
+                        waiting.iter().filter(|id| self.tasks.contains_key(id)).count() as u32;
                     if refs > 0 && !self.data.contains_key(&key) {
                         self.fetched.insert(key.clone(), (v, refs));
                     }
@@ -368,9 +346,7 @@ impl Worker {
                         duration_us,
                     });
                 }
-                Err(failure) => out
-                    .to_scheduler
-                    .push(WorkerMsg::TaskFailed { task, failure }),
+                Err(failure) => out.to_scheduler.push(WorkerMsg::TaskFailed { task, failure }),
             }
         }
         self.run_ready(out);
@@ -393,23 +369,17 @@ impl Worker {
             for a in &t.spec.args {
                 match a {
                     Arg::Value(p) => args.push(p.clone()),
-                    Arg::Dep(k) => match self
-                        .data
-                        .get(k)
-                        .or_else(|| self.fetched.get(k).map(|e| &e.0))
-                    {
-                        Some(p) => args.push(p.clone()),
-                        None => lost = Some(k.clone()),
-                    },
+                    Arg::Dep(k) => {
+                        match self.data.get(k).or_else(|| self.fetched.get(k).map(|e| &e.0)) {
+                            Some(p) => args.push(p.clone()),
+                            None => lost = Some(k.clone()),
+                        }
+                    }
                 }
             }
             if let Some(key) = lost {
                 self.drop_task(id);
-                out.to_scheduler.push(WorkerMsg::MissingData {
-                    task: id,
-                    key,
-                    worker: self.me,
-                });
+                out.to_scheduler.push(WorkerMsg::MissingData { task: id, key, worker: self.me });
                 continue;
             }
             self.executing += 1;
@@ -424,9 +394,7 @@ impl Worker {
 
     /// Values held for these keys (for peers and clients).
     pub fn get_data(&self, keys: &[Key]) -> Vec<(Key, Option<Payload>)> {
-        keys.iter()
-            .map(|k| (k.clone(), self.data.get(k).cloned()))
-            .collect()
+        keys.iter().map(|k| (k.clone(), self.data.get(k).cloned())).collect()
     }
 
     /// Stores values put by a client (scatter).
@@ -436,10 +404,7 @@ impl Worker {
 
     /// A failure for a task whose function this binary does not have.
     pub fn unknown_function(func: &str) -> TaskFailure {
-        TaskFailure::new(
-            FailureKind::NoWorker,
-            format!("this worker has no task function {func}"),
-        )
+        TaskFailure::new(FailureKind::NoWorker, format!("this worker has no task function {func}"))
     }
 }
 

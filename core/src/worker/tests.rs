@@ -23,18 +23,10 @@ fn key(k: &str) -> Key {
 fn compute(task: u64, k: &str, args: Vec<Arg>, deps: &[(&str, &[u64])], priority: i32) -> ToWorker {
     ToWorker::Compute(Box::new(ComputeTask {
         task,
-        spec: TaskSpec {
-            key: key(k),
-            func: Arc::from("f"),
-            args,
-            options: Default::default(),
-        },
+        spec: TaskSpec { key: key(k), func: Arc::from("f"), args, options: Default::default() },
         deps: deps
             .iter()
-            .map(|(k, ws)| DepLocation {
-                key: key(k),
-                workers: ws.to_vec(),
-            })
+            .map(|(k, ws)| DepLocation { key: key(k), workers: ws.to_vec() })
             .collect(),
         order: (priority, Reverse(task)),
     }))
@@ -63,10 +55,7 @@ impl H {
         let mut w = Worker::new(ME, nthreads);
         w.add_peer(2, "addr-2".into());
         w.add_peer(3, "addr-3".into());
-        H {
-            w,
-            out: Outbox::default(),
-        }
+        H { w, out: Outbox::default() }
     }
 
     fn msg(&mut self, m: ToWorker) {
@@ -90,11 +79,7 @@ impl H {
     fn check(&self) {
         let limit = self.w.execute_limit();
         assert!(limit >= self.w.nthreads, "limit {limit} below the slots");
-        assert!(
-            self.w.executing() <= limit,
-            "{} handed out, limit {limit}",
-            self.w.executing(),
-        );
+        assert!(self.w.executing() <= limit, "{} handed out, limit {limit}", self.w.executing(),);
     }
 
     /// Sends root tasks `first..` until the executor is full; returns their ids.
@@ -145,12 +130,9 @@ impl H {
 fn finished(msgs: &[WorkerMsg]) -> Vec<(u64, u64, Option<Payload>)> {
     msgs.iter()
         .filter_map(|m| match m {
-            WorkerMsg::TaskFinished {
-                task,
-                nbytes,
-                value,
-                ..
-            } => Some((*task, *nbytes, value.clone())),
+            WorkerMsg::TaskFinished { task, nbytes, value, .. } => {
+                Some((*task, *nbytes, value.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -260,14 +242,7 @@ fn dependencies_are_fetched_batched_per_peer_and_passed_in_argument_order() {
     h.msg(compute(
         10,
         "t",
-        vec![
-            val(b"v0"),
-            dep("x"),
-            val(b"v1"),
-            dep("z"),
-            dep("y"),
-            dep("x"),
-        ],
+        vec![val(b"v0"), dep("x"), val(b"v1"), dep("z"), dep("y"), dep("x")],
         &[("x", &[2]), ("z", &[3]), ("y", &[2])],
         0,
     ));
@@ -290,17 +265,11 @@ fn dependencies_are_fetched_batched_per_peer_and_passed_in_argument_order() {
     let ex = h.take_executes();
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].task, 10);
-    assert_eq!(
-        ex[0].args,
-        vec![p(b"v0"), p(b"X"), p(b"v1"), p(b"Z"), p(b"Y"), p(b"X")]
-    );
+    assert_eq!(ex[0].args, vec![p(b"v0"), p(b"X"), p(b"v1"), p(b"Z"), p(b"Y"), p(b"X")]);
     // Fetched inputs are not results of this worker.
     assert_eq!(h.w.get_data(&[key("x")])[0].1, None);
     h.done(10, Ok(p(b"T")));
-    assert!(
-        h.w.fetched.is_empty(),
-        "inputs dropped with their last task"
-    );
+    assert!(h.w.fetched.is_empty(), "inputs dropped with their last task");
     assert_eq!(h.w.get_data(&[key("t")])[0].1, Some(p(b"T")));
 }
 
@@ -359,15 +328,9 @@ fn one_fetch_serves_every_task_needing_the_key() {
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].task, 3);
     assert_eq!(ex[0].args, vec![p(b"X")]);
-    assert!(h
-        .take_msgs()
-        .iter()
-        .all(|m| !matches!(m, WorkerMsg::MissingData { .. })));
+    assert!(h.take_msgs().iter().all(|m| !matches!(m, WorkerMsg::MissingData { .. })));
     h.done(3, Ok(p(b"r")));
-    assert!(
-        h.w.fetched.is_empty(),
-        "inputs dropped with their last task"
-    );
+    assert!(h.w.fetched.is_empty(), "inputs dropped with their last task");
     assert!(h.w.in_flight.is_empty());
 }
 
@@ -384,11 +347,7 @@ fn failed_fetch_reports_missing_data_and_drops_the_task() {
     h.take_fetches();
     h.w.on_fetch_failed(2, vec![key("x"), key("y")], &mut h.out);
     let msgs = h.take_msgs();
-    assert_eq!(
-        missing(&msgs),
-        vec![(5, "x".to_string(), 2)],
-        "once per task"
-    );
+    assert_eq!(missing(&msgs), vec![(5, "x".to_string(), 2)], "once per task");
     assert_eq!(h.w.task_count(), 0);
     // The other input arriving later runs nothing and keeps nothing.
     h.fetched(3, vec![("z", Some(p(b"Z")))]);
@@ -401,13 +360,7 @@ fn failed_fetch_reports_missing_data_and_drops_the_task() {
 fn absent_item_reports_missing_data_for_every_waiting_task() {
     let mut h = H::new(1);
     h.msg(compute(1, "t1", vec![dep("x")], &[("x", &[2])], 0));
-    h.msg(compute(
-        2,
-        "t2",
-        vec![dep("x"), dep("y")],
-        &[("x", &[2]), ("y", &[2])],
-        0,
-    ));
+    h.msg(compute(2, "t2", vec![dep("x"), dep("y")], &[("x", &[2]), ("y", &[2])], 0));
     h.fetched(2, vec![("x", None), ("y", Some(p(b"Y")))]);
     let mut m = missing(&h.take_msgs());
     m.sort();
@@ -437,14 +390,7 @@ fn peers_come_and_go_with_the_scheduler() {
     }));
     h.msg(compute(1, "t", vec![dep("x")], &[("x", &[7])], 0));
     let f = h.take_fetches();
-    assert_eq!(
-        f,
-        vec![Fetch {
-            worker: 7,
-            addr: "addr-7".into(),
-            keys: vec![key("x")]
-        }]
-    );
+    assert_eq!(f, vec![Fetch { worker: 7, addr: "addr-7".into(), keys: vec![key("x")] }]);
     h.msg(ToWorker::WorkerRemoved { id: 7 });
     h.msg(compute(2, "u", vec![dep("y")], &[("y", &[7])], 0));
     assert!(h.take_fetches().is_empty());
@@ -461,9 +407,7 @@ fn input_freed_before_start_is_reported_missing_here() {
     let busy = h.saturate(100);
     h.msg(compute(2, "t", vec![dep("x")], &[("x", &[ME])], 0));
     assert!(h.started().is_empty());
-    h.msg(ToWorker::Free {
-        keys: vec![key("x")],
-    });
+    h.msg(ToWorker::Free { keys: vec![key("x")] });
     h.done(busy[0], Ok(p(b"r")));
     assert!(h.take_executes().is_empty());
     assert_eq!(missing(&h.take_msgs()), vec![(2, "x".to_string(), ME)]);
@@ -479,9 +423,7 @@ fn free_while_executing_drops_the_result() {
     let mut h = H::new(1);
     h.msg(root(1, "a", 0));
     assert_eq!(h.started(), vec![1]);
-    h.msg(ToWorker::Free {
-        keys: vec![key("a")],
-    });
+    h.msg(ToWorker::Free { keys: vec![key("a")] });
     assert_eq!(h.w.executing(), 1, "the thread is still busy");
     h.done(1, Ok(p(b"A")));
     assert!(h.take_msgs().is_empty(), "no TaskFinished");
@@ -494,9 +436,7 @@ fn free_while_executing_drops_the_result() {
 fn free_while_executing_drops_a_failure_too() {
     let mut h = H::new(1);
     h.msg(root(1, "a", 0));
-    h.msg(ToWorker::Free {
-        keys: vec![key("a")],
-    });
+    h.msg(ToWorker::Free { keys: vec![key("a")] });
     h.done(1, Err(TaskFailure::new(FailureKind::Error, "boom")));
     assert!(h.take_msgs().is_empty());
 }
@@ -508,9 +448,7 @@ fn free_of_a_waiting_task_drops_it() {
     h.msg(root(2, "ready", 0));
     h.msg(compute(3, "fetching", vec![dep("x")], &[("x", &[2])], 0));
     assert!(h.started().is_empty());
-    h.msg(ToWorker::Free {
-        keys: vec![key("ready"), key("fetching")],
-    });
+    h.msg(ToWorker::Free { keys: vec![key("ready"), key("fetching")] });
     assert_eq!(h.w.task_count(), busy.len());
     h.fetched(2, vec![("x", Some(p(b"X")))]);
     assert!(h.run_all(busy).is_empty(), "freed tasks never start");
@@ -525,9 +463,7 @@ fn free_removes_held_data() {
     h.done(1, Ok(p(b"AAAA")));
     h.w.put_data(vec![(key("s"), p(b"SS"))]);
     assert_eq!(h.w.nbytes(), 6);
-    h.msg(ToWorker::Free {
-        keys: vec![key("a"), key("unknown")],
-    });
+    h.msg(ToWorker::Free { keys: vec![key("a"), key("unknown")] });
     assert_eq!(
         h.w.get_data(&[key("a"), key("s")]),
         vec![(key("a"), None), (key("s"), Some(p(b"SS")))]
@@ -640,13 +576,7 @@ fn duration_is_reported() {
     let mut out = Outbox::default();
     w.on_scheduler_message(root(1, "a", 0), &mut out);
     w.on_task_done(1, Ok(p(b"A")), 1234, &mut out);
-    assert!(matches!(
-        out.to_scheduler[..],
-        [WorkerMsg::TaskFinished {
-            duration_us: 1234,
-            ..
-        }]
-    ));
+    assert!(matches!(out.to_scheduler[..], [WorkerMsg::TaskFinished { duration_us: 1234, .. }]));
 }
 
 #[test]
@@ -656,11 +586,7 @@ fn put_and_get_data() {
     w.put_data(vec![(key("a"), p(b"333"))]);
     assert_eq!(
         w.get_data(&[key("a"), key("b"), key("c")]),
-        vec![
-            (key("a"), Some(p(b"333"))),
-            (key("b"), Some(p(b"22"))),
-            (key("c"), None)
-        ]
+        vec![(key("a"), Some(p(b"333"))), (key("b"), Some(p(b"22"))), (key("c"), None)]
     );
     assert_eq!(w.nbytes(), 5);
     let mut out = Outbox::default();

@@ -40,12 +40,7 @@ impl Shared {
     /// Applies one scheduler message.
     fn apply(&self, msg: ToClient) {
         match msg {
-            ToClient::KeyInMemory {
-                key,
-                workers,
-                value,
-                ..
-            } => {
+            ToClient::KeyInMemory { key, workers, value, .. } => {
                 if let Some(s) = self.state(&key) {
                     s.set_memory(value, workers);
                 }
@@ -57,12 +52,7 @@ impl Shared {
             }
             ToClient::KeyCancelled { key } => {
                 if let Some(s) = self.state(&key) {
-                    s.set_failed(
-                        Status::Cancelled,
-                        Error::Cancelled {
-                            key: key.to_string(),
-                        },
-                    );
+                    s.set_failed(Status::Cancelled, Error::Cancelled { key: key.to_string() });
                 }
             }
             ToClient::WorkerAdded(info) => {
@@ -128,14 +118,9 @@ impl ClientInner {
         let refs = keys
             .iter()
             .map(|k| {
-                let entry = table
-                    .entry(k.clone())
-                    .or_insert_with(|| (KeyState::new(k.clone()), 0));
+                let entry = table.entry(k.clone()).or_insert_with(|| (KeyState::new(k.clone()), 0));
                 entry.1 += 1;
-                Arc::new(KeyRef {
-                    state: entry.0.clone(),
-                    client: self.clone(),
-                })
+                Arc::new(KeyRef { state: entry.0.clone(), client: self.clone() })
             })
             .collect::<Vec<_>>();
         let sent = self.uplink.send(msg);
@@ -157,9 +142,7 @@ impl ClientInner {
             entry.1 -= 1;
             if entry.1 == 0 {
                 table.remove(key);
-                self.uplink.send(ClientMsg::Release {
-                    keys: vec![key.clone()],
-                });
+                self.uplink.send(ClientMsg::Release { keys: vec![key.clone()] });
             }
         }
     }
@@ -169,9 +152,7 @@ impl ClientInner {
     }
 
     fn worker_addr(&self, id: u64) -> Option<String> {
-        lock(&self.shared.workers)
-            .get(&id)
-            .map(|w| w.data_addr.clone())
+        lock(&self.shared.workers).get(&id).map(|w| w.data_addr.clone())
     }
 
     /// Waits for a key and returns its encoded value, fetching it from a
@@ -237,9 +218,8 @@ impl Client {
             let addr = addr.to_string();
             move |err: Option<Error>| {
                 let why = err.map(|e| format!(": {e}")).unwrap_or_default();
-                shared.disconnect(format!(
-                    "the connection to the scheduler at {addr} was lost{why}"
-                ));
+                shared
+                    .disconnect(format!("the connection to the scheduler at {addr} was lost{why}"));
             }
         };
         conn::spawn_reader::<ToClient, _, _>(reader, on_msg, on_close);
@@ -249,9 +229,7 @@ impl Client {
             peers: PeerPool::default(),
             scheduler: addr.to_string(),
         };
-        Ok(Client {
-            inner: Arc::new(inner),
-        })
+        Ok(Client { inner: Arc::new(inner) })
     }
 
     /// A client of an in-process scheduler, over channels.
@@ -275,9 +253,7 @@ impl Client {
             peers: PeerPool::default(),
             scheduler: scheduler.address().to_string(),
         };
-        Ok(Client {
-            inner: Arc::new(inner),
-        })
+        Ok(Client { inner: Arc::new(inner) })
     }
 
     /// The scheduler's address.
@@ -304,10 +280,7 @@ impl Client {
         let wanted = vec![spec.key.clone()];
         let refs = self.inner.register(
             &wanted,
-            ClientMsg::UpdateGraph {
-                tasks: vec![spec],
-                wanted: wanted.clone(),
-            },
+            ClientMsg::UpdateGraph { tasks: vec![spec], wanted: wanted.clone() },
         )?;
         drop(deps);
         Ok(Future::new(refs.into_iter().next().expect("one key")))
@@ -330,13 +303,9 @@ impl Client {
             deps.extend(d);
         }
         let keys: Vec<Key> = specs.iter().map(|s| s.key.clone()).collect();
-        let refs = self.inner.register(
-            &keys,
-            ClientMsg::UpdateGraph {
-                tasks: specs,
-                wanted: keys.clone(),
-            },
-        )?;
+        let refs = self
+            .inner
+            .register(&keys, ClientMsg::UpdateGraph { tasks: specs, wanted: keys.clone() })?;
         drop(deps);
         Ok(refs.into_iter().map(Future::new).collect())
     }
@@ -354,10 +323,7 @@ impl Client {
             }
         }
         let requests = remote.into_iter().map(|(w, idx)| {
-            let keys = idx
-                .iter()
-                .map(|&i| futures[i].key_ref().state.key.clone())
-                .collect();
+            let keys = idx.iter().map(|&i| futures[i].key_ref().state.key.clone()).collect();
             let addr = self.inner.worker_addr(w);
             async move {
                 match addr {
@@ -391,32 +357,20 @@ impl Client {
     /// A snapshot of the scheduler: workers, number of tasks and clients, and
     /// the state of each key in `keys` (`None` once the scheduler forgot it).
     pub async fn scheduler_info(&self, keys: &[&str]) -> Result<SchedulerInfo> {
-        let id = self
-            .inner
-            .shared
-            .next_request
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self.inner.shared.next_request.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock(&self.inner.shared.info_requests).insert(id, tx);
         self.inner.check_connected()?;
         let keys = keys.iter().map(|&k| Key::from(k)).collect();
         if !self.inner.uplink.send(ClientMsg::Info { id, keys }) {
-            return Err(Error::Disconnected(
-                "the connection to the scheduler is closed".into(),
-            ));
+            return Err(Error::Disconnected("the connection to the scheduler is closed".into()));
         }
-        rx.await
-            .map_err(|_| Error::Disconnected("the connection to the scheduler was lost".into()))
+        rx.await.map_err(|_| Error::Disconnected("the connection to the scheduler was lost".into()))
     }
 
     /// Cancels the futures' keys for every client that wants them.
     pub fn cancel<T>(&self, futures: &[Future<T>]) {
-        self.inner.cancel(
-            futures
-                .iter()
-                .map(|f| f.key_ref().state.key.clone())
-                .collect(),
-        );
+        self.inner.cancel(futures.iter().map(|f| f.key_ref().state.key.clone()).collect());
     }
 
     /// Leaves the scheduler. Futures of this client fail with
@@ -493,10 +447,7 @@ fn build_spec<F: Task>(
         key,
         func: Arc::from(task.id()),
         args,
-        options: TaskOptions {
-            priority: options.priority,
-            retries: options.retries,
-        },
+        options: TaskOptions { priority: options.priority, retries: options.retries },
     };
     Ok((spec, deps))
 }

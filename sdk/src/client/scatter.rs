@@ -28,12 +28,7 @@ pub struct Scatter<'a, T> {
 
 impl<'a, T: Value> Scatter<'a, T> {
     pub(super) fn new(client: &'a Client, values: Vec<T>) -> Self {
-        Scatter {
-            client,
-            values,
-            workers: None,
-            broadcast: false,
-        }
+        Scatter { client, values, workers: None, broadcast: false }
     }
 
     /// Only these workers (by name or data address).
@@ -70,24 +65,16 @@ impl<'a, T: Value> Scatter<'a, T> {
                 "no workers to scatter to; start some workers first".into(),
             ));
         }
-        let type_name = std::any::type_name::<T>()
-            .rsplit("::")
-            .next()
-            .unwrap_or("data")
-            .trim_end_matches('>');
+        let type_name =
+            std::any::type_name::<T>().rsplit("::").next().unwrap_or("data").trim_end_matches('>');
         let offset = fastrand::usize(..targets.len());
         let mut per_worker: FxHashMap<usize, Vec<(Key, Payload)>> = FxHashMap::default();
         let mut items = Vec::with_capacity(self.values.len());
         // In-process workers take the values as they are; others get them encoded.
-        let in_process = targets
-            .iter()
-            .all(|(_, _, addr)| addr.starts_with("inproc://"));
+        let in_process = targets.iter().all(|(_, _, addr)| addr.starts_with("inproc://"));
         for (i, v) in self.values.into_iter().enumerate() {
-            let payload = if in_process {
-                rudask_core::registry::hold(v)
-            } else {
-                encode_value(&v)?
-            };
+            let payload =
+                if in_process { rudask_core::registry::hold(v) } else { encode_value(&v)? };
             let key = Key::random(&format!("scatter-{type_name}"), fastrand::u128(..));
             let chosen: Vec<usize> = if self.broadcast {
                 (0..targets.len()).collect()
@@ -95,17 +82,10 @@ impl<'a, T: Value> Scatter<'a, T> {
                 vec![(offset + i) % targets.len()]
             };
             for &t in &chosen {
-                per_worker
-                    .entry(t)
-                    .or_default()
-                    .push((key.clone(), payload.clone()));
+                per_worker.entry(t).or_default().push((key.clone(), payload.clone()));
             }
             let workers = chosen.iter().map(|&t| targets[t].0).collect();
-            items.push(ScatteredKey {
-                key,
-                nbytes: payload.len() as u64,
-                workers,
-            });
+            items.push(ScatteredKey { key, nbytes: payload.len() as u64, workers });
         }
         let puts = per_worker.into_iter().map(|(t, data)| {
             let addr = targets[t].2.clone();
@@ -115,11 +95,7 @@ impl<'a, T: Value> Scatter<'a, T> {
         for r in futures::future::join_all(puts).await {
             r?;
         }
-        Ok(inner
-            .register_scattered(items)?
-            .into_iter()
-            .map(Future::new)
-            .collect())
+        Ok(inner.register_scattered(items)?.into_iter().map(Future::new).collect())
     }
 }
 

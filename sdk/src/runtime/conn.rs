@@ -43,9 +43,9 @@ async fn read_one<M: DeserializeOwned>(reader: &mut FrameReader) -> Result<Optio
     match reader.next().await {
         None => Ok(None),
         Some(Ok(frame)) => Ok(Some(decode(frame.freeze())?)),
-        Some(Err(e)) => Err(Error::Protocol(
-            rudask_core::protocol::ProtocolError::Malformed(e.to_string()),
-        )),
+        Some(Err(e)) => {
+            Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(e.to_string())))
+        }
     }
 }
 
@@ -54,10 +54,7 @@ pub(crate) async fn connect(
     addr: &str,
     role: Role,
 ) -> Result<(FrameReader, OwnedWriteHalf, Welcome)> {
-    let fail = |message: String| Error::Connect {
-        addr: addr.to_string(),
-        message,
-    };
+    let fail = |message: String| Error::Connect { addr: addr.to_string(), message };
     let stream = match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
         TcpStream::connect(socket_addr(addr)),
@@ -70,9 +67,7 @@ pub(crate) async fn connect(
             )))
         }
         Ok(Err(e)) => {
-            return Err(fail(format!(
-                "{e}; is a rudask scheduler or worker listening there?"
-            )))
+            return Err(fail(format!("{e}; is a rudask scheduler or worker listening there?")))
         }
         Ok(Ok(s)) => s,
     };
@@ -101,9 +96,7 @@ pub(crate) async fn connect(
             )))
         }
         Ok(Ok(None)) => {
-            return Err(fail(
-                "the peer closed the connection during the handshake".into(),
-            ))
+            return Err(fail("the peer closed the connection during the handshake".into()))
         }
         Ok(Ok(Some(r))) => r,
     };
@@ -118,49 +111,33 @@ pub(crate) async fn connect(
                 welcome.protocol, welcome.build
             ),
         }),
-        HelloReply::Refused { reason } => Err(Error::Refused {
-            addr: addr.to_string(),
-            reason,
-        }),
+        HelloReply::Refused { reason } => Err(Error::Refused { addr: addr.to_string(), reason }),
     }
 }
 
 /// Reads and checks the peer's [`Hello`]; refuses mismatched peers.
 pub(crate) async fn accept(stream: TcpStream) -> Result<(Hello, FrameReader, OwnedWriteHalf)> {
     stream.set_nodelay(true)?;
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let (r, mut w) = stream.into_split();
     let mut reader = FramedRead::new(r, frame_codec(DEFAULT_MAX_FRAME));
     let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_one::<Hello>(&mut reader)).await
     {
         Err(_) => {
-            return Err(Error::Protocol(
-                rudask_core::protocol::ProtocolError::Malformed(format!(
-                    "{peer} sent no handshake"
-                )),
-            ))
+            return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!(
+                "{peer} sent no handshake"
+            ))))
         }
         Ok(Err(e)) => {
             let reason =
                 format!("could not read the handshake ({e}); is this a rudask client or worker?");
-            let _ = write_one(
-                &mut w,
-                &HelloReply::Refused {
-                    reason: reason.clone(),
-                },
-            )
-            .await;
-            return Err(Error::Protocol(
-                rudask_core::protocol::ProtocolError::Malformed(format!("{peer}: {reason}")),
-            ));
+            let _ = write_one(&mut w, &HelloReply::Refused { reason: reason.clone() }).await;
+            return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!(
+                "{peer}: {reason}"
+            ))));
         }
         Ok(Ok(None)) => {
-            return Err(Error::Disconnected(format!(
-                "{peer} closed during the handshake"
-            )))
+            return Err(Error::Disconnected(format!("{peer} closed during the handshake")))
         }
         Ok(Ok(Some(h))) => h,
     };
@@ -176,13 +153,7 @@ pub(crate) async fn accept(stream: TcpStream) -> Result<(Hello, FrameReader, Own
     };
     if let Some(reason) = refusal {
         tracing::warn!(%peer, %reason, "refused connection");
-        let _ = write_one(
-            &mut w,
-            &HelloReply::Refused {
-                reason: reason.clone(),
-            },
-        )
-        .await;
+        let _ = write_one(&mut w, &HelloReply::Refused { reason: reason.clone() }).await;
         return Err(Error::Refused { addr: peer, reason });
     }
     Ok((hello, reader, w))

@@ -191,10 +191,7 @@ impl Executor {
         };
         match (def.prepare)(TaskArgs::new(def.id, e.args)) {
             TaskCall::Sync(call)
-                if self
-                    .avg_us
-                    .get(def.id)
-                    .is_some_and(|&us| us < INLINE_BELOW_US) =>
+                if self.avg_us.get(def.id).is_some_and(|&us| us < INLINE_BELOW_US) =>
             {
                 let start = Instant::now();
                 let result = settle(run_sync(call), self.encode, def.id);
@@ -228,12 +225,8 @@ impl Executor {
                         .await
                         .unwrap_or_else(|_| Err(panic_failure()));
                     let result = settle(result, encode, func);
-                    let _ = done.send(vec![(
-                        e.task,
-                        result,
-                        start.elapsed().as_micros() as u64,
-                        func,
-                    )]);
+                    let _ =
+                        done.send(vec![(e.task, result, start.elapsed().as_micros() as u64, func)]);
                 });
                 None
             }

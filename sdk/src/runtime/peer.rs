@@ -42,18 +42,12 @@ fn local_workers() -> &'static Mutex<FxHashMap<String, mpsc::UnboundedSender<Loc
 
 /// Makes an in-process worker reachable at `inproc://...`.
 pub(crate) fn register_local(addr: String, tx: mpsc::UnboundedSender<LocalRequest>) {
-    local_workers()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(addr, tx);
+    local_workers().lock().unwrap_or_else(|p| p.into_inner()).insert(addr, tx);
 }
 
 /// Removes an in-process worker.
 pub(crate) fn unregister_local(addr: &str) {
-    local_workers()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(addr);
+    local_workers().lock().unwrap_or_else(|p| p.into_inner()).remove(addr);
 }
 
 type Pending = Arc<Mutex<FxHashMap<u64, oneshot::Sender<PeerResponse>>>>;
@@ -87,11 +81,7 @@ impl PeerPool {
                 let id = match &r {
                     PeerResponse::Data { id, .. } | PeerResponse::PutAck { id } => *id,
                 };
-                if let Some(tx) = pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id)
-                {
+                if let Some(tx) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
                     let _ = tx.send(r);
                 }
                 true
@@ -102,10 +92,7 @@ impl PeerPool {
             move |_| pending.lock().unwrap_or_else(|p| p.into_inner()).clear()
         };
         conn::spawn_reader(reader, on_msg, on_close);
-        let c = Arc::new(PeerConn {
-            tx: conn::spawn_writer(w),
-            pending,
-        });
+        let c = Arc::new(PeerConn { tx: conn::spawn_writer(w), pending });
         conns.insert(addr.to_string(), c.clone());
         Ok(c)
     }
@@ -117,17 +104,10 @@ impl PeerPool {
     ) -> Result<PeerResponse> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let lost = || {
-            Error::Io(format!(
-                "connection to worker {addr} was lost during the request"
-            ))
-        };
+        let lost = || Error::Io(format!("connection to worker {addr} was lost during the request"));
         if addr.starts_with("inproc://") {
-            let local = local_workers()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(addr)
-                .cloned();
+            let local =
+                local_workers().lock().unwrap_or_else(|p| p.into_inner()).get(addr).cloned();
             let local = local.ok_or_else(|| {
                 Error::Io(format!(
                     "in-process worker {addr} is not in this process: it has stopped, or it \
@@ -135,15 +115,10 @@ impl PeerPool {
                      other processes cannot reach"
                 ))
             })?;
-            local
-                .send((make(id), PeerReply::Once(tx)))
-                .map_err(|_| lost())?;
+            local.send((make(id), PeerReply::Once(tx))).map_err(|_| lost())?;
         } else {
             let c = self.conn(addr).await?;
-            c.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, tx);
+            c.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
             if c.tx.send(make(id)).is_err() {
                 return Err(lost());
             }
@@ -157,23 +132,17 @@ impl PeerPool {
         addr: &str,
         keys: Vec<Key>,
     ) -> Result<Vec<(Key, Option<Payload>)>> {
-        match self
-            .request(addr, |id| PeerRequest::GetData { id, keys })
-            .await?
-        {
+        match self.request(addr, |id| PeerRequest::GetData { id, keys }).await? {
             PeerResponse::Data { items, .. } => Ok(items),
-            PeerResponse::PutAck { .. } => Err(Error::Io(format!(
-                "worker {addr} answered a data request with an ack"
-            ))),
+            PeerResponse::PutAck { .. } => {
+                Err(Error::Io(format!("worker {addr} answered a data request with an ack")))
+            }
         }
     }
 
     /// Stores values on one worker.
     pub(crate) async fn put_data(&self, addr: &str, items: Vec<(Key, Payload)>) -> Result<()> {
-        match self
-            .request(addr, |id| PeerRequest::PutData { id, items })
-            .await?
-        {
+        match self.request(addr, |id| PeerRequest::PutData { id, items }).await? {
             PeerResponse::PutAck { .. } => Ok(()),
             PeerResponse::Data { .. } => {
                 Err(Error::Io(format!("worker {addr} answered a put with data")))

@@ -94,9 +94,7 @@ impl SchedulerHandle {
     /// A snapshot of the scheduler's state.
     pub async fn info(&self) -> Result<SchedulerInfo> {
         let (tx, rx) = oneshot::channel();
-        self.inbox
-            .send(SchedEvent::Info(tx))
-            .map_err(|_| stopped())?;
+        self.inbox.send(SchedEvent::Info(tx)).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())
     }
 
@@ -113,27 +111,17 @@ impl SchedulerHandle {
     /// Tells the scheduler that a worker process exited, so its loss is
     /// reported with the exit status.
     pub(crate) fn worker_exited(&self, name: String, exit_code: Option<i32>) {
-        let _ = self
-            .inbox
-            .send(SchedEvent::WorkerExited { name, exit_code });
+        let _ = self.inbox.send(SchedEvent::WorkerExited { name, exit_code });
     }
 
     pub(crate) async fn join_client_local(
         &self,
         name: &str,
-    ) -> Result<(
-        Uplink<ClientMsg>,
-        mpsc::UnboundedReceiver<ToClient>,
-        Welcome,
-    )> {
+    ) -> Result<(Uplink<ClientMsg>, mpsc::UnboundedReceiver<ToClient>, Welcome)> {
         let (sink, rx) = mpsc::unbounded_channel();
         let (reply, welcome) = oneshot::channel();
         self.inbox
-            .send(SchedEvent::ClientJoin {
-                name: name.to_string(),
-                sink,
-                reply,
-            })
+            .send(SchedEvent::ClientJoin { name: name.to_string(), sink, reply })
             .map_err(|_| stopped())?;
         let welcome = welcome.await.map_err(|_| stopped())?;
         let uplink = Uplink::Local {
@@ -147,23 +135,14 @@ impl SchedulerHandle {
     pub(crate) async fn join_worker_local(
         &self,
         hello: WorkerHello,
-    ) -> Result<(
-        Uplink<WorkerMsg>,
-        mpsc::UnboundedReceiver<ToWorker>,
-        Welcome,
-    )> {
+    ) -> Result<(Uplink<WorkerMsg>, mpsc::UnboundedReceiver<ToWorker>, Welcome)> {
         let (sink, rx) = mpsc::unbounded_channel();
         let (reply, welcome) = oneshot::channel();
-        self.inbox
-            .send(SchedEvent::WorkerJoin { hello, sink, reply })
-            .map_err(|_| stopped())?;
+        self.inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
         let welcome = welcome
             .await
             .map_err(|_| stopped())?
-            .map_err(|reason| Error::Refused {
-                addr: self.address.clone(),
-                reason,
-            })?;
+            .map_err(|reason| Error::Refused { addr: self.address.clone(), reason })?;
         let uplink = Uplink::Local {
             inbox: self.inbox.clone(),
             wrap: |id, m| SchedEvent::Worker(WorkerId::from_wire(id), m),
@@ -180,12 +159,8 @@ fn stopped() -> Error {
 /// Starts a scheduler listening on `opts.host:opts.port`, by default on a
 /// thread of its own (see [`SchedulerOptions::dedicated_thread`]).
 pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
-    let listener = std::net::TcpListener::bind((opts.host.as_str(), opts.port)).map_err(|e| {
-        Error::Io(format!(
-            "could not listen on {}:{}: {e}",
-            opts.host, opts.port
-        ))
-    })?;
+    let listener = std::net::TcpListener::bind((opts.host.as_str(), opts.port))
+        .map_err(|e| Error::Io(format!("could not listen on {}:{}: {e}", opts.host, opts.port)))?;
     listener.set_nonblocking(true)?;
     let address = format!("tcp://{}", listener.local_addr()?);
     let (inbox, rx) = mpsc::unbounded_channel();
@@ -200,9 +175,7 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         }
     };
     if opts.dedicated_thread {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new()
             .name("rudask-scheduler".into())
             .spawn(move || rt.block_on(run))?;
@@ -309,10 +282,7 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
             comm.workers.remove(w);
         }
         SchedEvent::WorkerExited { name, exit_code } => {
-            let found = s
-                .workers()
-                .find(|(_, ws)| ws.info.name == name)
-                .map(|(w, _)| w);
+            let found = s.workers().find(|(_, ws)| ws.info.name == name).map(|(w, _)| w);
             if let Some(w) = found {
                 tracing::warn!(worker = %name, ?exit_code, "worker process exited");
                 s.on_worker_lost(w, exit_code, comm);
@@ -328,12 +298,7 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
 }
 
 fn welcome(id: u64, workers: Vec<WorkerInfo>) -> Welcome {
-    Welcome {
-        protocol: PROTOCOL_VERSION,
-        build: BUILD.to_string(),
-        id,
-        workers,
-    }
+    Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id, workers }
 }
 
 async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEvent>) {
@@ -367,39 +332,21 @@ async fn serve(
         Role::Client { name } => {
             let (sink, rx) = mpsc::unbounded_channel();
             let (reply, welcome) = oneshot::channel();
-            inbox
-                .send(SchedEvent::ClientJoin { name, sink, reply })
-                .map_err(|_| stopped())?;
+            inbox.send(SchedEvent::ClientJoin { name, sink, reply }).map_err(|_| stopped())?;
             let welcome = welcome.await.map_err(|_| stopped())?;
             let c = ClientId::from_wire(welcome.id);
-            let link = Link {
-                reader,
-                w,
-                rx,
-                inbox,
-            };
-            link.attach(
-                welcome,
-                move |m| SchedEvent::Client(c, m),
-                SchedEvent::ClientGone(c),
-            )
-            .await?;
+            let link = Link { reader, w, rx, inbox };
+            link.attach(welcome, move |m| SchedEvent::Client(c, m), SchedEvent::ClientGone(c))
+                .await?;
         }
         Role::Worker(hello) => {
             let (sink, rx) = mpsc::unbounded_channel();
             let (reply, welcome) = oneshot::channel();
-            inbox
-                .send(SchedEvent::WorkerJoin { hello, sink, reply })
-                .map_err(|_| stopped())?;
+            inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
             match welcome.await.map_err(|_| stopped())? {
                 Ok(welcome) => {
                     let id = WorkerId::from_wire(welcome.id);
-                    let link = Link {
-                        reader,
-                        w,
-                        rx,
-                        inbox,
-                    };
+                    let link = Link { reader, w, rx, inbox };
                     link.attach(
                         welcome,
                         move |m| SchedEvent::Worker(id, m),

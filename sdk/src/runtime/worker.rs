@@ -56,23 +56,12 @@ impl WorkerOptions {
 enum Event {
     Sched(ToWorker),
     SchedGone,
-    Fetched {
-        from: u64,
-        items: Vec<(Key, Option<Payload>)>,
-    },
-    FetchFailed {
-        from: u64,
-        keys: Vec<Key>,
-    },
+    Fetched { from: u64, items: Vec<(Key, Option<Payload>)> },
+    FetchFailed { from: u64, keys: Vec<Key> },
 }
 
 fn hello(name: String, data_addr: String, nthreads: usize) -> WorkerHello {
-    WorkerHello {
-        name,
-        data_addr,
-        nthreads: nthreads as u32,
-        catalog: Catalog::global().ids(),
-    }
+    WorkerHello { name, data_addr, nthreads: nthreads as u32, catalog: Catalog::global().ids() }
 }
 
 /// Runs a worker connected over TCP until the scheduler goes away or tells it
@@ -113,15 +102,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         heartbeat: opts.heartbeat,
         in_process: false,
     };
-    event_loop(
-        Uplink::Tcp(conn::spawn_writer(w)),
-        welcome,
-        setup,
-        events,
-        rx,
-        peer_rx,
-    )
-    .await;
+    event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
     Ok(())
 }
 
@@ -132,9 +113,8 @@ pub(crate) async fn start_local(
     nthreads: usize,
 ) -> Result<()> {
     let data_addr = format!("inproc://{name}-{}", fastrand::u64(..));
-    let (uplink, mut sched_rx, welcome) = scheduler
-        .join_worker_local(hello(name.clone(), data_addr.clone(), nthreads))
-        .await?;
+    let (uplink, mut sched_rx, welcome) =
+        scheduler.join_worker_local(hello(name.clone(), data_addr.clone(), nthreads)).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
     peer::register_local(data_addr.clone(), peer_tx);
@@ -151,12 +131,8 @@ pub(crate) async fn start_local(
         let _ = forward.send(Event::SchedGone);
     });
     tokio::spawn(async move {
-        let setup = Setup {
-            nthreads,
-            name: &name,
-            heartbeat: Duration::from_secs(1),
-            in_process: true,
-        };
+        let setup =
+            Setup { nthreads, name: &name, heartbeat: Duration::from_secs(1), in_process: true };
         event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
         peer::unregister_local(&data_addr);
     });
@@ -188,10 +164,7 @@ async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<
                 id: 0,
                 workers: Vec::new(),
             };
-            if conn::reply(&mut w, &HelloReply::Welcome(welcome))
-                .await
-                .is_err()
-            {
+            if conn::reply(&mut w, &HelloReply::Welcome(welcome)).await.is_err() {
                 return;
             }
             let out = conn::spawn_writer::<PeerResponse>(w);
@@ -225,12 +198,7 @@ async fn event_loop(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
 ) {
-    let Setup {
-        nthreads,
-        name,
-        heartbeat,
-        in_process,
-    } = setup;
+    let Setup { nthreads, name, heartbeat, in_process } = setup;
     let mut worker = Worker::new(welcome.id, nthreads);
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
@@ -289,16 +257,10 @@ async fn event_loop(
             let events = events.clone();
             tokio::spawn(async move {
                 let ev = match peers.get_data(&f.addr, f.keys.clone()).await {
-                    Ok(items) => Event::Fetched {
-                        from: f.worker,
-                        items,
-                    },
+                    Ok(items) => Event::Fetched { from: f.worker, items },
                     Err(e) => {
                         tracing::warn!(peer = %f.addr, error = %e, "fetching dependencies failed");
-                        Event::FetchFailed {
-                            from: f.worker,
-                            keys: f.keys,
-                        }
+                        Event::FetchFailed { from: f.worker, keys: f.keys }
                     }
                 };
                 let _ = events.send(ev);
@@ -334,10 +296,9 @@ fn run_tasks(worker: &mut Worker, executor: &mut Executor, out: &mut Outbox) {
 
 fn serve_request(worker: &mut Worker, (req, reply): LocalRequest) {
     match req {
-        PeerRequest::GetData { id, keys } => reply.send(PeerResponse::Data {
-            id,
-            items: worker.get_data(&keys),
-        }),
+        PeerRequest::GetData { id, keys } => {
+            reply.send(PeerResponse::Data { id, items: worker.get_data(&keys) })
+        }
         PeerRequest::PutData { id, items } => {
             worker.put_data(items);
             reply.send(PeerResponse::PutAck { id });

@@ -119,15 +119,8 @@ impl Cluster {
             .unwrap_or_else(|| panic!("unexpected first line from the scheduler: {line:?}"))
             .trim()
             .to_string();
-        assert!(
-            addr.starts_with("tcp://127.0.0.1:"),
-            "unexpected address {addr:?}"
-        );
-        Cluster {
-            addr,
-            scheduler,
-            workers: Vec::new(),
-        }
+        assert!(addr.starts_with("tcp://127.0.0.1:"), "unexpected address {addr:?}");
+        Cluster { addr, scheduler, workers: Vec::new() }
     }
 
     /// Starts a scheduler and `n` workers named `w0`, `w1`, ... with
@@ -149,14 +142,7 @@ impl Cluster {
     /// Starts a worker process (does not wait for it to join).
     pub(crate) fn spawn_worker(&mut self, name: &str, nthreads: usize) {
         let child = Command::new(BIN)
-            .args([
-                "worker",
-                &self.addr,
-                "--nthreads",
-                &nthreads.to_string(),
-                "--name",
-                name,
-            ])
+            .args(["worker", &self.addr, "--nthreads", &nthreads.to_string(), "--name", name])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr())
@@ -164,18 +150,12 @@ impl Cluster {
             .spawn()
             .expect("could not start a worker process");
         let pid = child.id().expect("a running child has a pid");
-        self.workers.push(WorkerProc {
-            name: name.to_string(),
-            pid,
-            child,
-        });
+        self.workers.push(WorkerProc { name: name.to_string(), pid, child });
     }
 
     /// A new client connected to the scheduler.
     pub(crate) async fn client(&self) -> Client {
-        within(Client::connect(&self.addr))
-            .await
-            .expect("connecting a client")
+        within(Client::connect(&self.addr)).await.expect("connecting a client")
     }
 
     /// The process id of worker `name`.
@@ -196,9 +176,7 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no worker {name}"));
         let mut w = self.workers.remove(pos);
         w.child.start_kill().expect("sending SIGKILL");
-        within(w.child.wait())
-            .await
-            .expect("reaping the killed worker");
+        within(w.child.wait()).await.expect("reaping the killed worker");
     }
 
     /// Whether worker `name`'s process is still running.
@@ -220,9 +198,7 @@ impl Cluster {
 /// Waits until the scheduler counts exactly `n` workers.
 pub(crate) async fn wait_for_workers(client: &Client, n: usize) -> SchedulerInfo {
     eventually(&format!("the scheduler has {n} workers"), || async move {
-        let info = within(client.scheduler_info(&[]))
-            .await
-            .expect("scheduler_info");
+        let info = within(client.scheduler_info(&[])).await.expect("scheduler_info");
         (info.workers.len() == n).then_some(info)
     })
     .await
@@ -230,10 +206,7 @@ pub(crate) async fn wait_for_workers(client: &Client, n: usize) -> SchedulerInfo
 
 /// The scheduler's states of `keys`.
 pub(crate) async fn key_states(client: &Client, keys: &[&str]) -> Vec<Option<String>> {
-    within(client.scheduler_info(keys))
-        .await
-        .expect("scheduler_info")
-        .key_states
+    within(client.scheduler_info(keys)).await.expect("scheduler_info").key_states
 }
 
 /// Sums `level` as a binary tree of `add` tasks and returns the root.
@@ -243,9 +216,7 @@ pub(crate) fn tree_sum(client: &Client, mut level: Vec<RFuture<i64>>) -> RFuture
         let mut pairs = level.chunks_exact(2);
         for pair in &mut pairs {
             next.push(
-                client
-                    .submit(rudask_tests::add, (&pair[0], &pair[1]))
-                    .expect("submitting add"),
+                client.submit(rudask_tests::add, (&pair[0], &pair[1])).expect("submitting add"),
             );
         }
         if let [odd] = pairs.remainder() {
