@@ -69,28 +69,27 @@ impl Default for SubmitOptions {
 pub trait TaskExt: Task + Sized {
     /// `false` gives every submission a fresh random key (default: pure).
     fn pure(self, pure: bool) -> WithOptions<Self> {
-        let mut options = self.options();
-        options.pure = pure;
-        WithOptions { task: self, options }
+        with_option(self, |o| o.pure = pure)
     }
     /// An explicit key (for `map`, the prefix of `key-0`, `key-1`, ...).
     fn key(self, key: impl Into<String>) -> WithOptions<Self> {
-        let mut options = self.options();
-        options.key = Some(key.into());
-        WithOptions { task: self, options }
+        let key = key.into();
+        with_option(self, |o| o.key = Some(key))
     }
     /// Higher runs first.
     fn priority(self, priority: i32) -> WithOptions<Self> {
-        let mut options = self.options();
-        options.priority = priority;
-        WithOptions { task: self, options }
+        with_option(self, |o| o.priority = priority)
     }
     /// Re-run automatically up to `n` times when the task errs.
     fn retries(self, n: u32) -> WithOptions<Self> {
-        let mut options = self.options();
-        options.retries = n;
-        WithOptions { task: self, options }
+        with_option(self, |o| o.retries = n)
     }
+}
+
+fn with_option<T: Task>(task: T, set: impl FnOnce(&mut SubmitOptions)) -> WithOptions<T> {
+    let mut options = task.options();
+    set(&mut options);
+    WithOptions { task, options }
 }
 
 impl<T: Task> TaskExt for T {}

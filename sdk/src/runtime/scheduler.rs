@@ -347,12 +347,9 @@ async fn serve(
                 Ok(welcome) => {
                     let id = WorkerId::from_wire(welcome.id);
                     let link = Link { reader, w, rx, inbox };
-                    link.attach(
-                        welcome,
-                        move |m| SchedEvent::Worker(id, m),
-                        SchedEvent::WorkerGone(id),
-                    )
-                    .await?;
+                    let (event, gone) =
+                        (move |m| SchedEvent::Worker(id, m), SchedEvent::WorkerGone(id));
+                    link.attach(welcome, event, gone).await?;
                 }
                 Err(reason) => conn::reply(&mut w, &HelloReply::Refused { reason }).await?,
             }
