@@ -1,7 +1,7 @@
 //! [`Error`]: everything that can go wrong, from a task's panic to a refused
 //! connection, with a message that says what happened and what to do.
 
-use rudask_core::protocol::ProtocolError;
+use rudask_core::protocol::{ProtocolError, RequestError, RequestErrorKind};
 use rudask_core::{FailureKind, TaskFailure};
 use std::time::Duration;
 
@@ -85,6 +85,9 @@ pub enum Error {
     /// An argument given to a rudask API is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The scheduler could not carry out a valid request.
+    #[error("the scheduler could not do it: {0}")]
+    Scheduler(String),
 }
 
 impl Error {
@@ -105,6 +108,15 @@ impl Error {
                 message: failure.message.clone(),
             },
             _ => Error::Task { key: key.to_string(), failure: Box::new(failure.clone()) },
+        }
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Self {
+        match e.kind {
+            RequestErrorKind::InvalidArgument => Error::InvalidArgument(e.message),
+            RequestErrorKind::Failed => Error::Scheduler(e.message),
         }
     }
 }

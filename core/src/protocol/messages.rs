@@ -114,15 +114,59 @@ pub enum ClientMsg {
         /// Each key, its size and the workers that hold it.
         items: Vec<ScatteredKey>,
     },
-    /// Asks for a [`ToClient::Info`] snapshot.
-    Info {
-        /// Request id, echoed.
+    /// A question that gets exactly one [`ToClient::Reply`] with the same id.
+    Request {
+        /// Request id, echoed in the reply.
         id: u64,
-        /// Keys whose state to report.
-        keys: Vec<Key>,
+        /// The question.
+        req: Request,
     },
     /// The client leaves.
     Close,
+}
+
+/// A client's question to the scheduler (see [`ClientMsg::Request`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// A [`SchedulerInfo`] snapshot.
+    Info {
+        /// Keys whose state to report.
+        keys: Vec<Key>,
+    },
+}
+
+/// The scheduler's answer to a [`Request`], variant for variant.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// The request was carried out; there is nothing else to say.
+    Done,
+    /// Answer to [`Request::Info`].
+    Info(SchedulerInfo),
+}
+
+/// Why the scheduler could not answer a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestError {
+    /// What kind of failure.
+    pub kind: RequestErrorKind,
+    /// What happened and what to do, for a human.
+    pub message: String,
+}
+
+/// Kinds of [`RequestError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestErrorKind {
+    /// The request itself is wrong (unknown name, bad value).
+    InvalidArgument,
+    /// The request was valid but could not be carried out.
+    Failed,
+}
+
+impl RequestError {
+    /// An error of `kind` with a message.
+    pub fn new(kind: RequestErrorKind, message: impl Into<String>) -> Self {
+        RequestError { kind, message: message.into() }
+    }
 }
 
 /// A snapshot of the scheduler's state.
@@ -182,12 +226,12 @@ pub enum ToClient {
         /// Its id.
         id: u64,
     },
-    /// Answer to [`ClientMsg::Info`].
-    Info {
-        /// Request id.
+    /// Answer to [`ClientMsg::Request`].
+    Reply {
+        /// The request's id.
         id: u64,
-        /// The snapshot.
-        info: SchedulerInfo,
+        /// The answer, or why there is none.
+        reply: Result<Reply, RequestError>,
     },
 }
 

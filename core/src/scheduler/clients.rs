@@ -72,10 +72,7 @@ impl Scheduler {
                 self.cancel(ids, comm);
             }
             ClientMsg::UpdateData { items } => self.on_update_data(c, items, comm),
-            ClientMsg::Info { id, keys } => {
-                let info = self.info(&keys);
-                comm.send_client(c, crate::protocol::ToClient::Info { id, info });
-            }
+            ClientMsg::Request { id, req } => self.on_request(c, id, req, comm),
             ClientMsg::Close => self.on_client_lost(c, comm),
         }
         self.finish(comm);

@@ -20,6 +20,7 @@
 mod clients;
 mod graph;
 mod placement;
+mod requests;
 mod task;
 mod test_comm;
 mod workers;

@@ -6,7 +6,8 @@ use super::*;
 use crate::error::{FailureKind, TaskFailure};
 use crate::graph::{Arg, Key, TaskOptions, TaskSpec};
 use crate::protocol::{
-    ClientMsg, ComputeTask, Payload, ScatteredKey, ToClient, ToWorker, WorkerHello, WorkerMsg,
+    ClientMsg, ComputeTask, Payload, Reply, Request, ScatteredKey, ToClient, ToWorker, WorkerHello,
+    WorkerMsg,
 };
 
 // ---------------------------------------------------------------------------
@@ -402,10 +403,11 @@ fn info_reports_key_states() {
     let c = h.client("c");
     h.submit(c, vec![spec("a", "f", &[]), spec("b", "f", &["a"])], &["b"]);
     h.comm.take_clients();
-    h.client_msg(c, ClientMsg::Info { id: 42, keys: keys(&["a", "b", "nope"]) });
+    let req = Request::Info { keys: keys(&["a", "b", "nope"]) };
+    h.client_msg(c, ClientMsg::Request { id: 42, req });
     let cm = h.comm.take_clients();
     match &cm[..] {
-        [(to, ToClient::Info { id: 42, info })] => {
+        [(to, ToClient::Reply { id: 42, reply: Ok(Reply::Info(info)) })] => {
             assert_eq!(*to, c);
             assert_eq!(info.tasks, 2);
             assert_eq!(info.clients, 1);

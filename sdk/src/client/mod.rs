@@ -17,7 +17,11 @@ use crate::runtime::scheduler::SchedulerHandle;
 use crate::runtime::Uplink;
 use crate::task::{ArgSlot, IntoArgs, SubmitOptions, Task, Value};
 use rudask_core::graph::{Arg, TaskOptions};
-use rudask_core::protocol::{ClientMsg, Role, SchedulerInfo, ToClient, WorkerInfo};
+use rudask_core::protocol::{
+    ClientMsg, Reply, Request, RequestError, Role, SchedulerInfo, ToClient, WorkerInfo,
+};
+
+type RequestResult = std::result::Result<Reply, RequestError>;
 use rudask_core::{Key, Payload, TaskSpec};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +32,7 @@ pub(crate) struct Shared {
     keys: Mutex<FxHashMap<Key, (Arc<KeyState>, usize)>>,
     workers: Mutex<FxHashMap<u64, WorkerInfo>>,
     disconnected: Mutex<Option<String>>,
-    info_requests: Mutex<FxHashMap<u64, tokio::sync::oneshot::Sender<SchedulerInfo>>>,
+    requests: Mutex<FxHashMap<u64, tokio::sync::oneshot::Sender<RequestResult>>>,
     next_request: std::sync::atomic::AtomicU64,
 }
 
@@ -61,9 +65,9 @@ impl Shared {
             ToClient::WorkerRemoved { id } => {
                 lock(&self.workers).remove(&id);
             }
-            ToClient::Info { id, info } => {
-                if let Some(tx) = lock(&self.info_requests).remove(&id) {
-                    let _ = tx.send(info);
+            ToClient::Reply { id, reply } => {
+                if let Some(tx) = lock(&self.requests).remove(&id) {
+                    let _ = tx.send(reply);
                 }
             }
         }
@@ -76,7 +80,7 @@ impl Shared {
     /// The scheduler connection is gone: every pending key fails.
     fn disconnect(&self, reason: String) {
         *lock(&self.disconnected) = Some(reason.clone());
-        lock(&self.info_requests).clear();
+        lock(&self.requests).clear();
         let states: Vec<_> = lock(&self.keys).values().map(|(s, _)| s.clone()).collect();
         for s in states {
             if s.status() == Status::Pending {
@@ -102,6 +106,28 @@ impl Drop for ClientInner {
 }
 
 impl ClientInner {
+    /// Sends a request to the scheduler and waits for its reply.
+    pub(crate) async fn request(&self, req: Request) -> Result<Reply> {
+        let id = self.shared.next_request.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.shared.requests).insert(id, tx);
+        self.check_connected()?;
+        if !self.uplink.send(ClientMsg::Request { id, req }) {
+            lock(&self.shared.requests).remove(&id);
+            return Err(Error::Disconnected(format!(
+                "the connection to the scheduler at {} is closed",
+                self.scheduler
+            )));
+        }
+        let reply = rx.await.map_err(|_| {
+            Error::Disconnected(format!(
+                "the connection to the scheduler at {} was lost before it answered",
+                self.scheduler
+            ))
+        })?;
+        reply.map_err(Error::from)
+    }
+
     fn check_connected(&self) -> Result<()> {
         match &*lock(&self.shared.disconnected) {
             Some(reason) => Err(Error::Disconnected(reason.clone())),
@@ -357,15 +383,11 @@ impl Client {
     /// A snapshot of the scheduler: workers, number of tasks and clients, and
     /// the state of each key in `keys` (`None` once the scheduler forgot it).
     pub async fn scheduler_info(&self, keys: &[&str]) -> Result<SchedulerInfo> {
-        let id = self.inner.shared.next_request.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        lock(&self.inner.shared.info_requests).insert(id, tx);
-        self.inner.check_connected()?;
         let keys = keys.iter().map(|&k| Key::from(k)).collect();
-        if !self.inner.uplink.send(ClientMsg::Info { id, keys }) {
-            return Err(Error::Disconnected("the connection to the scheduler is closed".into()));
+        match self.inner.request(Request::Info { keys }).await? {
+            Reply::Info(info) => Ok(info),
+            other => Err(unexpected(&other)),
         }
-        rx.await.map_err(|_| Error::Disconnected("the connection to the scheduler was lost".into()))
     }
 
     /// Cancels the futures' keys for every client that wants them.
@@ -402,6 +424,14 @@ impl ClientInner {
         }
         Ok(refs)
     }
+}
+
+/// The error for a reply of the wrong kind, which only a scheduler of another
+/// build could send.
+pub(crate) fn unexpected(reply: &Reply) -> Error {
+    Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!(
+        "the scheduler answered with an unexpected reply: {reply:?}"
+    )))
 }
 
 /// Turns a task and its encoded arguments into a spec and the futures it depends on.

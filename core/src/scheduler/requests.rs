@@ -1,0 +1,24 @@
+//! Client requests: questions that get exactly one reply, sent now or, for
+//! requests that wait on the cluster, later with the same id.
+
+use super::{ClientId, Comm, Scheduler};
+use crate::protocol::{Reply, Request, RequestError, ToClient};
+
+impl Scheduler {
+    /// Answers (or starts answering) request `id` of client `c`.
+    pub(super) fn on_request(&mut self, c: ClientId, id: u64, req: Request, comm: &mut impl Comm) {
+        match req {
+            Request::Info { keys } => reply(comm, c, id, Ok(Reply::Info(self.info(&keys)))),
+        }
+    }
+}
+
+/// Sends the answer to request `id` of client `c`.
+pub(super) fn reply(
+    comm: &mut impl Comm,
+    c: ClientId,
+    id: u64,
+    reply: Result<Reply, RequestError>,
+) {
+    comm.send_client(c, ToClient::Reply { id, reply });
+}
