@@ -65,6 +65,7 @@ extern crate self as rudask;
 pub mod cli;
 mod client;
 mod cluster;
+mod context;
 mod demo;
 mod error;
 mod future;
@@ -73,6 +74,7 @@ mod task;
 
 pub use client::{Client, Scatter};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
+pub use context::local_directory;
 pub use error::{Error, Result};
 pub use future::{Future, KeyRef, Status};
 pub use rudask_core as core;

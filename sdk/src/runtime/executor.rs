@@ -7,6 +7,7 @@
 //! than the task (two futex wakeups), and the caller bounds how long it runs
 //! inline tasks before serving its sockets again.
 
+use crate::context::{self, WorkerContext};
 use rudask_core::registry::{Catalog, TaskArgs, TaskCall, TaskResult};
 use rudask_core::worker::{Execute, Worker};
 use rudask_core::{FailureKind, TaskFailure};
@@ -115,6 +116,7 @@ pub(crate) struct Executor {
     async_slots: Arc<tokio::sync::Semaphore>,
     avg_us: rustc_hash::FxHashMap<&'static str, f64>,
     encode: bool,
+    ctx: Arc<WorkerContext>,
 }
 
 impl Executor {
@@ -123,7 +125,7 @@ impl Executor {
     /// results leave the process); otherwise they stay in memory as values.
     pub(crate) fn new(
         nthreads: usize,
-        name: &str,
+        ctx: Arc<WorkerContext>,
         done: tokio::sync::mpsc::UnboundedSender<Vec<Completion>>,
         encode: bool,
     ) -> Executor {
@@ -133,37 +135,41 @@ impl Executor {
         for i in 0..nthreads.max(1) {
             let rx = rx.clone();
             let done = done.clone();
+            let ctx = ctx.clone();
             std::thread::Builder::new()
-                .name(format!("{name}-task-{i}"))
-                .spawn(move || loop {
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok(mut job) = job else { return };
-                    let batch_start = Instant::now();
-                    let mut batch = Vec::new();
+                .name(format!("{}-task-{i}", ctx.name))
+                .spawn(move || {
+                    let _entered = context::enter(&ctx);
                     loop {
-                        let (task, call, func) = job;
-                        let start = Instant::now();
-                        let result = settle(run_sync(call), encode, func);
-                        batch.push((task, result, start.elapsed().as_micros() as u64, func));
-                        if batch_start.elapsed() >= REPORT_EVERY {
-                            break;
-                        }
-                        // An idle sibling may hold the lock while it blocks in
-                        // `recv`; then report what is done instead of waiting.
-                        let next = match rx.try_lock() {
-                            Ok(guard) => guard.try_recv().ok(),
-                            Err(std::sync::TryLockError::Poisoned(p)) => {
-                                p.into_inner().try_recv().ok()
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(mut job) = job else { return };
+                        let batch_start = Instant::now();
+                        let mut batch = Vec::new();
+                        loop {
+                            let (task, call, func) = job;
+                            let start = Instant::now();
+                            let result = settle(run_sync(call), encode, func);
+                            batch.push((task, result, start.elapsed().as_micros() as u64, func));
+                            if batch_start.elapsed() >= REPORT_EVERY {
+                                break;
                             }
-                            Err(std::sync::TryLockError::WouldBlock) => None,
-                        };
-                        match next {
-                            Some(next) => job = next,
-                            None => break,
+                            // An idle sibling may hold the lock while it blocks in
+                            // `recv`; then report what is done instead of waiting.
+                            let next = match rx.try_lock() {
+                                Ok(guard) => guard.try_recv().ok(),
+                                Err(std::sync::TryLockError::Poisoned(p)) => {
+                                    p.into_inner().try_recv().ok()
+                                }
+                                Err(std::sync::TryLockError::WouldBlock) => None,
+                            };
+                            match next {
+                                Some(next) => job = next,
+                                None => break,
+                            }
                         }
-                    }
-                    if done.send(batch).is_err() {
-                        return;
+                        if done.send(batch).is_err() {
+                            return;
+                        }
                     }
                 })
                 .expect("failed to spawn a task thread");
@@ -174,6 +180,7 @@ impl Executor {
             async_slots: Arc::new(tokio::sync::Semaphore::new(nthreads.max(1))),
             avg_us: Default::default(),
             encode,
+            ctx,
         }
     }
 
@@ -194,7 +201,9 @@ impl Executor {
                 if self.avg_us.get(def.id).is_some_and(|&us| us < INLINE_BELOW_US) =>
             {
                 let start = Instant::now();
+                let entered = context::enter(&self.ctx);
                 let result = settle(run_sync(call), self.encode, def.id);
+                drop(entered);
                 Some((e.task, result, start.elapsed().as_micros() as u64, def.id))
             }
             TaskCall::Sync(call) => {
@@ -214,10 +223,12 @@ impl Executor {
                 let slots = self.async_slots.clone();
                 let func = def.id;
                 let encode = self.encode;
+                let ctx = self.ctx.clone();
                 tokio::spawn(async move {
                     let _slot = slots.acquire_owned().await;
                     let start = Instant::now();
                     let polled = std::future::poll_fn(move |cx| {
+                        let _entered = context::enter(&ctx);
                         let _guard = InTask::enter();
                         fut.as_mut().poll(cx)
                     });

@@ -7,6 +7,7 @@ use super::executor::{Completion, Executor};
 use super::peer::{self, LocalRequest, PeerPool, PeerReply};
 use super::scheduler::SchedulerHandle;
 use super::Uplink;
+use crate::context::{SchedulerLink, WorkerContext};
 use crate::error::{Error, Result};
 use rudask_core::protocol::{
     HelloReply, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello, WorkerMsg,
@@ -101,6 +102,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         name: &name,
         heartbeat: opts.heartbeat,
         in_process: false,
+        scheduler: SchedulerLink::Tcp(opts.scheduler.clone()),
     };
     event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
     Ok(())
@@ -130,9 +132,10 @@ pub(crate) async fn start_local(
         }
         let _ = forward.send(Event::SchedGone);
     });
+    let scheduler = SchedulerLink::Local(scheduler.clone());
     tokio::spawn(async move {
-        let setup =
-            Setup { nthreads, name: &name, heartbeat: Duration::from_secs(1), in_process: true };
+        let heartbeat = Duration::from_secs(1);
+        let setup = Setup { nthreads, name: &name, heartbeat, in_process: true, scheduler };
         event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
         peer::unregister_local(&data_addr);
     });
@@ -188,6 +191,8 @@ struct Setup<'a> {
     /// Scheduler, clients and peers live in this process: results stay
     /// in memory as values instead of being encoded.
     in_process: bool,
+    /// How tasks reach the scheduler (for clients made inside tasks).
+    scheduler: SchedulerLink,
 }
 
 async fn event_loop(
@@ -198,13 +203,26 @@ async fn event_loop(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
 ) {
-    let Setup { nthreads, name, heartbeat, in_process } = setup;
+    let Setup { nthreads, name, heartbeat, in_process, scheduler } = setup;
+    let local_dir = match LocalDir::create(name) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(worker = %name, error = %e, "could not create the worker's local directory");
+            return;
+        }
+    };
+    let ctx = Arc::new(WorkerContext {
+        name: name.to_string(),
+        scheduler,
+        local_dir: local_dir.0.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    });
     let mut worker = Worker::new(welcome.id, nthreads);
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
     }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Completion>>();
-    let mut executor = Executor::new(nthreads, name, done_tx, !in_process);
+    let mut executor = Executor::new(nthreads, ctx, done_tx, !in_process);
     let peers = Arc::new(PeerPool::default());
     let mut out = Outbox::default();
     let mut ticker = tokio::time::interval(heartbeat);
@@ -266,6 +284,30 @@ async fn event_loop(
                 let _ = events.send(ev);
             });
         }
+    }
+}
+
+/// A worker's scratch directory under the system's temporary directory,
+/// removed when the worker stops.
+struct LocalDir(std::path::PathBuf);
+
+impl LocalDir {
+    fn create(name: &str) -> std::io::Result<LocalDir> {
+        let safe: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let dir = std::env::temp_dir().join(format!(
+            "rudask-worker-{safe}-{}-{:x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(LocalDir(dir))
+    }
+}
+
+impl Drop for LocalDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

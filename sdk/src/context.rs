@@ -1,0 +1,68 @@
+//! The worker a task runs on, as the task sees it. The executor enters a
+//! [`WorkerContext`] around every task call (task threads enter theirs once);
+//! functions such as [`local_directory`] read it.
+
+use crate::runtime::scheduler::SchedulerHandle;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How a task's worker reaches its scheduler.
+#[derive(Clone, Debug)]
+pub(crate) enum SchedulerLink {
+    /// Over TCP, at this address.
+    Tcp(String),
+    /// In this process.
+    Local(SchedulerHandle),
+}
+
+/// What a running task knows about its worker.
+#[derive(Debug)]
+pub(crate) struct WorkerContext {
+    /// The worker's name.
+    pub(crate) name: String,
+    /// The worker's scheduler.
+    pub(crate) scheduler: SchedulerLink,
+    /// A directory of this worker's own, removed when it stops.
+    pub(crate) local_dir: PathBuf,
+    /// The runtime of the worker's event loop.
+    pub(crate) runtime: tokio::runtime::Handle,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<WorkerContext>>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous context when dropped.
+pub(crate) struct Entered(Option<Arc<WorkerContext>>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Makes `ctx` the current thread's context until the guard drops.
+pub(crate) fn enter(ctx: &Arc<WorkerContext>) -> Entered {
+    Entered(CURRENT.with(|c| c.borrow_mut().replace(ctx.clone())))
+}
+
+/// The context of the task running on this thread, if any.
+pub(crate) fn current() -> Option<Arc<WorkerContext>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// The local directory of the worker running the current task: scratch space
+/// of its own, removed when the worker stops. `None` outside a task.
+///
+/// ```
+/// #[rudask::task]
+/// fn scratch() -> bool {
+///     rudask::local_directory().is_some_and(|d| d.is_dir())
+/// }
+/// assert!(rudask::local_directory().is_none(), "not inside a task here");
+/// ```
+pub fn local_directory() -> Option<PathBuf> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|ctx| ctx.local_dir.clone()))
+}
