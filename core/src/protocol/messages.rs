@@ -123,6 +123,16 @@ pub enum ClientMsg {
     },
     /// The client leaves.
     Close,
+    /// Compute these erred keys again, with their erred dependencies.
+    Retry {
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// Run these keys to completion even if every client releases them.
+    FireAndForget {
+        /// Keys.
+        keys: Vec<Key>,
+    },
 }
 
 /// A client's question to the scheduler (see [`ClientMsg::Request`]).

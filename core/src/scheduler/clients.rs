@@ -74,6 +74,8 @@ impl Scheduler {
             ClientMsg::UpdateData { items } => self.on_update_data(c, items, comm),
             ClientMsg::Request { id, req } => self.on_request(c, id, req, comm),
             ClientMsg::Close => self.on_client_lost(c, comm),
+            ClientMsg::Retry { keys } => self.retry(c, keys, comm),
+            ClientMsg::FireAndForget { keys } => self.fire_and_forget(keys, comm),
         }
         self.finish(comm);
     }

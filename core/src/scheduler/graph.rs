@@ -234,7 +234,7 @@ impl Scheduler {
 
     fn release_if_unneeded(&mut self, id: TaskId, comm: &mut impl Comm) {
         let Some(t) = self.tasks.get(id) else { return };
-        if !t.wants.is_empty() || t.waiters > 0 {
+        if !t.wants.is_empty() || t.waiters > 0 || self.fire_and_forget.contains(&id) {
             return;
         }
         match t.state {
@@ -350,6 +350,7 @@ impl Scheduler {
             if !seen.insert(id) || !self.tasks.contains_key(id) {
                 continue;
             }
+            self.fire_and_forget.remove(&id);
             let wants = std::mem::take(&mut self.tasks[id].wants);
             for c in wants {
                 self.clients[c].wants.remove(&id);

@@ -18,6 +18,7 @@
 //! ```
 
 mod clients;
+mod futures;
 mod graph;
 mod placement;
 mod requests;
@@ -27,6 +28,8 @@ mod workers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_futures;
 
 pub use task::{Task, TaskState};
 pub use test_comm::TestComm;
@@ -147,6 +150,8 @@ pub struct Scheduler {
     ready: Vec<TaskId>,
     maybe_release: Vec<TaskId>,
     dirty: Vec<WorkerId>,
+    // Tasks held until they finish or fail although no client may want them.
+    fire_and_forget: rustc_hash::FxHashSet<TaskId>,
 }
 
 impl Scheduler {
@@ -166,6 +171,7 @@ impl Scheduler {
             ready: Vec::new(),
             maybe_release: Vec::new(),
             dirty: Vec::new(),
+            fire_and_forget: Default::default(),
         }
     }
 
@@ -216,6 +222,12 @@ impl Scheduler {
         let old = std::mem::replace(&mut t.state, new);
         if old == new {
             return;
+        }
+        if matches!(new, TaskState::Memory | TaskState::Erred)
+            && !self.fire_and_forget.is_empty()
+            && self.fire_and_forget.remove(&id)
+        {
+            self.maybe_release.push(id);
         }
         if old.is_active() != new.is_active() {
             let deps = std::mem::take(&mut t.deps);
@@ -309,7 +321,11 @@ impl Scheduler {
                 );
             }
             if t.state.is_active() {
-                assert!(!t.wants.is_empty() || t.waiters > 0, "{} active for nobody", t.key);
+                assert!(
+                    !t.wants.is_empty() || t.waiters > 0 || self.fire_and_forget.contains(&id),
+                    "{} active for nobody",
+                    t.key
+                );
             }
             for &c in &t.wants {
                 assert!(self.clients[c].wants.contains(&id));
@@ -331,6 +347,9 @@ impl Scheduler {
             for &t in &ws.has_what {
                 assert!(self.tasks[t].who_has.contains(&w));
             }
+        }
+        for &id in &self.fire_and_forget {
+            assert!(self.tasks[id].state.is_active(), "fire-and-forget {:?} not active", id);
         }
         let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");

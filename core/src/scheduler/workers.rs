@@ -160,7 +160,8 @@ impl Scheduler {
     /// Recomputes a released task if someone still needs it, else lets it go.
     fn recover(&mut self, id: TaskId, comm: &mut impl Comm) {
         let Some(t) = self.tasks.get(id) else { return };
-        if t.state == TaskState::Released && (!t.wants.is_empty() || t.waiters > 0) {
+        let held = !t.wants.is_empty() || t.waiters > 0 || self.fire_and_forget.contains(&id);
+        if t.state == TaskState::Released && held {
             self.compute(id, comm);
         } else {
             self.maybe_release.push(id);
