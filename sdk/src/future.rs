@@ -8,6 +8,7 @@
 use crate::client::ClientInner;
 use crate::error::{Error, Result};
 use crate::task::Value;
+use rudask_core::protocol::ClientMsg;
 use rudask_core::{Key, Payload};
 use std::future::IntoFuture;
 use std::marker::PhantomData;
@@ -36,6 +37,17 @@ struct KeyInner {
     version: u64,
     error: Option<Error>,
     wakers: Vec<Waker>,
+    // Run once, on the first settle after they were added.
+    callbacks: Callbacks,
+}
+
+#[derive(Default)]
+struct Callbacks(Vec<Box<dyn FnOnce() + Send>>);
+
+impl std::fmt::Debug for Callbacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} callbacks", self.0.len())
+    }
 }
 
 /// The client-side state of one key.
@@ -64,6 +76,7 @@ impl KeyState {
                 version: 0,
                 error: None,
                 wakers: Vec::new(),
+                callbacks: Callbacks::default(),
             }),
         })
     }
@@ -73,12 +86,36 @@ impl KeyState {
     }
 
     fn settle(&self, f: impl FnOnce(&mut KeyInner)) {
-        let wakers = {
+        let (wakers, callbacks) = {
             let mut g = self.lock();
             f(&mut g);
-            std::mem::take(&mut g.wakers)
+            (std::mem::take(&mut g.wakers), std::mem::take(&mut g.callbacks.0))
         };
         wakers.into_iter().for_each(Waker::wake);
+        callbacks.into_iter().for_each(|cb| cb());
+    }
+
+    /// Runs `cb` once the key is no longer pending: now (on this thread) if it
+    /// already is, else on the thread that settles it.
+    fn on_done(&self, cb: Box<dyn FnOnce() + Send>) {
+        let mut g = self.lock();
+        if g.status == Status::Pending {
+            g.callbacks.0.push(cb);
+        } else {
+            drop(g);
+            cb();
+        }
+    }
+
+    /// Back to pending after a failure, for a retry. False if it had not failed.
+    fn reset_failed(&self) -> bool {
+        let mut g = self.lock();
+        if g.status != Status::Error {
+            return false;
+        }
+        g.status = Status::Pending;
+        g.error = None;
+        true
     }
 
     pub(crate) fn set_memory(&self, value: Option<Payload>, workers: Vec<u64>) {
@@ -204,9 +241,80 @@ impl<T> Future<T> {
         self.status() != Status::Pending
     }
 
-    /// Cancels the task for every client that wants it.
+    /// Cancels the task for every client that wants it: every future of
+    /// the key, in any client, ends [`Status::Cancelled`].
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+    /// let x = client.submit(inc, (1,))?;
+    /// x.cancel();
+    /// assert!(matches!(x.result().await, Err(rudask::Error::Cancelled { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn cancel(&self) {
         self.r.client.cancel(vec![self.r.state.key.clone()]);
+    }
+
+    /// Calls `f` with this future once it is done (finished, failed or
+    /// cancelled); at once, on this thread, if it already is. `f` runs exactly
+    /// once, on the thread that received the news (the client's connection
+    /// reader), so keep it short and non-blocking. Until it runs, `f` holds
+    /// a handle to the future, which keeps the key wanted.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// client.submit(inc, (1,))?.add_done_callback(move |f| {
+    ///     let _ = tx.send(f.status());
+    /// });
+    /// assert_eq!(rx.await.unwrap(), rudask::Status::Finished);
+    /// # Ok(()) }
+    /// ```
+    pub fn add_done_callback(&self, f: impl FnOnce(Future<T>) + Send + 'static)
+    where
+        T: 'static,
+    {
+        let this = self.clone();
+        self.r.state.on_done(Box::new(move || f(this)));
+    }
+
+    /// Computes a failed future again, with the failed tasks it depends on.
+    /// The future is pending afterwards (other clients' futures of the key
+    /// stay failed until the new outcome arrives). Does nothing for a future
+    /// that did not fail.
+    ///
+    /// Fails with [`Error::InvalidArgument`] for a cancelled future (submit
+    /// the task again instead) and [`Error::Disconnected`] once the client is
+    /// closed.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn flaky(x: i64) -> Result<i64, String> { Ok(x) }
+    /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+    /// let x = client.submit(flaky, (1,))?;
+    /// if x.result().await.is_err() {
+    ///     x.retry()?;
+    ///     println!("second try: {:?}", x.result().await);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn retry(&self) -> Result<()> {
+        match self.status() {
+            Status::Pending | Status::Finished => return Ok(()),
+            Status::Cancelled => {
+                return Err(Error::InvalidArgument(format!(
+                    "{} was cancelled and cannot be retried; submit the task again",
+                    self.key()
+                )))
+            }
+            Status::Error => {}
+        }
+        self.r.client.check_connected()?;
+        if self.r.state.reset_failed() {
+            self.r.client.send(ClientMsg::Retry { keys: vec![self.r.state.key.clone()] })?;
+        }
+        Ok(())
     }
 
     /// Waits for the task and returns its error, if it failed.
@@ -234,6 +342,29 @@ impl<T: Value> Future<T> {
     pub async fn result_timeout(&self, timeout: Duration) -> Result<T> {
         tokio::time::timeout(timeout, self.result()).await.map_err(|_| Error::Timeout(timeout))?
     }
+}
+
+/// Makes the cluster run `future`'s task to completion even after every
+/// handle of it is dropped and its client disconnects. The scheduler holds
+/// the key until the task finishes or fails, then forgets it; its result is
+/// not kept. Use it for tasks run for their side effects. Cancelling the key
+/// still stops it.
+///
+/// Fails with [`Error::Disconnected`] once the client is closed.
+///
+/// ```no_run
+/// # #[rudask::task] fn write_report(day: u32) -> u32 { day }
+/// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+/// let f = client.submit(write_report, (7,))?;
+/// rudask::fire_and_forget(&f)?;
+/// drop(f);
+/// client.close(); // the task still runs
+/// # Ok(()) }
+/// ```
+pub fn fire_and_forget<T>(future: &Future<T>) -> Result<()> {
+    let client = &future.r.client;
+    client.check_connected()?;
+    client.send(ClientMsg::FireAndForget { keys: vec![future.r.state.key.clone()] })
 }
 
 impl<T: Value> IntoFuture for Future<T> {

@@ -62,6 +62,7 @@
 // Lets the macros' `::rudask::...` paths resolve inside this crate too (demo tasks).
 extern crate self as rudask;
 
+mod as_completed;
 pub mod cli;
 mod client;
 mod cluster;
@@ -71,18 +72,21 @@ mod error;
 mod future;
 pub mod runtime;
 mod task;
+mod wait;
 
 pub use client::{Client, Scatter};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};
-pub use future::{Future, KeyRef, Status};
+pub use as_completed::{as_completed, AsCompleted, Batches};
+pub use future::{fire_and_forget, Future, KeyRef, Status};
 pub use rudask_core as core;
 pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};
 pub use rudask_macros::{main, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
+pub use wait::{progress, wait, Return};
 
 /// Items the macros expand to. Not a stable API.
 #[doc(hidden)]

@@ -128,7 +128,7 @@ impl ClientInner {
         reply.map_err(Error::from)
     }
 
-    fn check_connected(&self) -> Result<()> {
+    pub(crate) fn check_connected(&self) -> Result<()> {
         match &*lock(&self.shared.disconnected) {
             Some(reason) => Err(Error::Disconnected(reason.clone())),
             None => Ok(()),
@@ -175,6 +175,18 @@ impl ClientInner {
 
     pub(crate) fn cancel(&self, keys: Vec<Key>) {
         self.uplink.send(ClientMsg::Cancel { keys });
+    }
+
+    /// Sends `msg`, or says the connection is closed.
+    pub(crate) fn send(&self, msg: ClientMsg) -> Result<()> {
+        if self.uplink.send(msg) {
+            Ok(())
+        } else {
+            Err(Error::Disconnected(format!(
+                "the connection to the scheduler at {} is closed",
+                self.scheduler
+            )))
+        }
     }
 
     fn worker_addr(&self, id: u64) -> Option<String> {
