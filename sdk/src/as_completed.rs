@@ -67,13 +67,9 @@ impl<T> std::fmt::Debug for AsCompleted<T> {
 /// }
 /// # Ok(()) }
 /// ```
-pub fn as_completed<T: 'static>(
-    futures: impl IntoIterator<Item = Future<T>>,
-) -> AsCompleted<T> {
+pub fn as_completed<T: 'static>(futures: impl IntoIterator<Item = Future<T>>) -> AsCompleted<T> {
     let mut ac = AsCompleted {
-        queue: Arc::new(Queue {
-            ready: Mutex::new(Ready { done: VecDeque::new(), waker: None }),
-        }),
+        queue: Arc::new(Queue { ready: Mutex::new(Ready { done: VecDeque::new(), waker: None }) }),
         remaining: 0,
     };
     for f in futures {

@@ -74,11 +74,11 @@ pub mod runtime;
 mod task;
 mod wait;
 
+pub use as_completed::{as_completed, AsCompleted, Batches};
 pub use client::{Client, Scatter};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};
-pub use as_completed::{as_completed, AsCompleted, Batches};
 pub use future::{fire_and_forget, Future, KeyRef, Status};
 pub use rudask_core as core;
 pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};

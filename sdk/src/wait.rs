@@ -68,12 +68,12 @@ pub async fn wait<T: 'static>(
 /// ```
 pub async fn progress<T: 'static>(futures: &[Future<T>]) {
     use std::io::IsTerminal;
-    let bar = std::io::stdout()
-        .is_terminal()
-        .then(|| indicatif::ProgressBar::with_draw_target(
+    let bar = std::io::stdout().is_terminal().then(|| {
+        indicatif::ProgressBar::with_draw_target(
             Some(futures.len() as u64),
             indicatif::ProgressDrawTarget::stdout(),
-        ));
+        )
+    });
     let mut batches = as_completed(futures.iter().cloned()).batches();
     while let Some(batch) = batches.next().await {
         if let Some(bar) = &bar {

@@ -138,3 +138,22 @@ pub fn make_tracked(n: u64) -> Tracked {
 pub fn sum_tracked(t: Tracked) -> Tracked {
     Tracked(vec![t.0.iter().sum()])
 }
+
+/// Fails unless a file exists at `path`, then returns `x`: a test makes it
+/// fail, creates the file and retries.
+#[rudask::task]
+pub fn needs_file(path: String, x: i64) -> Result<i64, String> {
+    if std::path::Path::new(&path).exists() {
+        Ok(x)
+    } else {
+        Err(format!("{path} does not exist yet"))
+    }
+}
+
+/// Writes `x` to the file at `path` (after `after`, a dependency that orders
+/// it), and returns `x`.
+#[rudask::task]
+pub fn write_marker(path: String, after: i64, x: i64) -> Result<i64, String> {
+    std::fs::write(&path, format!("{after} {x}")).map_err(|e| format!("writing {path}: {e}"))?;
+    Ok(x)
+}
