@@ -72,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
     if want("scatter_gather_200MB") {
         scatter_gather(&client).await?;
     }
+    if want("as_completed") {
+        as_completed(&client).await?;
+    }
     Ok(())
 }
 
@@ -139,5 +142,19 @@ async fn scatter_gather(client: &Client) -> anyhow::Result<()> {
         "scatter_gather_200MB",
         json!({ "scatter_MBps": nbytes / dt_s / 1e6, "gather_MBps": nbytes / dt_g / 1e6 }),
     );
+    Ok(())
+}
+
+async fn as_completed(client: &Client) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let t = Instant::now();
+    let mut done = rudask::as_completed(client.map(inc.pure(false), (0..5000).map(|i| (i,)))?);
+    let mut cnt = 0usize;
+    while done.next().await.is_some() {
+        cnt += 1;
+    }
+    let dt = t.elapsed().as_secs_f64();
+    anyhow::ensure!(cnt == 5000, "as_completed yielded {cnt} futures, not 5000");
+    out("as_completed", json!({ "tasks": cnt, "tasks_per_s": cnt as f64 / dt }));
     Ok(())
 }
