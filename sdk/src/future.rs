@@ -92,7 +92,13 @@ impl KeyState {
             (std::mem::take(&mut g.wakers), std::mem::take(&mut g.callbacks.0))
         };
         wakers.into_iter().for_each(Waker::wake);
-        callbacks.into_iter().for_each(|cb| cb());
+        for cb in callbacks {
+            // A panicking user callback must not take down the connection
+            // reader that delivers every other result.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(cb)).is_err() {
+                tracing::error!(key = %self.key, "a done-callback panicked");
+            }
+        }
     }
 
     /// Runs `cb` once the key is no longer pending: now (on this thread) if it
@@ -259,7 +265,8 @@ impl<T> Future<T> {
     /// Calls `f` with this future once it is done (finished, failed or
     /// cancelled); at once, on this thread, if it already is. `f` runs exactly
     /// once, on the thread that received the news (the client's connection
-    /// reader), so keep it short and non-blocking. Until it runs, `f` holds
+    /// reader), so keep it short and non-blocking; a panic in it is logged
+    /// and does not reach the connection. Until it runs, `f` holds
     /// a handle to the future, which keeps the key wanted.
     ///
     /// ```no_run

@@ -54,6 +54,11 @@
 //! future, and every future depending on it, fail with [`Error::Task`], which
 //! carries the message and the worker-side traceback. The worker stays up.
 //!
+//! **Waiting on many futures.** [`as_completed`] streams futures as they
+//! finish, [`wait`] splits them into done and not done, [`progress`] shows a
+//! bar; [`Future::add_done_callback`], [`Future::retry`] and
+//! [`fire_and_forget`] act on one future.
+//!
 //! **Your program is its own worker.** Start `main` with [`init`] (or use
 //! `#[rudask::main]`) so that `LocalCluster::processes` and
 //! `my-app worker --scheduler ADDR` can start this executable as a worker.

@@ -146,6 +146,12 @@ async fn done_callbacks_run_once_on_success_failure_and_when_already_done() {
     drop(g);
     assert_eq!(within(rx).await.unwrap(), Status::Finished);
     assert_eq!(calls.load(Ordering::SeqCst), 2, "each callback ran exactly once");
+
+    // A panicking callback does not break the client's connection.
+    let h = client.submit(slow.pure(false), (100, 4)).unwrap();
+    h.add_done_callback(|_| panic!("callback panics on purpose"));
+    assert_eq!(within(&h).await.unwrap(), 4);
+    assert_eq!(within(client.submit(inc, (41,)).unwrap()).await.unwrap(), 42);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
