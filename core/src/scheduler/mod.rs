@@ -18,8 +18,10 @@
 //! ```
 
 mod clients;
+mod data_ops;
 mod graph;
 mod placement;
+mod profile;
 mod requests;
 mod task;
 mod test_comm;
@@ -27,6 +29,8 @@ mod workers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_data_ops;
 
 pub use task::{Task, TaskState};
 pub use test_comm::TestComm;
@@ -147,6 +151,8 @@ pub struct Scheduler {
     ready: Vec<TaskId>,
     maybe_release: Vec<TaskId>,
     dirty: Vec<WorkerId>,
+    data_ops: data_ops::DataOps,
+    profiler: profile::Profiler,
 }
 
 impl Scheduler {
@@ -166,6 +172,8 @@ impl Scheduler {
             ready: Vec::new(),
             maybe_release: Vec::new(),
             dirty: Vec::new(),
+            data_ops: Default::default(),
+            profiler: Default::default(),
         }
     }
 
@@ -334,6 +342,7 @@ impl Scheduler {
         }
         let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
+        self.check_data_ops();
     }
 }
 
