@@ -73,6 +73,9 @@ pub mod runtime;
 mod task;
 
 pub use client::{Client, Scatter};
+pub use client::{GraphBuilder, GraphKey, OutputKey};
+pub use rudask_core::graph::TaskGraph;
+pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};
