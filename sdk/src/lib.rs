@@ -74,13 +74,13 @@ mod task;
 
 pub use client::{Client, Scatter};
 pub use client::{GraphBuilder, GraphKey, OutputKey};
-pub use rudask_core::graph::TaskGraph;
-pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};
 pub use future::{Future, KeyRef, Status};
 pub use rudask_core as core;
+pub use rudask_core::graph::TaskGraph;
+pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};
 pub use rudask_macros::{main, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};

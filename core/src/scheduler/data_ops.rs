@@ -53,7 +53,9 @@ impl Scheduler {
         keys.iter()
             .map(|k| {
                 let names = match self.keys.get(k).map(|&id| &self.tasks[id]) {
-                    Some(t) => t.who_has.iter().map(|&w| self.workers[w].info.name.clone()).collect(),
+                    Some(t) => {
+                        t.who_has.iter().map(|&w| self.workers[w].info.name.clone()).collect()
+                    }
                     None => Vec::new(),
                 };
                 (k.clone(), names)
@@ -246,7 +248,9 @@ impl Scheduler {
             let key = self.tasks[id].key.clone();
             // Planning skips keys already moving to a receiver, so each
             // transfer belongs to one request.
-            self.data_ops.moves.insert((key.clone(), r), Move { source, ops: vec![op], free_source });
+            self.data_ops
+                .moves
+                .insert((key.clone(), r), Move { source, ops: vec![op], free_source });
             per_receiver
                 .entry(r)
                 .or_default()
@@ -254,7 +258,14 @@ impl Scheduler {
         }
         self.data_ops.ops.insert(
             op,
-            Op { client: c, request, what, total: plan.len(), pending: plan.len(), errors: Vec::new() },
+            Op {
+                client: c,
+                request,
+                what,
+                total: plan.len(),
+                pending: plan.len(),
+                errors: Vec::new(),
+            },
         );
         let mut per_receiver: Vec<_> = per_receiver.into_iter().collect();
         per_receiver.sort_by_key(|(w, _)| *w);
@@ -273,7 +284,8 @@ impl Scheduler {
     ) {
         let mv = self.data_ops.moves.remove(&(key.clone(), w));
         let mut error = None;
-        let live = self.keys.get(&key).copied().filter(|&id| self.tasks[id].state == TaskState::Memory);
+        let live =
+            self.keys.get(&key).copied().filter(|&id| self.tasks[id].state == TaskState::Memory);
         match (nbytes, live) {
             (Some(_), Some(id)) => {
                 let nbytes = self.tasks[id].nbytes;
@@ -387,13 +399,20 @@ impl Scheduler {
         let mut waits: FxHashMap<u64, usize> = FxHashMap::default();
         for ((key, r), m) in &self.data_ops.moves {
             assert!(self.workers.contains_key(*r), "transfer of {key} to a worker that left");
-            assert!(self.workers.contains_key(m.source), "transfer of {key} from a worker that left");
+            assert!(
+                self.workers.contains_key(m.source),
+                "transfer of {key} from a worker that left"
+            );
             for op in &m.ops {
                 *waits.entry(*op).or_default() += 1;
             }
         }
         for (id, o) in &self.data_ops.ops {
-            assert_eq!(waits.get(id).copied().unwrap_or(0), o.pending, "pending transfers of request {id}");
+            assert_eq!(
+                waits.get(id).copied().unwrap_or(0),
+                o.pending,
+                "pending transfers of request {id}"
+            );
         }
     }
 }

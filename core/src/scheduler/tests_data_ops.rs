@@ -162,7 +162,11 @@ fn replicate_beyond_the_worker_count_copies_to_every_worker() {
     h.acquired(w[1], "x", Some(10));
     // The client learns the new holders; the request is not done yet.
     let msgs = h.comm.take_clients();
-    assert!(msgs.iter().any(|(_, m)| matches!(m, ToClient::KeyInMemory { workers, .. } if workers.len() == 2)), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|(_, m)| matches!(m, ToClient::KeyInMemory { workers, .. } if workers.len() == 2)),
+        "{msgs:?}"
+    );
     assert!(!msgs.iter().any(|(_, m)| matches!(m, ToClient::Reply { .. })));
     h.acquired(w[2], "x", Some(10));
     assert!(matches!(&h.replies()[..], [(rid, Ok(Reply::Done))] if *rid == id));
@@ -240,7 +244,11 @@ fn a_failed_or_lost_transfer_fails_the_request_with_names() {
             assert_eq!(*rid, id);
             assert_eq!(e.kind, RequestErrorKind::Failed);
             assert!(e.message.contains("2 of 2"), "{}", e.message);
-            assert!(e.message.contains("worker b could not fetch x from worker a"), "{}", e.message);
+            assert!(
+                e.message.contains("worker b could not fetch x from worker a"),
+                "{}",
+                e.message
+            );
             assert!(e.message.contains("worker c left"), "{}", e.message);
         }
         other => panic!("{other:?}"),
@@ -269,7 +277,9 @@ fn rebalance_moves_bytes_to_the_mean_and_frees_senders_only_after_receipt() {
         h.acquired(*r, key, Some(100));
         let msgs = h.comm.take_workers();
         assert_eq!(msgs.len(), 1);
-        assert!(matches!(&msgs[0], (to, ToWorker::Free { keys }) if *to == w[0] && keys[0].as_str() == key));
+        assert!(
+            matches!(&msgs[0], (to, ToWorker::Free { keys }) if *to == w[0] && keys[0].as_str() == key)
+        );
         assert_eq!(h.who_has(key), vec![*r]);
         let replies = h.replies();
         if i + 1 < acq.len() {

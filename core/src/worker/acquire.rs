@@ -50,7 +50,8 @@ impl Worker {
         value: Option<&Payload>,
         out: &mut Outbox,
     ) {
-        if !self.acquiring.remove(key) {
+        // Most fetches are task dependencies: skip hashing the key for them.
+        if self.acquiring.is_empty() || !self.acquiring.remove(key) {
             return;
         }
         let nbytes = value.map(|v| {

@@ -199,7 +199,9 @@ impl Client {
         let graph = graph.as_ref().cull(&outputs);
         {
             let held = lock(&self.inner.shared.keys);
-            if let Some(k) = outputs.iter().find(|k| !graph.contains(k.as_str()) && !held.contains_key(*k)) {
+            if let Some(k) =
+                outputs.iter().find(|k| !graph.contains(k.as_str()) && !held.contains_key(*k))
+            {
                 return Err(Error::InvalidArgument(format!(
                     "output {k} is neither a task of the graph nor a future held by this client"
                 )));
