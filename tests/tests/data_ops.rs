@@ -29,7 +29,7 @@ async fn replicate_beyond_the_worker_count_survives_a_killed_holder() {
     let held = within(client.has_what()).await.unwrap();
     assert_eq!(held.len(), 3);
     for (worker, keys) in &held {
-        assert_eq!(keys, &[key.clone()], "{worker} holds {keys:?}");
+        assert_eq!(keys.as_slice(), std::slice::from_ref(&key), "{worker} holds {keys:?}");
     }
 
     // The only original holder dies; the replicas serve the data.
@@ -101,7 +101,7 @@ async fn graphs_of_values_keys_and_futures_run() {
     drop(ten); // the builder keeps the future's key alive
     assert_eq!(a.key(), "graph-a");
     assert_eq!(within(client.get(&g, &[&c, &a])).await.unwrap(), [14, 2]);
-    let futures = client.submit_graph(&g, &[b.clone()]).unwrap();
+    let futures = client.submit_graph(&g, &[&b]).unwrap();
     assert_eq!(within(&futures[0]).await.unwrap(), 12);
 
     // A graph of specs, as collections emit it, with keys named by the caller.

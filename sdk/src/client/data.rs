@@ -60,10 +60,15 @@ impl Client {
     /// [`crate::Error::InvalidArgument`] when `n` is 0, and with [`crate::Error::Scheduler`] when a copy could not be
     /// made (a worker left during the transfer); copies made stay.
     ///
-    /// ```no_run
-    /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
-    /// let data = client.scatter(vec![vec![1.0f64; 1000]]).await?;
-    /// client.replicate(&data, 3).await?;
+    /// ```
+    /// # #[tokio::main] async fn main() -> rudask::Result<()> {
+    /// let cluster = rudask::LocalCluster::threads(3).await?;
+    /// let client = cluster.client().await?;
+    /// let data = client.scatter(vec![vec![1.0f64; 1000]]).workers(["local-0"]).await?;
+    /// client.replicate(&data, 10).await?; // more than there are workers: all of them
+    /// let holders = client.who_has(&data).await?;
+    /// assert_eq!(holders[data[0].key()].len(), 3);
+    /// assert_eq!(data[0].result().await?, vec![1.0; 1000]);
     /// # Ok(()) }
     /// ```
     pub async fn replicate<T>(&self, futures: &[Future<T>], n: usize) -> Result<()> {
@@ -81,10 +86,15 @@ impl Client {
     /// copy is dropped, so nothing is lost. Waits for the futures first, then
     /// for the moves. See [`Client::rebalance_all`] to move any data.
     ///
-    /// ```no_run
-    /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
-    /// let parts = client.scatter((0..12).map(|i| vec![i as f64; 1000])).workers(["w0"]).await?;
+    /// ```
+    /// # #[tokio::main] async fn main() -> rudask::Result<()> {
+    /// let cluster = rudask::LocalCluster::threads(2).await?;
+    /// let client = cluster.client().await?;
+    /// let parts = client.scatter((0..8).map(|i| vec![i as f64; 1000])).workers(["local-0"]).await?;
     /// client.rebalance(&parts).await?;
+    /// let held = client.has_what().await?;
+    /// assert!(held.values().all(|keys| keys.len() == 4));
+    /// assert_eq!(client.gather(&parts).await?[7], vec![7.0; 1000]);
     /// # Ok(()) }
     /// ```
     pub async fn rebalance<T>(&self, futures: &[Future<T>]) -> Result<()> {

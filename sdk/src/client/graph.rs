@@ -16,13 +16,15 @@ use std::sync::Arc;
 /// already on the cluster (kept alive by the builder). Task options ride on
 /// the task as with `submit`: `inc.key("x")` names the task's key.
 ///
-/// ```no_run
+/// ```
 /// #[rudask::task]
 /// fn inc(x: i64) -> i64 { x + 1 }
 /// #[rudask::task]
 /// fn add(a: i64, b: i64) -> i64 { a + b }
 ///
-/// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+/// # #[tokio::main] async fn main() -> rudask::Result<()> {
+/// # let cluster = rudask::LocalCluster::threads(2).await?;
+/// # let client = cluster.client().await?;
 /// use rudask::TaskExt;
 /// let ten = client.submit(inc, (9,))?;
 /// let mut g = rudask::GraphBuilder::new();
