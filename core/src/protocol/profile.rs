@@ -40,6 +40,18 @@ impl Profile {
 }
 
 /// Counts and run times of one task function.
+///
+/// ```
+/// use rudask_core::protocol::FunctionProfile;
+/// use std::time::Duration;
+/// let f = FunctionProfile {
+///     function: "app::inc".into(),
+///     count: 4,
+///     total: Duration::from_millis(10),
+///     workers: Vec::new(),
+/// };
+/// assert_eq!(f.mean(), Duration::from_micros(2500));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionProfile {
     /// The function's registered id.

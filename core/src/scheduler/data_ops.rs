@@ -41,8 +41,8 @@ struct Op {
 #[derive(Debug)]
 struct Move {
     source: WorkerId,
-    /// Requests waiting on this transfer.
-    ops: Vec<u64>,
+    /// The request waiting on this transfer.
+    op: u64,
     /// Free the source's copy once the receiver holds it (rebalance).
     free_source: bool,
 }
@@ -248,9 +248,7 @@ impl Scheduler {
             let key = self.tasks[id].key.clone();
             // Planning skips keys already moving to a receiver, so each
             // transfer belongs to one request.
-            self.data_ops
-                .moves
-                .insert((key.clone(), r), Move { source, ops: vec![op], free_source });
+            self.data_ops.moves.insert((key.clone(), r), Move { source, op, free_source });
             per_receiver
                 .entry(r)
                 .or_default()
@@ -319,9 +317,7 @@ impl Scheduler {
             }
         }
         if let Some(m) = mv {
-            for op in m.ops {
-                self.op_step(op, error.clone(), comm);
-            }
+            self.op_step(m.op, error, comm);
         }
     }
 
@@ -357,9 +353,7 @@ impl Scheduler {
             } else {
                 format!("worker {name} left while {key} was being copied from it")
             };
-            for op in m.ops {
-                self.op_step(op, Some(error.clone()), comm);
-            }
+            self.op_step(m.op, Some(error), comm);
         }
     }
 
@@ -403,9 +397,7 @@ impl Scheduler {
                 self.workers.contains_key(m.source),
                 "transfer of {key} from a worker that left"
             );
-            for op in &m.ops {
-                *waits.entry(*op).or_default() += 1;
-            }
+            *waits.entry(m.op).or_default() += 1;
         }
         for (id, o) in &self.data_ops.ops {
             assert_eq!(
