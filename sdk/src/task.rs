@@ -122,7 +122,8 @@ pub enum ArgSlot {
     Value(Payload),
     /// Another task's result.
     Dep(Arc<KeyRef>),
-    /// The result of another task of the same graph, by key.
+    /// The result of another task of the same graph, by key (a
+    /// [`crate::GraphKey`]); outside a graph, the scheduler must know the key.
     Key(rudask_core::Key),
 }
 
