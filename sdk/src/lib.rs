@@ -81,11 +81,14 @@ mod wait;
 
 pub use as_completed::{as_completed, AsCompleted, Batches};
 pub use client::{Client, Scatter};
+pub use client::{GraphBuilder, GraphKey, OutputKey};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};
 pub use future::{fire_and_forget, Future, KeyRef, Status};
 pub use rudask_core as core;
+pub use rudask_core::graph::TaskGraph;
+pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};
 pub use rudask_macros::{main, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};

@@ -122,6 +122,9 @@ pub enum ArgSlot {
     Value(Payload),
     /// Another task's result.
     Dep(Arc<KeyRef>),
+    /// The result of another task of the same graph, by key (a
+    /// [`crate::GraphKey`]); outside a graph, the scheduler must know the key.
+    Key(rudask_core::Key),
 }
 
 /// Something that can stand in an argument position of type `T`: a `T`, or a

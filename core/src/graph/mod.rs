@@ -2,8 +2,10 @@
 //! keys, task specifications and their arguments.
 
 mod key;
+mod task_graph;
 
 pub use key::Key;
+pub use task_graph::TaskGraph;
 
 use crate::protocol::Payload;
 use serde::{Deserialize, Serialize};

@@ -143,6 +143,29 @@ pub enum Request {
         /// Keys whose state to report.
         keys: Vec<Key>,
     },
+    /// Which workers hold each of these keys.
+    WhoHas {
+        /// Keys.
+        keys: Vec<Key>,
+    },
+    /// Which keys each worker holds.
+    HasWhat,
+    /// Copy each key's data to `n` workers in total (all workers if fewer);
+    /// answered when the copies are made.
+    Replicate {
+        /// Keys, all in memory.
+        keys: Vec<Key>,
+        /// Wanted number of copies of each key.
+        n: u32,
+    },
+    /// Move data between workers so that each holds about the same number of
+    /// bytes; answered when the moves are done.
+    Rebalance {
+        /// Only move these keys (`None`: any key in memory).
+        keys: Option<Vec<Key>>,
+    },
+    /// Per-function counts and run times of finished tasks.
+    Profile,
 }
 
 /// The scheduler's answer to a [`Request`], variant for variant.
@@ -152,6 +175,12 @@ pub enum Reply {
     Done,
     /// Answer to [`Request::Info`].
     Info(SchedulerInfo),
+    /// Answer to [`Request::WhoHas`]: each key and the names of the workers holding it.
+    WhoHas(Vec<(Key, Vec<String>)>),
+    /// Answer to [`Request::HasWhat`]: each worker's name and the keys it holds.
+    HasWhat(Vec<(String, Vec<Key>)>),
+    /// Answer to [`Request::Profile`].
+    Profile(super::Profile),
 }
 
 /// Why the scheduler could not answer a [`Request`].
@@ -284,6 +313,13 @@ pub enum WorkerMsg {
     },
     /// Liveness signal.
     Heartbeat,
+    /// Outcome of fetching one key asked for by [`ToWorker::Acquire`].
+    Acquired {
+        /// The key.
+        key: Key,
+        /// Size of the data now held, or `None` when it could not be fetched.
+        nbytes: Option<u64>,
+    },
 }
 
 /// Where the data of a dependency can be fetched.
@@ -332,6 +368,12 @@ pub enum ToWorker {
     },
     /// Stop.
     Shutdown,
+    /// Fetch these keys from the given workers and keep them; each key is
+    /// answered with one [`WorkerMsg::Acquired`] (replicate, rebalance).
+    Acquire {
+        /// Each key and the workers to fetch it from (first known one is used).
+        keys: Vec<DepLocation>,
+    },
 }
 
 /// Request to a worker's data port.

@@ -10,9 +10,11 @@
 pub mod codec;
 mod messages;
 mod payload;
+mod profile;
 
 pub use messages::*;
 pub use payload::{Object, Payload, INLINE_MAX};
+pub use profile::{FunctionProfile, Profile, WorkerTime};
 
 /// The protocol version spoken by this build. Peers must match exactly.
 pub const PROTOCOL_VERSION: u32 = 1;

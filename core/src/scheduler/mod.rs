@@ -18,9 +18,11 @@
 //! ```
 
 mod clients;
+mod data_ops;
 mod futures;
 mod graph;
 mod placement;
+mod profile;
 mod requests;
 mod task;
 mod test_comm;
@@ -28,6 +30,8 @@ mod workers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_data_ops;
 #[cfg(test)]
 mod tests_futures;
 
@@ -152,6 +156,8 @@ pub struct Scheduler {
     dirty: Vec<WorkerId>,
     // Tasks held until they finish or fail although no client may want them.
     fire_and_forget: rustc_hash::FxHashSet<TaskId>,
+    data_ops: data_ops::DataOps,
+    profiler: profile::Profiler,
 }
 
 impl Scheduler {
@@ -172,6 +178,8 @@ impl Scheduler {
             maybe_release: Vec::new(),
             dirty: Vec::new(),
             fire_and_forget: Default::default(),
+            data_ops: Default::default(),
+            profiler: Default::default(),
         }
     }
 
@@ -353,6 +361,7 @@ impl Scheduler {
         }
         let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
+        self.check_data_ops();
     }
 }
 

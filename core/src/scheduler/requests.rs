@@ -9,6 +9,11 @@ impl Scheduler {
     pub(super) fn on_request(&mut self, c: ClientId, id: u64, req: Request, comm: &mut impl Comm) {
         match req {
             Request::Info { keys } => reply(comm, c, id, Ok(Reply::Info(self.info(&keys)))),
+            Request::WhoHas { keys } => reply(comm, c, id, Ok(Reply::WhoHas(self.who_has(&keys)))),
+            Request::HasWhat => reply(comm, c, id, Ok(Reply::HasWhat(self.has_what()))),
+            Request::Replicate { keys, n } => self.replicate(c, id, &keys, n, comm),
+            Request::Rebalance { keys } => self.rebalance(c, id, keys.as_deref(), comm),
+            Request::Profile => reply(comm, c, id, Ok(Reply::Profile(self.profile()))),
         }
     }
 }

@@ -1884,6 +1884,7 @@ mod prop {
                     ToWorker::WorkerAdded(_)
                     | ToWorker::WorkerRemoved { .. }
                     | ToWorker::Shutdown => {}
+                    ToWorker::Acquire { .. } => panic!("the model never asks for transfers"),
                 }
             }
             for (c, msg) in self.comm.take_clients() {

@@ -72,6 +72,7 @@ impl Scheduler {
                 self.on_steal_response(w, TaskId::from_wire(task), stolen, comm)
             }
             WorkerMsg::Heartbeat => {}
+            WorkerMsg::Acquired { key, nbytes } => self.on_acquired(w, key, nbytes, comm),
         }
         self.finish(comm);
     }
@@ -95,6 +96,7 @@ impl Scheduler {
             return;
         }
         self.avg_duration_us = 0.9 * self.avg_duration_us + 0.1 * duration_us as f64;
+        self.record_run(w, self.tasks[id].func, duration_us);
         self.unassign(id);
         let t = &mut self.tasks[id];
         t.nbytes = nbytes;
@@ -194,6 +196,7 @@ impl Scheduler {
         let Some(ws) = self.workers.remove(w) else {
             return;
         };
+        self.data_ops_worker_lost(w, &ws.info.name, comm);
         let wire = w.to_wire();
         for other in self.workers.keys() {
             comm.send_worker(other, ToWorker::WorkerRemoved { id: wire });

@@ -25,6 +25,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
+mod acquire;
+
 /// Results at most this large travel inline to the scheduler and on to clients.
 pub const DEFAULT_INLINE_RESULT: usize = 16 * 1024;
 
@@ -102,6 +104,7 @@ pub struct Worker {
     peers: FxHashMap<u64, String>,
     me: u64,
     avg_us: f64,
+    acquiring: rustc_hash::FxHashSet<Key>,
 }
 
 impl Worker {
@@ -120,6 +123,7 @@ impl Worker {
             peers: FxHashMap::default(),
             me,
             avg_us: 2.0 * PREFETCH_BELOW_US,
+            acquiring: Default::default(),
         }
     }
 
@@ -181,6 +185,7 @@ impl Worker {
                 self.peers.remove(&id);
             }
             ToWorker::Shutdown => {}
+            ToWorker::Acquire { keys } => self.on_acquire(keys, out),
         }
         self.run_ready(out);
     }
@@ -274,6 +279,7 @@ impl Worker {
     /// Data arrived from peer `from`; `None` marks keys the peer did not have.
     pub fn on_fetched(&mut self, from: u64, items: Vec<(Key, Option<Payload>)>, out: &mut Outbox) {
         for (key, value) in items {
+            self.on_acquire_fetched(&key, value.as_ref(), out);
             let waiting = self.in_flight.remove(&key).unwrap_or_default();
             match value {
                 Some(v) => {
@@ -410,3 +416,5 @@ impl Worker {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_acquire;

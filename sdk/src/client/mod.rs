@@ -5,8 +5,11 @@
 //! applied to the shared key table by the connection's reader, so a result
 //! wakes its awaiting futures without another task hop.
 
+mod data;
+mod graph;
 mod scatter;
 
+pub use graph::{GraphBuilder, GraphKey, OutputKey};
 pub use scatter::Scatter;
 
 use crate::error::{Error, Result};
@@ -462,6 +465,7 @@ fn build_spec<F: Task>(
                 args.push(Arg::Dep(r.state.key.clone()));
                 deps.push(r);
             }
+            ArgSlot::Key(k) => args.push(Arg::Dep(k)),
         }
     }
     let key = match key {
