@@ -17,7 +17,9 @@
 //! s.check_invariants();
 //! ```
 
+mod admin;
 mod clients;
+mod events;
 mod graph;
 mod placement;
 mod requests;
@@ -27,7 +29,10 @@ mod workers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_admin;
 
+pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};
 pub use test_comm::TestComm;
 
@@ -147,6 +152,8 @@ pub struct Scheduler {
     ready: Vec<TaskId>,
     maybe_release: Vec<TaskId>,
     dirty: Vec<WorkerId>,
+    admin: admin::Admin,
+    events: events::Events,
 }
 
 impl Scheduler {
@@ -166,6 +173,8 @@ impl Scheduler {
             ready: Vec::new(),
             maybe_release: Vec::new(),
             dirty: Vec::new(),
+            admin: Default::default(),
+            events: Default::default(),
         }
     }
 

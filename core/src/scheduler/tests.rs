@@ -15,12 +15,12 @@ use crate::protocol::{
 // ---------------------------------------------------------------------------
 
 /// A scheduler and the outbox it writes to.
-struct H {
-    s: Scheduler,
-    comm: TestComm,
+pub(super) struct H {
+    pub(super) s: Scheduler,
+    pub(super) comm: TestComm,
 }
 
-fn spec(key: &str, func: &str, deps: &[&str]) -> TaskSpec {
+pub(super) fn spec(key: &str, func: &str, deps: &[&str]) -> TaskSpec {
     spec_opts(key, func, deps, 0, 0)
 }
 
@@ -42,15 +42,15 @@ fn tuned(f: impl FnOnce(&mut SchedulerConfig)) -> SchedulerConfig {
     c
 }
 
-fn keys(ks: &[&str]) -> Vec<Key> {
+pub(super) fn keys(ks: &[&str]) -> Vec<Key> {
     ks.iter().map(|k| Key::from(*k)).collect()
 }
 
-fn payload(b: &[u8]) -> Payload {
+pub(super) fn payload(b: &[u8]) -> Payload {
     Payload::from(b.to_vec())
 }
 
-fn computes(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, ComputeTask)> {
+pub(super) fn computes(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, ComputeTask)> {
     msgs.iter()
         .filter_map(|(w, m)| match m {
             ToWorker::Compute(ct) => Some((*w, (**ct).clone())),
@@ -110,15 +110,15 @@ fn cancelled(msgs: &[(ClientId, ToClient)]) -> Vec<(ClientId, String)> {
 }
 
 impl H {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with_config(SchedulerConfig::default())
     }
 
-    fn with_config(config: SchedulerConfig) -> Self {
+    pub(super) fn with_config(config: SchedulerConfig) -> Self {
         H { s: Scheduler::new(config), comm: TestComm::default() }
     }
 
-    fn worker(&mut self, name: &str, nthreads: u32, catalog: &[&str]) -> WorkerId {
+    pub(super) fn worker(&mut self, name: &str, nthreads: u32, catalog: &[&str]) -> WorkerId {
         let hello = WorkerHello {
             name: name.to_string(),
             data_addr: format!("mem://{name}"),
@@ -130,36 +130,36 @@ impl H {
         w
     }
 
-    fn client(&mut self, name: &str) -> ClientId {
+    pub(super) fn client(&mut self, name: &str) -> ClientId {
         let c = self.s.on_client_connected(name);
         self.s.check_invariants();
         c
     }
 
-    fn client_msg(&mut self, c: ClientId, msg: ClientMsg) {
+    pub(super) fn client_msg(&mut self, c: ClientId, msg: ClientMsg) {
         self.s.on_client_message(c, msg, &mut self.comm);
         self.s.check_invariants();
     }
 
-    fn submit(&mut self, c: ClientId, tasks: Vec<TaskSpec>, wanted: &[&str]) {
+    pub(super) fn submit(&mut self, c: ClientId, tasks: Vec<TaskSpec>, wanted: &[&str]) {
         self.client_msg(c, ClientMsg::UpdateGraph { tasks, wanted: keys(wanted) });
     }
 
-    fn release(&mut self, c: ClientId, ks: &[&str]) {
+    pub(super) fn release(&mut self, c: ClientId, ks: &[&str]) {
         self.client_msg(c, ClientMsg::Release { keys: keys(ks) });
     }
 
-    fn worker_msg(&mut self, w: WorkerId, msg: WorkerMsg) {
+    pub(super) fn worker_msg(&mut self, w: WorkerId, msg: WorkerMsg) {
         self.s.on_worker_message(w, msg, &mut self.comm);
         self.s.check_invariants();
     }
 
-    fn finish(&mut self, w: WorkerId, task: u64, nbytes: u64, value: Option<Payload>) {
+    pub(super) fn finish(&mut self, w: WorkerId, task: u64, nbytes: u64, value: Option<Payload>) {
         self.worker_msg(w, WorkerMsg::TaskFinished { task, nbytes, value, duration_us: 500 });
     }
 
     /// Finishes the task of `key` on the worker the scheduler sent it to.
-    fn finish_key(&mut self, key: &str, nbytes: u64) -> WorkerId {
+    pub(super) fn finish_key(&mut self, key: &str, nbytes: u64) -> WorkerId {
         let (id, t) = self.s.task_by_key(key).expect("known key");
         assert_eq!(t.state, TaskState::Processing, "{key} is not processing");
         let w = t.processing_on.expect("processing");
@@ -167,37 +167,37 @@ impl H {
         w
     }
 
-    fn fail(&mut self, w: WorkerId, task: u64, message: &str) {
+    pub(super) fn fail(&mut self, w: WorkerId, task: u64, message: &str) {
         self.worker_msg(
             w,
             WorkerMsg::TaskFailed { task, failure: TaskFailure::new(FailureKind::Error, message) },
         );
     }
 
-    fn lose_worker(&mut self, w: WorkerId, exit_code: Option<i32>) {
+    pub(super) fn lose_worker(&mut self, w: WorkerId, exit_code: Option<i32>) {
         self.s.on_worker_lost(w, exit_code, &mut self.comm);
         self.s.check_invariants();
     }
 
-    fn tick(&mut self) -> Vec<WorkerId> {
+    pub(super) fn tick(&mut self) -> Vec<WorkerId> {
         let dead = self.s.on_tick(&mut self.comm);
         self.s.check_invariants();
         dead
     }
 
-    fn state(&self, key: &str) -> TaskState {
+    pub(super) fn state(&self, key: &str) -> TaskState {
         self.s.task_by_key(key).expect("known key").1.state
     }
 
-    fn wire(&self, key: &str) -> u64 {
+    pub(super) fn wire(&self, key: &str) -> u64 {
         self.s.task_by_key(key).expect("known key").0.to_wire()
     }
 
-    fn processing_on(&self, key: &str) -> Option<WorkerId> {
+    pub(super) fn processing_on(&self, key: &str) -> Option<WorkerId> {
         self.s.task_by_key(key).expect("known key").1.processing_on
     }
 
-    fn count_in(&self, state: TaskState) -> usize {
+    pub(super) fn count_in(&self, state: TaskState) -> usize {
         self.s.tasks.values().filter(|t| t.state == state).count()
     }
 }
@@ -1877,7 +1877,10 @@ mod prop {
                     ToWorker::Steal { task } => self.steals.push((w, task)),
                     ToWorker::WorkerAdded(_)
                     | ToWorker::WorkerRemoved { .. }
-                    | ToWorker::Shutdown => {}
+                    | ToWorker::Shutdown
+                    | ToWorker::Run { .. }
+                    | ToWorker::File { .. }
+                    | ToWorker::Restart => {}
                 }
             }
             for (c, msg) in self.comm.take_clients() {

@@ -44,6 +44,7 @@ impl Scheduler {
             }
         }
         self.dirty.push(id);
+        self.admin_worker_joined(id, comm);
         self.finish(comm);
         Ok(id)
     }
@@ -72,6 +73,7 @@ impl Scheduler {
                 self.on_steal_response(w, TaskId::from_wire(task), stolen, comm)
             }
             WorkerMsg::Heartbeat => {}
+            WorkerMsg::RunResult { id, result } => self.on_run_result(w, id, result, comm),
         }
         self.finish(comm);
     }
@@ -193,6 +195,7 @@ impl Scheduler {
         let Some(ws) = self.workers.remove(w) else {
             return;
         };
+        self.admin_worker_lost(w, "died", exit_code, comm);
         let wire = w.to_wire();
         for other in self.workers.keys() {
             comm.send_worker(other, ToWorker::WorkerRemoved { id: wire });

@@ -180,7 +180,11 @@ impl Worker {
             ToWorker::WorkerRemoved { id } => {
                 self.peers.remove(&id);
             }
-            ToWorker::Shutdown => {}
+            // The driver acts on these itself.
+            ToWorker::Shutdown
+            | ToWorker::Run { .. }
+            | ToWorker::File { .. }
+            | ToWorker::Restart => {}
         }
         self.run_ready(out);
     }
