@@ -72,7 +72,7 @@ mod future;
 pub mod runtime;
 mod task;
 
-pub use client::{Client, Scatter};
+pub use client::{Client, Event, Scatter, Subscription};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};

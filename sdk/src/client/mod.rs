@@ -5,8 +5,11 @@
 //! applied to the shared key table by the connection's reader, so a result
 //! wakes its awaiting futures without another task hop.
 
+mod admin;
+mod events;
 mod scatter;
 
+pub use events::{Event, Subscription};
 pub use scatter::Scatter;
 
 use crate::error::{Error, Result};
@@ -34,6 +37,7 @@ pub(crate) struct Shared {
     disconnected: Mutex<Option<String>>,
     requests: Mutex<FxHashMap<u64, tokio::sync::oneshot::Sender<RequestResult>>>,
     next_request: std::sync::atomic::AtomicU64,
+    subscriptions: events::Subscriptions,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,6 +74,8 @@ impl Shared {
                     let _ = tx.send(reply);
                 }
             }
+            ToClient::Restarted => self.restarted(),
+            ToClient::Event { topic, time, data } => self.subscriptions.dispatch(topic, time, data),
         }
     }
 
