@@ -3,7 +3,7 @@
 
 use super::{lock, unexpected, Client, ClientInner, Shared};
 use crate::error::{Error, Result};
-use crate::future::Status;
+use crate::future::{KeyState, Status};
 use crate::task::{decode_value, ArgSlot, IntoArgs, Task};
 use rudask_core::protocol::{ClientMsg, Reply, Request};
 use rudask_core::{Payload, TaskFailure};
@@ -16,9 +16,14 @@ use std::time::Duration;
 const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Shared {
-    /// The cluster was restarted: every key of this client is gone.
+    /// The cluster was restarted: every key of this client is gone. Its
+    /// futures fail; a key submitted again starts from a fresh state, while
+    /// the count of handles (old and new) stays in the table.
     pub(super) fn restarted(&self) {
-        let states: Vec<_> = lock(&self.keys).values().map(|(s, _)| s.clone()).collect();
+        let states: Vec<_> = lock(&self.keys)
+            .iter_mut()
+            .map(|(k, (s, _))| std::mem::replace(s, KeyState::new(k.clone())))
+            .collect();
         for s in states {
             s.set_failed(Status::Cancelled, Error::Restarted { key: s.key.to_string() });
         }
@@ -50,7 +55,10 @@ fn plain_args<F: Task, A: IntoArgs<F::Args>>(task: &F, args: A) -> Result<Vec<Pa
         .collect()
 }
 
-fn outcome<T: crate::task::Value>(label: &str, r: std::result::Result<Payload, TaskFailure>) -> Result<T> {
+fn outcome<T: crate::task::Value>(
+    label: &str,
+    r: std::result::Result<Payload, TaskFailure>,
+) -> Result<T> {
     match r {
         Ok(p) => decode_value(label, &p),
         Err(failure) => Err(Error::from_failure(label, &failure)),

@@ -174,7 +174,8 @@ impl Client {
     ) -> Result<Subscription> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let (id, first) = self.inner.shared.subscriptions.add(topic, tx);
-        let subscription = Subscription { client: self.inner.clone(), topic: topic.to_string(), id };
+        let subscription =
+            Subscription { client: self.inner.clone(), topic: topic.to_string(), id };
         if first {
             match self.inner.request(Request::Subscribe { topic: topic.to_string() }).await? {
                 Reply::Done => {}

@@ -262,7 +262,10 @@ async fn event_loop(
 
 fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
     match ev {
-        SchedEvent::Client(c, ClientMsg::Request { id, req: Request::RunOnScheduler { func, args } }) => {
+        SchedEvent::Client(
+            c,
+            ClientMsg::Request { id, req: Request::RunOnScheduler { func, args } },
+        ) => {
             // Off the event loop: the function may block or run for long.
             if let Some(tx) = comm.clients.get(c).cloned() {
                 tokio::spawn(async move {
