@@ -76,8 +76,8 @@ impl Client {
     /// fn pid() -> u32 { std::process::id() }
     ///
     /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
-    /// for (worker, pid) in client.run(pid, ()).await? {
-    ///     println!("{worker}: {}", pid?);
+    /// for (worker, result) in client.run(pid, ()).await? {
+    ///     println!("{worker}: {}", result?);
     /// }
     /// # Ok(()) }
     /// ```

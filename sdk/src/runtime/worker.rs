@@ -76,7 +76,9 @@ fn hello(name: String, data_addr: String, nthreads: usize) -> WorkerHello {
 }
 
 /// Runs a worker connected over TCP until the scheduler goes away or tells it
-/// to stop.
+/// to stop. When the cluster is restarted (`Client::restart`), the process
+/// replaces itself with a fresh run of the same executable and arguments
+/// (same pid, same environment); this returns only if that fails.
 ///
 /// ```no_run
 /// # async fn demo() -> rudask::Result<()> {
