@@ -56,6 +56,8 @@ async fn subscribers_get_new_events_and_history_is_kept() {
     assert!(history.windows(2).all(|w| w[0].0 <= w[1].0));
     assert_eq!(within(b.get_events::<u32>("elsewhere")).await.unwrap()[0].1, 99);
     assert!(within(a.get_events::<u32>("never")).await.unwrap().is_empty());
+    within(a.log_event("floats", vec![1.5f64, 2.5])).await.unwrap();
+    assert_eq!(within(b.get_events::<Vec<f64>>("floats")).await.unwrap()[0].1, vec![1.5, 2.5]);
     assert!(matches!(within(a.get_events::<u32>("progress")).await, Err(Error::Serialization(_))));
 
     // Dropping the subscription removes the handler.
