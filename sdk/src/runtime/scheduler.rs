@@ -85,8 +85,8 @@ impl Default for SchedulerOptions {
 pub struct SchedulerHandle {
     inbox: mpsc::UnboundedSender<SchedEvent>,
     address: String,
-    /// Set when a client shut the cluster down, so the process can tell a
-    /// requested stop from a failure.
+    /// Set when the scheduler stops because it was asked to, so the process
+    /// can tell a requested stop from a failure.
     stop_requested: Arc<AtomicBool>,
 }
 
@@ -113,7 +113,8 @@ impl SchedulerHandle {
         self.inbox.closed().await;
     }
 
-    /// True when a client shut the cluster down (`Client::shutdown`).
+    /// True once the scheduler stopped because it was asked to
+    /// ([`SchedulerHandle::shutdown`] or `Client::shutdown`), not by failure.
     pub(crate) fn stop_requested(&self) -> bool {
         self.stop_requested.load(Ordering::Relaxed)
     }

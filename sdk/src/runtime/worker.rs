@@ -309,6 +309,8 @@ async fn event_loop(
                             });
                         }
                         Event::Sched(ToWorker::File { name: file, data }) => {
+                            // Written before the next message is handled, so the
+                            // tasks and runs sent after an upload see the file.
                             if let Err(e) = super::admin::write_file(&local_dir.0, &file, &data) {
                                 tracing::error!(worker = %name, %file, error = %e, "could not write an uploaded file");
                             }
