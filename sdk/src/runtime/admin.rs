@@ -94,3 +94,59 @@ pub(crate) fn reexec() -> std::io::Error {
     };
     std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[rudask::task]
+    fn admin_test_panics(message: String) -> i64 {
+        panic!("{message}")
+    }
+
+    #[rudask::task]
+    async fn admin_test_double(x: i64) -> i64 {
+        2 * x
+    }
+
+    fn arg<T: serde::Serialize + 'static>(v: T) -> Payload {
+        rudask_core::registry::encode(&v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn call_runs_registered_functions_and_catches_panics() {
+        use crate::Task;
+        let out = call(admin_test_double.id(), vec![arg(21i64)], None).await.unwrap();
+        assert_eq!(rudask_core::registry::decode::<i64>(&out).unwrap(), 42);
+        assert!(out.as_bytes().is_some(), "results leave the process encoded");
+
+        let failure =
+            call(admin_test_panics.id(), vec![arg("oops".to_string())], None).await.unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Panic);
+        assert!(failure.message.contains("oops"), "{}", failure.message);
+
+        let failure = call("no::such::function", vec![], None).await.unwrap_err();
+        assert_eq!(failure.kind, FailureKind::NoWorker);
+        assert!(failure.message.contains("no::such::function"));
+
+        match run_on_scheduler(Arc::from("no::such::function"), vec![]).await {
+            Err(e) => assert_eq!(e.kind, RequestErrorKind::InvalidArgument),
+            Ok(r) => panic!("unexpected {r:?}"),
+        }
+    }
+
+    #[test]
+    fn files_are_replaced_whole_and_leave_no_temporary_behind() {
+        let dir = std::env::temp_dir().join(format!("rudask-admin-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_file(&dir, "f.txt", &Payload::from(b"first version".to_vec())).unwrap();
+        write_file(&dir, "f.txt", &Payload::from(b"second".to_vec())).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("f.txt")).unwrap(), "second");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["f.txt".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
