@@ -1,5 +1,5 @@
 //! Events over TCP: clients log values on topics, other clients subscribe
-//! and read the history.
+//! and read the history, on a cluster with a worker process.
 
 mod common;
 
@@ -21,8 +21,7 @@ fn progress(step: u32) -> Progress {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_get_new_events_and_history_is_kept() {
-    let cluster = Cluster::scheduler().await;
-    let a = cluster.client().await;
+    let (cluster, a) = Cluster::start(1, 1).await;
     let b = cluster.client().await;
     let start = SystemTime::now() - Duration::from_secs(1);
 
