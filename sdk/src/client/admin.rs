@@ -157,7 +157,9 @@ impl Client {
     /// future of every client fails with [`Error::Restarted`]; worker
     /// processes replace themselves with a fresh process of the same binary
     /// and arguments (same pid), in-process workers drop their data and join
-    /// again. Returns once as many workers as before are connected again, or
+    /// again (a task already running on one of their threads finishes in the
+    /// background; its result is dropped). Returns once as many workers as
+    /// before are connected again, or
     /// [`Error::Timeout`] after 60 seconds.
     ///
     /// ```no_run
