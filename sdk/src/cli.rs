@@ -96,9 +96,13 @@ pub fn main() -> ExitCode {
                         handle.shutdown();
                         Ok(())
                     }
-                    () = handle.stopped() => Err(crate::Error::Disconnected(
-                        "the scheduler stopped unexpectedly; see the log above".into(),
-                    )),
+                    () = handle.stopped() => if handle.stop_requested() {
+                        Ok(())
+                    } else {
+                        Err(crate::Error::Disconnected(
+                            "the scheduler stopped unexpectedly; see the log above".into(),
+                        ))
+                    },
                 }
             }
             Command::Worker { address, scheduler, nthreads, name, host } => {

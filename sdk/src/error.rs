@@ -88,6 +88,13 @@ pub enum Error {
     /// The scheduler could not carry out a valid request.
     #[error("the scheduler could not do it: {0}")]
     Scheduler(String),
+    /// The cluster was restarted (`Client::restart`): the key's task and data
+    /// are gone.
+    #[error("{key} was lost: the cluster was restarted; submit it again")]
+    Restarted {
+        /// The key.
+        key: String,
+    },
 }
 
 impl Error {

@@ -80,7 +80,7 @@ mod task;
 mod wait;
 
 pub use as_completed::{as_completed, AsCompleted, Batches};
-pub use client::{Client, Scatter};
+pub use client::{Client, Event, Scatter, Subscription};
 pub use client::{GraphBuilder, GraphKey, OutputKey};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;

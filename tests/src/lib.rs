@@ -157,3 +157,46 @@ pub fn write_marker(path: String, after: i64, x: i64) -> Result<i64, String> {
     std::fs::write(&path, format!("{after} {x}")).map_err(|e| format!("writing {path}: {e}"))?;
     Ok(x)
 }
+
+// --- Cluster administration (tests/tests/admin.rs, tests/tests/events.rs) ---
+
+/// The id of the process that ran it and a number drawn once per process:
+/// the same pid with another number means the process was replaced (exec).
+#[rudask::task]
+pub fn process_identity() -> (u32, u64) {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    (std::process::id(), *NONCE.get_or_init(unique_number))
+}
+
+/// Returns its process id, but panics with `message` in process `pid`.
+#[rudask::task]
+pub fn panic_in_pid(pid: u32, message: String) -> u32 {
+    if std::process::id() == pid {
+        panic!("{message}");
+    }
+    std::process::id()
+}
+
+/// Returns its process id, but kills its process with `abort()` in process
+/// `pid` (after `ms` milliseconds, so the others answer first).
+#[rudask::task]
+pub fn abort_in_pid(pid: u32, ms: u64) -> u32 {
+    if std::process::id() == pid {
+        std::thread::sleep(Duration::from_millis(ms));
+        std::process::abort();
+    }
+    std::process::id()
+}
+
+/// The contents of file `name` in the worker's local directory, if it is there.
+#[rudask::task]
+pub fn read_local_file(name: String) -> Option<String> {
+    let dir = rudask::local_directory()?;
+    std::fs::read_to_string(dir.join(name)).ok()
+}
+
+/// Whether it runs inside a worker (has a local directory), and its process id.
+#[rudask::task]
+pub async fn where_am_i() -> (bool, u32) {
+    (rudask::local_directory().is_some(), std::process::id())
+}

@@ -166,6 +166,66 @@ pub enum Request {
     },
     /// Per-function counts and run times of finished tasks.
     Profile,
+    /// Run a registered function on workers, outside the task graph;
+    /// answered by [`Reply::Run`] once every chosen worker answered or left.
+    Run {
+        /// Names (or data addresses) of the workers to run on; `None`: all.
+        workers: Option<Vec<String>>,
+        /// Registered function id.
+        func: Arc<str>,
+        /// Encoded arguments.
+        args: Vec<Payload>,
+    },
+    /// Run a registered function in the scheduler's process; answered by
+    /// [`Reply::RunOnScheduler`].
+    RunOnScheduler {
+        /// Registered function id.
+        func: Arc<str>,
+        /// Encoded arguments.
+        args: Vec<Payload>,
+    },
+    /// Forget every task, restart every worker; answered once as many
+    /// workers as before are connected again.
+    Restart,
+    /// Stop the scheduler and every worker.
+    Shutdown,
+    /// Answered once at least `n` workers are connected.
+    WaitForWorkers {
+        /// Number of workers.
+        n: usize,
+    },
+    /// Keep a file and write it into every worker's local directory, now
+    /// and on every worker that joins later.
+    UploadFile {
+        /// File name (no directories).
+        name: String,
+        /// Contents.
+        data: Payload,
+    },
+    /// Record an event on a topic and pass it to the topic's subscribers.
+    LogEvent {
+        /// Topic.
+        topic: String,
+        /// Seconds since the Unix epoch, from the logging client's clock.
+        time: f64,
+        /// Encoded value.
+        data: Payload,
+    },
+    /// Send this client every new event of `topic`.
+    Subscribe {
+        /// Topic.
+        topic: String,
+    },
+    /// Stop sending this client the events of `topic`.
+    Unsubscribe {
+        /// Topic.
+        topic: String,
+    },
+    /// The recorded events of a topic, answered by [`Reply::Events`].
+    GetEvents {
+        /// Topic.
+        topic: String,
+    },
 }
 
 /// The scheduler's answer to a [`Request`], variant for variant.
@@ -181,6 +241,12 @@ pub enum Reply {
     HasWhat(Vec<(String, Vec<Key>)>),
     /// Answer to [`Request::Profile`].
     Profile(super::Profile),
+    /// Answer to [`Request::Run`]: each worker's name and outcome.
+    Run(Vec<(String, Result<Payload, TaskFailure>)>),
+    /// Answer to [`Request::RunOnScheduler`].
+    RunOnScheduler(Result<Payload, TaskFailure>),
+    /// Answer to [`Request::GetEvents`]: time and value of each event, oldest first.
+    Events(Vec<(f64, Payload)>),
 }
 
 /// Why the scheduler could not answer a [`Request`].
@@ -272,6 +338,17 @@ pub enum ToClient {
         /// The answer, or why there is none.
         reply: Result<Reply, RequestError>,
     },
+    /// The cluster was restarted: every key this client wanted is forgotten.
+    Restarted,
+    /// A new event on a topic this client subscribed to.
+    Event {
+        /// Topic.
+        topic: String,
+        /// Seconds since the Unix epoch, from the logging client's clock.
+        time: f64,
+        /// Encoded value.
+        data: Payload,
+    },
 }
 
 /// Worker → scheduler.
@@ -319,6 +396,13 @@ pub enum WorkerMsg {
         key: Key,
         /// Size of the data now held, or `None` when it could not be fetched.
         nbytes: Option<u64>,
+    },
+    /// Outcome of [`ToWorker::Run`].
+    RunResult {
+        /// The run's id.
+        id: u64,
+        /// The function's encoded result, or why there is none.
+        result: Result<Payload, TaskFailure>,
     },
 }
 
@@ -374,6 +458,26 @@ pub enum ToWorker {
         /// Each key and the workers to fetch it from (first known one is used).
         keys: Vec<DepLocation>,
     },
+    /// Run a registered function outside the task graph; answer with
+    /// [`WorkerMsg::RunResult`].
+    Run {
+        /// Run id, echoed.
+        id: u64,
+        /// Registered function id.
+        func: Arc<str>,
+        /// Encoded arguments.
+        args: Vec<Payload>,
+    },
+    /// Write a file into the worker's local directory.
+    File {
+        /// File name (no directories).
+        name: String,
+        /// Contents.
+        data: Payload,
+    },
+    /// Drop all data and tasks and register again as a fresh worker (a
+    /// worker process replaces itself with a new process of its binary).
+    Restart,
 }
 
 /// Request to a worker's data port.

@@ -19,6 +19,7 @@ impl Scheduler {
         let Some(cs) = self.clients.remove(c) else {
             return;
         };
+        self.admin_client_lost(c);
         for id in cs.wants {
             if let Some(t) = self.tasks.get_mut(id) {
                 t.wants.retain(|&x| x != c);

@@ -17,8 +17,10 @@
 //! s.check_invariants();
 //! ```
 
+mod admin;
 mod clients;
 mod data_ops;
+mod events;
 mod futures;
 mod graph;
 mod placement;
@@ -31,10 +33,13 @@ mod workers;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_admin;
+#[cfg(test)]
 mod tests_data_ops;
 #[cfg(test)]
 mod tests_futures;
 
+pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};
 pub use test_comm::TestComm;
 
@@ -158,6 +163,8 @@ pub struct Scheduler {
     fire_and_forget: rustc_hash::FxHashSet<TaskId>,
     data_ops: data_ops::DataOps,
     profiler: profile::Profiler,
+    admin: admin::Admin,
+    events: events::Events,
 }
 
 impl Scheduler {
@@ -180,6 +187,8 @@ impl Scheduler {
             fire_and_forget: Default::default(),
             data_ops: Default::default(),
             profiler: Default::default(),
+            admin: Default::default(),
+            events: Default::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! requests that wait on the cluster, later with the same id.
 
 use super::{ClientId, Comm, Scheduler};
-use crate::protocol::{Reply, Request, RequestError, ToClient};
+use crate::protocol::{Reply, Request, RequestError, RequestErrorKind, ToClient};
 
 impl Scheduler {
     /// Answers (or starts answering) request `id` of client `c`.
@@ -14,6 +14,29 @@ impl Scheduler {
             Request::Replicate { keys, n } => self.replicate(c, id, &keys, n, comm),
             Request::Rebalance { keys } => self.rebalance(c, id, keys.as_deref(), comm),
             Request::Profile => reply(comm, c, id, Ok(Reply::Profile(self.profile()))),
+            Request::Run { workers, func, args } => self.on_run(c, id, workers, func, args, comm),
+            Request::RunOnScheduler { .. } => {
+                let message = "this scheduler runs without a driver that can call functions";
+                reply(comm, c, id, Err(RequestError::new(RequestErrorKind::Failed, message)))
+            }
+            Request::Restart => self.on_restart(c, id, comm),
+            Request::Shutdown => self.on_shutdown(c, id, comm),
+            Request::WaitForWorkers { n } => self.on_wait_for_workers(c, id, n, comm),
+            Request::UploadFile { name, data } => self.on_upload_file(c, id, name, data, comm),
+            Request::LogEvent { topic, time, data } => {
+                self.on_log_event(c, id, topic, time, data, comm)
+            }
+            Request::Subscribe { topic } => {
+                self.on_subscribe(c, topic);
+                reply(comm, c, id, Ok(Reply::Done))
+            }
+            Request::Unsubscribe { topic } => {
+                self.on_unsubscribe(c, &topic);
+                reply(comm, c, id, Ok(Reply::Done))
+            }
+            Request::GetEvents { topic } => {
+                reply(comm, c, id, Ok(Reply::Events(self.events(&topic))))
+            }
         }
     }
 }

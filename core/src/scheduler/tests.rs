@@ -1883,7 +1883,10 @@ mod prop {
                     ToWorker::Steal { task } => self.steals.push((w, task)),
                     ToWorker::WorkerAdded(_)
                     | ToWorker::WorkerRemoved { .. }
-                    | ToWorker::Shutdown => {}
+                    | ToWorker::Shutdown
+                    | ToWorker::Run { .. }
+                    | ToWorker::File { .. }
+                    | ToWorker::Restart => {}
                     ToWorker::Acquire { .. } => panic!("the model never asks for transfers"),
                 }
             }

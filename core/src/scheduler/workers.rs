@@ -44,6 +44,7 @@ impl Scheduler {
             }
         }
         self.dirty.push(id);
+        self.admin_worker_joined(id, comm);
         self.finish(comm);
         Ok(id)
     }
@@ -73,6 +74,7 @@ impl Scheduler {
             }
             WorkerMsg::Heartbeat => {}
             WorkerMsg::Acquired { key, nbytes } => self.on_acquired(w, key, nbytes, comm),
+            WorkerMsg::RunResult { id, result } => self.on_run_result(w, id, result, comm),
         }
         self.finish(comm);
     }
@@ -197,6 +199,7 @@ impl Scheduler {
             return;
         };
         self.data_ops_worker_lost(w, &ws.info.name, comm);
+        self.admin_worker_lost(w, "died", exit_code, comm);
         let wire = w.to_wire();
         for other in self.workers.keys() {
             comm.send_worker(other, ToWorker::WorkerRemoved { id: wire });

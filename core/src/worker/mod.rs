@@ -184,8 +184,12 @@ impl Worker {
             ToWorker::WorkerRemoved { id } => {
                 self.peers.remove(&id);
             }
-            ToWorker::Shutdown => {}
             ToWorker::Acquire { keys } => self.on_acquire(keys, out),
+            // The driver acts on these itself.
+            ToWorker::Shutdown
+            | ToWorker::Run { .. }
+            | ToWorker::File { .. }
+            | ToWorker::Restart => {}
         }
         self.run_ready(out);
     }

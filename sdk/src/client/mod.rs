@@ -5,10 +5,13 @@
 //! applied to the shared key table by the connection's reader, so a result
 //! wakes its awaiting futures without another task hop.
 
+mod admin;
 mod data;
+mod events;
 mod graph;
 mod scatter;
 
+pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};
 pub use scatter::Scatter;
 
@@ -37,6 +40,7 @@ pub(crate) struct Shared {
     disconnected: Mutex<Option<String>>,
     requests: Mutex<FxHashMap<u64, tokio::sync::oneshot::Sender<RequestResult>>>,
     next_request: std::sync::atomic::AtomicU64,
+    subscriptions: events::Subscriptions,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,6 +77,8 @@ impl Shared {
                     let _ = tx.send(reply);
                 }
             }
+            ToClient::Restarted => self.restarted(),
+            ToClient::Event { topic, time, data } => self.subscriptions.dispatch(topic, time, data),
         }
     }
 

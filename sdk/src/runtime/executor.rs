@@ -34,7 +34,7 @@ thread_local! {
 
 /// Installs (once) a panic hook that records panics raised inside tasks
 /// instead of printing them; other panics go to the previous hook.
-fn install_panic_hook() {
+pub(super) fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -60,17 +60,17 @@ fn install_panic_hook() {
     });
 }
 
-fn panic_failure() -> TaskFailure {
+pub(super) fn panic_failure() -> TaskFailure {
     let (message, traceback) = LAST_PANIC
         .with(|p| p.borrow_mut().take())
         .unwrap_or_else(|| ("unknown panic".to_string(), String::new()));
     TaskFailure::new(FailureKind::Panic, message).with_traceback(traceback)
 }
 
-struct InTask;
+pub(super) struct InTask;
 
 impl InTask {
-    fn enter() -> InTask {
+    pub(super) fn enter() -> InTask {
         IN_TASK.with(|c| c.set(true));
         InTask
     }
@@ -84,7 +84,7 @@ impl Drop for InTask {
 
 /// A result leaving the process is encoded right away, on the task's own
 /// thread, so its size is exact and encoding errors are the task's failure.
-fn settle(result: TaskResult, encode: bool, func: &str) -> TaskResult {
+pub(super) fn settle(result: TaskResult, encode: bool, func: &str) -> TaskResult {
     match result {
         Ok(p) if encode => p.into_encoded().map_err(|e| {
             TaskFailure::new(
@@ -96,7 +96,7 @@ fn settle(result: TaskResult, encode: bool, func: &str) -> TaskResult {
     }
 }
 
-fn run_sync(call: Box<dyn FnOnce() -> TaskResult + Send>) -> TaskResult {
+pub(super) fn run_sync(call: Box<dyn FnOnce() -> TaskResult + Send>) -> TaskResult {
     let guard = InTask::enter();
     let r = std::panic::catch_unwind(AssertUnwindSafe(call));
     drop(guard);
@@ -182,6 +182,11 @@ impl Executor {
             encode,
             ctx,
         }
+    }
+
+    /// The context tasks of this executor run in.
+    pub(crate) fn context(&self) -> &Arc<WorkerContext> {
+        &self.ctx
     }
 
     /// Records a task's run time.

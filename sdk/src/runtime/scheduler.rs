@@ -6,11 +6,13 @@ use super::conn::{self, BUILD};
 use super::Uplink;
 use crate::error::{Error, Result};
 use rudask_core::protocol::{
-    ClientMsg, HelloReply, Role, SchedulerInfo, ToClient, ToWorker, Welcome, WorkerHello,
+    ClientMsg, HelloReply, Request, Role, SchedulerInfo, ToClient, ToWorker, Welcome, WorkerHello,
     WorkerInfo, WorkerMsg, PROTOCOL_VERSION,
 };
 use rudask_core::scheduler::{ClientId, Comm, Scheduler, SchedulerConfig, WireId, WorkerId};
 use slotmap::SecondaryMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -83,6 +85,9 @@ impl Default for SchedulerOptions {
 pub struct SchedulerHandle {
     inbox: mpsc::UnboundedSender<SchedEvent>,
     address: String,
+    /// Set when the scheduler stops because it was asked to, so the process
+    /// can tell a requested stop from a failure.
+    stop_requested: Arc<AtomicBool>,
 }
 
 impl SchedulerHandle {
@@ -106,6 +111,12 @@ impl SchedulerHandle {
     /// Resolves once the scheduler has stopped (shut down, or failed).
     pub async fn stopped(&self) {
         self.inbox.closed().await;
+    }
+
+    /// True once the scheduler stopped because it was asked to
+    /// ([`SchedulerHandle::shutdown`] or `Client::shutdown`), not by failure.
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop_requested.load(Ordering::Relaxed)
     }
 
     /// Tells the scheduler that a worker process exited, so its loss is
@@ -165,11 +176,13 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let address = format!("tcp://{}", listener.local_addr()?);
     let (inbox, rx) = mpsc::unbounded_channel();
     let accept_inbox = inbox.clone();
+    let stop_requested = Arc::new(AtomicBool::new(false));
+    let stopping = stop_requested.clone();
     let run = async move {
         match TcpListener::from_std(listener) {
             Ok(listener) => {
                 tokio::spawn(accept_loop(listener, accept_inbox));
-                event_loop(rx, Scheduler::new(opts.config), opts.tick).await;
+                event_loop(rx, Scheduler::new(opts.config), opts.tick, &stopping).await;
             }
             Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
         }
@@ -183,7 +196,7 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         tokio::spawn(run);
     }
     tracing::info!(%address, "scheduler started");
-    Ok(SchedulerHandle { inbox, address })
+    Ok(SchedulerHandle { inbox, address, stop_requested })
 }
 
 /// Routes the scheduler's outbox. Messages for a worker whose connection is
@@ -212,7 +225,12 @@ impl Comm for ChannelComm {
     }
 }
 
-async fn event_loop(mut rx: mpsc::UnboundedReceiver<SchedEvent>, mut s: Scheduler, tick: Duration) {
+async fn event_loop(
+    mut rx: mpsc::UnboundedReceiver<SchedEvent>,
+    mut s: Scheduler,
+    tick: Duration,
+    stopping: &AtomicBool,
+) {
     let mut comm = ChannelComm::default();
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -229,6 +247,7 @@ async fn event_loop(mut rx: mpsc::UnboundedReceiver<SchedEvent>, mut s: Schedule
                             let _ = tx.send(ToWorker::Shutdown);
                         }
                         tracing::info!("scheduler stopped");
+                        stopping.store(true, Ordering::Relaxed);
                         return;
                     }
                 }
@@ -244,7 +263,30 @@ async fn event_loop(mut rx: mpsc::UnboundedReceiver<SchedEvent>, mut s: Schedule
 
 fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
     match ev {
-        SchedEvent::Client(c, msg) => s.on_client_message(c, msg, comm),
+        SchedEvent::Client(
+            c,
+            ClientMsg::Request { id, req: Request::RunOnScheduler { func, args } },
+        ) => {
+            // Off the event loop: the function may block or run for long.
+            if let Some(tx) = comm.clients.get(c).cloned() {
+                tokio::spawn(async move {
+                    let reply = super::admin::run_on_scheduler(func, args).await;
+                    let _ = tx.send(ToClient::Reply { id, reply });
+                });
+            }
+        }
+        SchedEvent::Client(c, msg) => {
+            let restart = matches!(msg, ClientMsg::Request { req: Request::Restart, .. });
+            s.on_client_message(c, msg, comm);
+            if restart {
+                // Every worker was removed: their old connections close once
+                // the restart message is written.
+                comm.workers.retain(|w, _| s.worker(w).is_some());
+            }
+            if s.stopping() {
+                return false;
+            }
+        }
         SchedEvent::Worker(w, msg) => s.on_worker_message(w, msg, comm),
         SchedEvent::ClientJoin { name, sink, reply } => {
             let c = s.on_client_connected(&name);

@@ -59,6 +59,16 @@ enum Event {
     SchedGone,
     Fetched { from: u64, items: Vec<(Key, Option<Payload>)> },
     FetchFailed { from: u64, keys: Vec<Key> },
+    RunDone { id: u64, result: rudask_core::registry::TaskResult },
+}
+
+/// Why a worker's event loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    /// The scheduler is gone or told the worker to stop.
+    Stop,
+    /// The scheduler restarted the cluster: start afresh.
+    Restart,
 }
 
 fn hello(name: String, data_addr: String, nthreads: usize) -> WorkerHello {
@@ -66,7 +76,9 @@ fn hello(name: String, data_addr: String, nthreads: usize) -> WorkerHello {
 }
 
 /// Runs a worker connected over TCP until the scheduler goes away or tells it
-/// to stop.
+/// to stop. When the cluster is restarted (`Client::restart`), the process
+/// replaces itself with a fresh run of the same executable and arguments
+/// (same pid, same environment); this returns only if that fails.
 ///
 /// ```no_run
 /// # async fn demo() -> rudask::Result<()> {
@@ -104,19 +116,63 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         in_process: false,
         scheduler: SchedulerLink::Tcp(opts.scheduler.clone()),
     };
-    event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
+    let exit =
+        event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
+    if exit == Exit::Restart {
+        tracing::info!(%name, "restarting: replacing this process with a fresh run of its binary");
+        let e = super::admin::reexec();
+        return Err(Error::Io(format!("could not restart the worker process: {e}")));
+    }
     Ok(())
 }
 
-/// Starts a worker inside this process, joined to `scheduler` through channels.
+/// Starts a worker inside this process, joined to `scheduler` through
+/// channels. On a restart it drops everything and joins again.
 pub(crate) async fn start_local(
     scheduler: &SchedulerHandle,
     name: String,
     nthreads: usize,
 ) -> Result<()> {
+    let mut joined = join_local(scheduler, &name, nthreads).await?;
+    let scheduler = scheduler.clone();
+    tokio::spawn(async move {
+        loop {
+            let LocalJoin { uplink, welcome, events, rx, peer_rx, data_addr } = joined;
+            let heartbeat = Duration::from_secs(1);
+            let link = SchedulerLink::Local(scheduler.clone());
+            let setup =
+                Setup { nthreads, name: &name, heartbeat, in_process: true, scheduler: link };
+            let exit = event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
+            peer::unregister_local(&data_addr);
+            if exit == Exit::Stop {
+                return;
+            }
+            joined = match join_local(&scheduler, &name, nthreads).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::error!(worker = %name, error = %e, "could not rejoin after a restart");
+                    return;
+                }
+            };
+        }
+    });
+    Ok(())
+}
+
+/// An in-process worker registered with its scheduler, before its loop runs.
+struct LocalJoin {
+    uplink: Uplink<WorkerMsg>,
+    welcome: Welcome,
+    events: mpsc::UnboundedSender<Event>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
+    data_addr: String,
+}
+
+async fn join_local(scheduler: &SchedulerHandle, name: &str, nthreads: usize) -> Result<LocalJoin> {
     let data_addr = format!("inproc://{name}-{}", fastrand::u64(..));
     let (uplink, mut sched_rx, welcome) =
-        scheduler.join_worker_local(hello(name.clone(), data_addr.clone(), nthreads)).await?;
+        scheduler.join_worker_local(hello(name.to_string(), data_addr.clone(), nthreads)).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
     peer::register_local(data_addr.clone(), peer_tx);
@@ -132,14 +188,7 @@ pub(crate) async fn start_local(
         }
         let _ = forward.send(Event::SchedGone);
     });
-    let scheduler = SchedulerLink::Local(scheduler.clone());
-    tokio::spawn(async move {
-        let heartbeat = Duration::from_secs(1);
-        let setup = Setup { nthreads, name: &name, heartbeat, in_process: true, scheduler };
-        event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
-        peer::unregister_local(&data_addr);
-    });
-    Ok(())
+    Ok(LocalJoin { uplink, welcome, events, rx, peer_rx, data_addr })
 }
 
 async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<LocalRequest>) {
@@ -202,13 +251,13 @@ async fn event_loop(
     events: mpsc::UnboundedSender<Event>,
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
-) {
+) -> Exit {
     let Setup { nthreads, name, heartbeat, in_process, scheduler } = setup;
     let local_dir = match LocalDir::create(name) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(worker = %name, error = %e, "could not create the worker's local directory");
-            return;
+            return Exit::Stop;
         }
     };
     let ctx = Arc::new(WorkerContext {
@@ -233,19 +282,41 @@ async fn event_loop(
         tokio::select! {
             biased;
             n = done_rx.recv_many(&mut done, 1024) => {
-                if n == 0 { return; }
+                if n == 0 { return Exit::Stop; }
                 for (task, result, us, func) in done.drain(..).flatten() {
                     executor.observe(func, us);
                     worker.on_task_done(task, result, us, &mut out);
                 }
             }
             n = rx.recv_many(&mut batch, 1024) => {
-                if n == 0 { return; }
+                if n == 0 { return Exit::Stop; }
                 for ev in batch.drain(..) {
                     match ev {
                         Event::Sched(ToWorker::Shutdown) | Event::SchedGone => {
                             tracing::info!(worker = %name, "scheduler gone; worker stopping");
-                            return;
+                            return Exit::Stop;
+                        }
+                        Event::Sched(ToWorker::Restart) => {
+                            tracing::info!(worker = %name, "the cluster is restarting");
+                            return Exit::Restart;
+                        }
+                        Event::Sched(ToWorker::Run { id, func, args }) => {
+                            let events = events.clone();
+                            let ctx = executor.context().clone();
+                            tokio::spawn(async move {
+                                let result = super::admin::call(&func, args, Some(ctx)).await;
+                                let _ = events.send(Event::RunDone { id, result });
+                            });
+                        }
+                        Event::Sched(ToWorker::File { name: file, data }) => {
+                            // Written before the next message is handled, so the
+                            // tasks and runs sent after an upload see the file.
+                            if let Err(e) = super::admin::write_file(&local_dir.0, &file, &data) {
+                                tracing::error!(worker = %name, %file, error = %e, "could not write an uploaded file");
+                            }
+                        }
+                        Event::RunDone { id, result } => {
+                            out.to_scheduler.push(WorkerMsg::RunResult { id, result });
                         }
                         Event::Sched(m) => worker.on_scheduler_message(m, &mut out),
                         Event::Fetched { from, items } => worker.on_fetched(from, items, &mut out),
@@ -254,20 +325,20 @@ async fn event_loop(
                 }
             }
             n = peer_rx.recv_many(&mut requests, 64) => {
-                if n == 0 { return; }
+                if n == 0 { return Exit::Stop; }
                 for req in requests.drain(..) {
                     serve_request(&mut worker, req);
                 }
             }
             _ = ticker.tick() => {
-                if !uplink.send(WorkerMsg::Heartbeat) { return; }
+                if !uplink.send(WorkerMsg::Heartbeat) { return Exit::Stop; }
             }
             () = std::future::ready(()), if !out.executes.is_empty() => {}
         }
         run_tasks(&mut worker, &mut executor, &mut out);
         for m in out.to_scheduler.drain(..) {
             if !uplink.send(m) {
-                return;
+                return Exit::Stop;
             }
         }
         for f in out.fetches.drain(..) {
