@@ -274,6 +274,12 @@ pub enum WorkerMsg {
     },
     /// Liveness signal.
     Heartbeat,
+    /// A running task seceded: it waits on other tasks and gave its slot back,
+    /// so it no longer counts toward the worker's occupancy until it ends.
+    LongRunning {
+        /// Scheduler's task id.
+        task: u64,
+    },
 }
 
 /// Where the data of a dependency can be fetched.

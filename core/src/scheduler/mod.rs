@@ -19,6 +19,7 @@
 
 mod clients;
 mod graph;
+mod long_running;
 mod placement;
 mod requests;
 mod task;
@@ -27,6 +28,8 @@ mod workers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_long_running;
 
 pub use task::{Task, TaskState};
 pub use test_comm::TestComm;
@@ -106,6 +109,8 @@ pub struct WorkerState {
     /// Bytes of results it holds.
     pub nbytes: u64,
     missed_ticks: u32,
+    /// How many of its processing tasks seceded (they hold no slot).
+    pub long_running: usize,
 }
 
 impl WorkerState {
@@ -332,6 +337,7 @@ impl Scheduler {
                 assert!(self.tasks[t].who_has.contains(&w));
             }
         }
+        self.check_long_running();
         let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
     }
@@ -346,6 +352,7 @@ pub(crate) fn worker_state(info: WorkerInfo, funcs: Vec<u64>) -> WorkerState {
         has_what: Default::default(),
         nbytes: 0,
         missed_ticks: 0,
+        long_running: 0,
     }
 }
 
