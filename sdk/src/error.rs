@@ -88,6 +88,10 @@ pub enum Error {
     /// The scheduler could not carry out a valid request.
     #[error("the scheduler could not do it: {0}")]
     Scheduler(String),
+    /// A function was called where it cannot work: a worker-only function
+    /// outside a task, or a blocking call inside async code.
+    #[error("{0}")]
+    Context(String),
 }
 
 impl Error {

@@ -62,6 +62,7 @@
 // Lets the macros' `::rudask::...` paths resolve inside this crate too (demo tasks).
 extern crate self as rudask;
 
+pub mod blocking;
 pub mod cli;
 mod client;
 mod cluster;
@@ -69,6 +70,7 @@ mod context;
 mod demo;
 mod error;
 mod future;
+mod nested;
 pub mod runtime;
 mod task;
 
@@ -77,6 +79,7 @@ pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};
 pub use future::{Future, KeyRef, Status};
+pub use nested::{get_client, rejoin, secede, worker_client, WorkerClient};
 pub use rudask_core as core;
 pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};
 pub use rudask_macros::{main, task};

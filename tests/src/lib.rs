@@ -138,3 +138,60 @@ pub fn make_tracked(n: u64) -> Tracked {
 pub fn sum_tracked(t: Tracked) -> Tracked {
     Tracked(vec![t.0.iter().sum()])
 }
+
+/// Submits `inc(x)` through the worker's shared client and returns its result.
+#[rudask::task]
+pub async fn inc_from_task(x: i64) -> rudask::Result<i64> {
+    let client = rudask::get_client().await?;
+    let f = client.submit(inc, (x,))?;
+    rudask::secede()?;
+    f.await
+}
+
+/// Fibonacci by nested submits from an async task: `fib(n-1)` and
+/// `fib(n-2)` as pure keys, awaited after seceding.
+#[rudask::task]
+pub async fn fib_async(n: u64) -> rudask::Result<u64> {
+    if n < 2 {
+        return Ok(n);
+    }
+    let client = rudask::get_client().await?;
+    let a = client.submit(fib_async, (n - 1,))?;
+    let b = client.submit(fib_async, (n - 2,))?;
+    rudask::secede()?;
+    let total = a.await? + b.await?;
+    rudask::rejoin()?;
+    Ok(total)
+}
+
+/// Fibonacci by nested submits from a synchronous task, through
+/// `worker_client` and the blocking client.
+#[rudask::task]
+pub fn fib_sync(n: u64) -> rudask::Result<u64> {
+    if n < 2 {
+        return Ok(n);
+    }
+    let client = rudask::worker_client()?;
+    let a = client.submit(fib_sync, (n - 1,))?;
+    let b = client.submit(fib_sync, (n - 2,))?;
+    Ok(a.result()? + b.result()?)
+}
+
+/// What calling `worker_client` (which blocks) inside an async task gives.
+#[rudask::task]
+pub async fn worker_client_in_async_task() -> String {
+    match rudask::worker_client() {
+        Ok(_) => "no error".to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A synchronous task that secedes, waits `ms` milliseconds without its
+/// slot, rejoins and returns its worker's process id.
+#[rudask::task]
+pub fn seceded_sleep(ms: u64) -> rudask::Result<u32> {
+    rudask::secede()?;
+    std::thread::sleep(Duration::from_millis(ms));
+    rudask::rejoin()?;
+    Ok(std::process::id())
+}
