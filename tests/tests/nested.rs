@@ -126,7 +126,7 @@ fn blocking_client_from_plain_synchronous_code() {
         assert_eq!(info.key_states, vec![Some("memory".to_string())]);
 
         let long = client.submit(slow, (2_000, 1)).unwrap();
-        client.cancel(&[long.clone()]);
+        client.cancel(std::slice::from_ref(&long));
         assert!(matches!(long.result_timeout(t), Err(Error::Cancelled { .. })));
 
         let never = client.submit(slow.pure(false), (2_000, 2)).unwrap();
