@@ -42,14 +42,13 @@ fn check_can_block() -> Result<()> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Ok(());
     }
-    let hint = match slots::current().map(|r| r.kind) {
+    let running = slots::current();
+    if let (Some(r), Some(ctx)) = (running.filter(|r| r.kind == Kind::Inline), context::current()) {
+        return Err(crate::nested::inline_cannot_block(&ctx, r.func));
+    }
+    let hint = match running.map(|r| r.kind) {
         Some(Kind::Async) => {
             "in an async task, use rudask::get_client().await and rudask::secede()"
-        }
-        Some(Kind::Inline) => {
-            "this synchronous task was run inline on the worker's event loop because its \
-             earlier calls were very short; call rudask::secede() first, which moves the \
-             function to task threads"
         }
         _ => "use the async rudask::Client and .await there",
     };

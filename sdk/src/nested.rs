@@ -9,7 +9,7 @@
 
 use crate::blocking;
 use crate::client::Client;
-use crate::context;
+use crate::context::{self, WorkerContext};
 use crate::error::{Error, Result};
 use crate::runtime::executor;
 use crate::runtime::slots::{self, Kind, SlotEvent};
@@ -18,6 +18,17 @@ fn outside(what: &str) -> Error {
     Error::Context(format!(
         "{what} only works inside a task running on a rudask worker; outside tasks, connect a \
          client with rudask::Client::connect (or LocalCluster::client)"
+    ))
+}
+
+/// The error for a task run inline on the worker's event loop that tries to
+/// wait; its function runs on task threads from now on.
+pub(crate) fn inline_cannot_block(ctx: &WorkerContext, func: &'static str) -> Error {
+    let _ = ctx.slot_events.send(SlotEvent::NeedsThread { func });
+    Error::Context(format!(
+        "task function {func} was run inline on the worker's event loop, because its earlier \
+         calls were very short, and cannot wait on other tasks there; it runs on task threads \
+         from now on, so a retry succeeds (submit it with .retries(1))"
     ))
 }
 
@@ -81,18 +92,8 @@ pub fn secede() -> Result<()> {
     if running.seceded {
         return Ok(());
     }
-    let seceded = SlotEvent::Seceded { task: running.task, func: running.func };
     match running.kind {
-        Kind::Inline => {
-            // Pins the function to task threads for its next calls.
-            let _ = ctx.slot_events.send(seceded);
-            return Err(Error::Context(format!(
-                "task function {} was run inline on the worker's event loop, because its earlier \
-                 calls were very short, and cannot secede there; it runs on a task thread from \
-                 now on, so submitting it with .retries(1) makes this call succeed",
-                running.func
-            )));
-        }
+        Kind::Inline => return Err(inline_cannot_block(&ctx, running.func)),
         Kind::Thread => executor::leave_pool().map_err(Error::Io)?,
         Kind::Async => {}
     }
@@ -100,7 +101,7 @@ pub fn secede() -> Result<()> {
         r.seceded = true;
         r.rejoining = false;
     });
-    let _ = ctx.slot_events.send(seceded);
+    let _ = ctx.slot_events.send(SlotEvent::Seceded { task: running.task, func: running.func });
     Ok(())
 }
 
@@ -158,9 +159,15 @@ pub fn rejoin() -> Result<()> {
 /// # Ok(()) }
 /// ```
 pub fn worker_client() -> Result<WorkerClient> {
-    let client = blocking::get_client()?;
+    context::current().ok_or_else(|| outside("rudask::worker_client()"))?;
     secede()?;
-    Ok(WorkerClient { client })
+    match blocking::get_client() {
+        Ok(client) => Ok(WorkerClient { client }),
+        Err(e) => {
+            rejoin()?;
+            Err(e)
+        }
+    }
 }
 
 /// The client of [`worker_client`]: a [`blocking::Client`] (it dereferences to

@@ -195,3 +195,14 @@ pub fn seceded_sleep(ms: u64) -> rudask::Result<u32> {
     rudask::rejoin()?;
     Ok(std::process::id())
 }
+
+/// Returns 0 at once for 0; otherwise waits on `inc(n)` through
+/// `worker_client`: a function that usually runs inline, then blocks.
+#[rudask::task]
+pub fn nested_unless_zero(n: i64) -> rudask::Result<i64> {
+    if n == 0 {
+        return Ok(0);
+    }
+    let client = rudask::worker_client()?;
+    client.submit(inc, (n,))?.result()
+}

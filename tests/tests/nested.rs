@@ -7,7 +7,8 @@ mod common;
 use common::{within, Cluster, LIMIT};
 use rudask::{Error, LocalCluster, TaskExt};
 use rudask_tests::{
-    fib_async, fib_sync, inc, inc_from_task, seceded_sleep, slow, worker_client_in_async_task,
+    fib_async, fib_sync, inc, inc_from_task, nested_unless_zero, seceded_sleep, slow,
+    worker_client_in_async_task,
 };
 use std::time::Duration;
 
@@ -159,4 +160,24 @@ async fn nested_submits_on_a_one_slot_in_process_cluster() {
     let client = cluster.client().await.unwrap();
     assert_eq!(within(client.submit(fib_async, (12,)).unwrap()).await.unwrap(), 144);
     assert_eq!(within(client.submit(fib_sync, (12,)).unwrap()).await.unwrap(), 144);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_run_inline_that_blocks_errs_then_runs_on_task_threads() {
+    let (_cluster, client) = Cluster::start(1, 1).await;
+    // Many tiny calls: the worker starts running this function inline.
+    let fast = client.map(nested_unless_zero.pure(false), (0..200).map(|_| (0,))).unwrap();
+    within(client.gather(&fast)).await.unwrap();
+    let inline = client.submit(nested_unless_zero.pure(false), (1,)).unwrap();
+    match within(&inline).await {
+        Err(Error::Task { failure, .. }) => {
+            assert!(failure.message.contains("inline"), "{}", failure.message)
+        }
+        other => panic!("expected the inline run to fail, got {other:?}"),
+    }
+    // From now on it runs on a task thread, where it may wait.
+    let f = client.submit(nested_unless_zero.pure(false), (1,)).unwrap();
+    assert_eq!(within(f).await.unwrap(), 2);
+    let retried = client.submit(nested_unless_zero.pure(false).retries(1), (5,)).unwrap();
+    assert_eq!(within(retried).await.unwrap(), 6);
 }

@@ -82,8 +82,17 @@ pub(crate) fn update(f: impl FnOnce(&mut Running)) {
 /// What a task's slot changes tell the worker's event loop.
 #[derive(Debug)]
 pub(crate) enum SlotEvent {
-    Seceded { task: u64, func: &'static str },
-    Rejoined { task: u64 },
+    Seceded {
+        task: u64,
+        func: &'static str,
+    },
+    Rejoined {
+        task: u64,
+    },
+    /// The function was run inline and tried to block: run it on task threads.
+    NeedsThread {
+        func: &'static str,
+    },
 }
 
 /// A counting semaphore for task threads: taking and returning a slot is one

@@ -242,6 +242,7 @@ async fn event_loop(
                     worker.on_secede(task, &mut out);
                 }
                 SlotEvent::Rejoined { task } => worker.on_rejoin(task),
+                SlotEvent::NeedsThread { func } => executor.pin(func),
             },
             n = done_rx.recv_many(&mut done, 1024) => {
                 if n == 0 { return; }
