@@ -348,36 +348,93 @@ impl<T> std::fmt::Debug for Future<T> {
 
 impl<T> Future<T> {
     /// The key of the result.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// assert!(f.key().starts_with("inc-"));
+    /// # Ok(()) }
+    /// ```
     pub fn key(&self) -> &str {
         self.inner.key()
     }
 
     /// Where the task is now.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// println!("{:?}", f.status());
+    /// # Ok(()) }
+    /// ```
     pub fn status(&self) -> Status {
         self.inner.status()
     }
 
     /// True once the task finished, failed or was cancelled.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// f.result()?;
+    /// assert!(f.done());
+    /// # Ok(()) }
+    /// ```
     pub fn done(&self) -> bool {
         self.inner.done()
     }
 
     /// Cancels the task for every client that wants it.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// f.cancel();
+    /// # Ok(()) }
+    /// ```
     pub fn cancel(&self) {
         self.inner.cancel()
     }
 
     /// Waits for the task and returns its error, if it failed.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// assert!(f.exception()?.is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn exception(&self) -> Result<Option<Error>> {
         self.runtime.block_on(self.inner.exception())
     }
 
     /// The async future underneath.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// let same: &rudask::Future<i64> = f.as_async();
+    /// # Ok(()) }
+    /// ```
     pub fn as_async(&self) -> &crate::Future<T> {
         &self.inner
     }
 
     /// Turns it into the async future.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// let f: rudask::Future<i64> = f.into_async();
+    /// # Ok(()) }
+    /// ```
     pub fn into_async(self) -> crate::Future<T> {
         self.inner
     }
@@ -385,11 +442,27 @@ impl<T> Future<T> {
 
 impl<T: Value> Future<T> {
     /// Waits for the result and fetches it.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// assert_eq!(f.result()?, 2);
+    /// # Ok(()) }
+    /// ```
     pub fn result(&self) -> Result<T> {
         self.runtime.block_on(self.inner.result())?
     }
 
     /// Like [`Future::result`], but gives up after `timeout` with [`Error::Timeout`].
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// assert_eq!(f.result_timeout(std::time::Duration::from_secs(5))?, 2);
+    /// # Ok(()) }
+    /// ```
     pub fn result_timeout(&self, timeout: Duration) -> Result<T> {
         self.runtime.block_on(self.inner.result_timeout(timeout))?
     }

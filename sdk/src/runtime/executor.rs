@@ -317,7 +317,7 @@ impl Executor {
                 let encode = self.encode;
                 let ctx = self.ctx.clone();
                 tokio::spawn(async move {
-                    let mut slot = async_slots.clone().acquire_owned().await.ok();
+                    let mut slot = async_slots.acquire().await.ok();
                     let start = Instant::now();
                     let mut state = Running::new(e.task, func, Kind::Async);
                     let result = loop {
@@ -342,7 +342,7 @@ impl Executor {
                             Ok(Some(r)) => break r,
                             Ok(None) => {
                                 state.rejoining = false;
-                                slot = async_slots.clone().acquire_owned().await.ok();
+                                slot = async_slots.acquire().await.ok();
                             }
                             Err(_) => break Err(panic_failure()),
                         }
