@@ -54,6 +54,12 @@
 //! future, and every future depending on it, fail with [`Error::Task`], which
 //! carries the message and the worker-side traceback. The worker stays up.
 //!
+//! **Tasks can submit tasks.** Inside a task, [`get_client`] gives the
+//! worker's client; a task waiting on what it submitted should [`secede`]
+//! so its slot can run them. Synchronous tasks use [`worker_client`], which
+//! does both and returns a [`blocking::Client`], the client without `async`
+//! that plain synchronous programs can use too.
+//!
 //! **Your program is its own worker.** Start `main` with [`init`] (or use
 //! `#[rudask::main]`) so that `LocalCluster::processes` and
 //! `my-app worker --scheduler ADDR` can start this executable as a worker.

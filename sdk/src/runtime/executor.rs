@@ -110,6 +110,12 @@ type Job = (u64, Box<dyn FnOnce() -> TaskResult + Send>, &'static str);
 
 thread_local! {
     static POOL: RefCell<Option<Arc<Pool>>> = const { RefCell::new(None) };
+    /// Completions of this task thread's current batch, not yet reported.
+    static UNREPORTED: RefCell<Vec<Completion>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_unreported() -> Vec<Completion> {
+    UNREPORTED.with(|b| std::mem::take(&mut *b.borrow_mut()))
 }
 
 /// A worker's task threads and what they share.
@@ -151,7 +157,6 @@ impl Pool {
             let Ok(mut job) = job else { return };
             self.slots.acquire();
             let batch_start = Instant::now();
-            let mut batch = Vec::new();
             let mut seceded = false;
             loop {
                 let (task, call, func) = job;
@@ -162,7 +167,8 @@ impl Pool {
                     run_sync(call)
                 };
                 let result = settle(result, self.encode, func);
-                batch.push((task, result, start.elapsed().as_micros() as u64, func));
+                let us = start.elapsed().as_micros() as u64;
+                UNREPORTED.with(|b| b.borrow_mut().push((task, result, us, func)));
                 if state.seceded {
                     seceded = true;
                     break;
@@ -185,7 +191,7 @@ impl Pool {
             if !seceded {
                 self.slots.release();
             }
-            if self.done.send(batch).is_err() || seceded || self.retire() {
+            if self.done.send(take_unreported()).is_err() || seceded || self.retire() {
                 return;
             }
         }
@@ -201,11 +207,16 @@ impl Pool {
 }
 
 /// The task on this task thread secedes: its slot goes back and a new thread
-/// takes its place in the pool.
+/// takes its place in the pool. Tasks this thread finished earlier in its
+/// batch are reported now: the seceding task may wait on them.
 pub(crate) fn leave_pool() -> Result<(), String> {
     let pool = POOL.with(|p| p.borrow().clone()).ok_or("this thread is not a task thread")?;
     pool.spawn_thread().map_err(|e| format!("could not start a task thread to take over: {e}"))?;
     pool.slots.release();
+    let finished = take_unreported();
+    if !finished.is_empty() {
+        let _ = pool.done.send(finished);
+    }
     Ok(())
 }
 
