@@ -206,3 +206,11 @@ pub fn nested_unless_zero(n: i64) -> rudask::Result<i64> {
     let client = rudask::worker_client()?;
     client.submit(inc, (n,))?.result()
 }
+
+/// Waits, through `worker_client`, on `spin(us)` submitted under its pure key
+/// (so on a task of that key submitted before, if there is one).
+#[rudask::task]
+pub fn wait_on_spin(us: u64) -> rudask::Result<u64> {
+    let client = rudask::worker_client()?;
+    client.submit(spin, (us,))?.result()
+}

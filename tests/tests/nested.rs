@@ -7,8 +7,8 @@ mod common;
 use common::{within, Cluster, LIMIT};
 use rudask::{Error, LocalCluster, TaskExt};
 use rudask_tests::{
-    fib_async, fib_sync, inc, inc_from_task, nested_unless_zero, seceded_sleep, slow,
-    worker_client_in_async_task,
+    fib_async, fib_sync, inc, inc_from_task, nested_unless_zero, seceded_sleep, slow, spin,
+    wait_on_spin, worker_client_in_async_task,
 };
 use std::time::Duration;
 
@@ -180,4 +180,22 @@ async fn a_function_run_inline_that_blocks_errs_then_runs_on_task_threads() {
     assert_eq!(within(f).await.unwrap(), 2);
     let retried = client.submit(nested_unless_zero.pure(false).retries(1), (5,)).unwrap();
     assert_eq!(within(retried).await.unwrap(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seceding_task_can_wait_on_a_task_its_thread_just_finished() {
+    let (_cluster, client) = Cluster::start(1, 1).await;
+    // Short tasks make the worker queue several per slot, and its task thread
+    // run them back to back, reporting them together.
+    let warm = client.map(spin.pure(false), (0..300).map(|_| (150,))).unwrap();
+    within(client.gather(&warm)).await.unwrap();
+    for round in 0..5 {
+        // `waiter` may run right after `spun` on the same thread, before
+        // `spun` is reported; it waits on `spun`'s key.
+        let us = 150 + round;
+        let spun = client.submit(spin, (us,)).unwrap();
+        let waiter = client.submit(wait_on_spin, (us,)).unwrap();
+        assert_eq!(within(&waiter).await.unwrap(), us);
+        assert_eq!(within(&spun).await.unwrap(), us);
+    }
 }
