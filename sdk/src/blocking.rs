@@ -413,6 +413,19 @@ impl<T> Future<T> {
         self.runtime.block_on(self.inner.exception())
     }
 
+    /// Waits for the task and returns the worker-side traceback, if it failed.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let f = client.submit(inc, (1,))?;
+    /// assert!(f.traceback()?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn traceback(&self) -> Result<Option<String>> {
+        self.runtime.block_on(self.inner.traceback())
+    }
+
     /// The async future underneath.
     ///
     /// ```no_run
