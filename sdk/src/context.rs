@@ -2,7 +2,10 @@
 //! [`WorkerContext`] around every task call (task threads enter theirs once);
 //! functions such as [`local_directory`] read it.
 
+use crate::client::Client;
+use crate::error::Result;
 use crate::runtime::scheduler::SchedulerHandle;
+use crate::runtime::slots::SlotEvent;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +30,26 @@ pub(crate) struct WorkerContext {
     pub(crate) local_dir: PathBuf,
     /// The runtime of the worker's event loop.
     pub(crate) runtime: tokio::runtime::Handle,
+    /// Where tasks report that they seceded or rejoined.
+    pub(crate) slot_events: tokio::sync::mpsc::UnboundedSender<SlotEvent>,
+    /// The client tasks of this worker share, made by the first that asks.
+    pub(crate) client: tokio::sync::OnceCell<Client>,
+}
+
+impl WorkerContext {
+    /// The worker's shared client, connected on first use.
+    pub(crate) async fn client(&self) -> Result<Client> {
+        let client = self
+            .client
+            .get_or_try_init(|| async {
+                match &self.scheduler {
+                    SchedulerLink::Tcp(addr) => Client::connect(addr).await,
+                    SchedulerLink::Local(handle) => Client::connect_local(handle).await,
+                }
+            })
+            .await?;
+        Ok(client.clone())
+    }
 }
 
 thread_local! {

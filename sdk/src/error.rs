@@ -95,6 +95,10 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// A function was called where it cannot work: a worker-only function
+    /// outside a task, or a blocking call inside async code.
+    #[error("{0}")]
+    Context(String),
 }
 
 impl Error {

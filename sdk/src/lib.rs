@@ -58,6 +58,11 @@
 //! finish, [`wait`] splits them into done and not done, [`progress`] shows a
 //! bar; [`Future::add_done_callback`], [`Future::retry`] and
 //! [`fire_and_forget`] act on one future.
+//! **Tasks can submit tasks.** Inside a task, [`get_client`] gives the
+//! worker's client; a task waiting on what it submitted should [`secede`]
+//! so its slot can run them. Synchronous tasks use [`worker_client`], which
+//! does both and returns a [`blocking::Client`], the client without `async`
+//! that plain synchronous programs can use too.
 //!
 //! **Your program is its own worker.** Start `main` with [`init`] (or use
 //! `#[rudask::main]`) so that `LocalCluster::processes` and
@@ -68,6 +73,7 @@
 extern crate self as rudask;
 
 mod as_completed;
+pub mod blocking;
 pub mod cli;
 mod client;
 mod cluster;
@@ -75,6 +81,7 @@ mod context;
 mod demo;
 mod error;
 mod future;
+mod nested;
 pub mod runtime;
 mod task;
 mod wait;
@@ -86,6 +93,7 @@ pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::local_directory;
 pub use error::{Error, Result};
 pub use future::{fire_and_forget, Future, KeyRef, Status};
+pub use nested::{get_client, rejoin, secede, worker_client, WorkerClient};
 pub use rudask_core as core;
 pub use rudask_core::graph::TaskGraph;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};

@@ -200,3 +200,79 @@ pub fn read_local_file(name: String) -> Option<String> {
 pub async fn where_am_i() -> (bool, u32) {
     (rudask::local_directory().is_some(), std::process::id())
 }
+
+/// Submits `inc(x)` through the worker's shared client and returns its result.
+#[rudask::task]
+pub async fn inc_from_task(x: i64) -> rudask::Result<i64> {
+    let client = rudask::get_client().await?;
+    let f = client.submit(inc, (x,))?;
+    rudask::secede()?;
+    f.await
+}
+
+/// Fibonacci by nested submits from an async task: `fib(n-1)` and
+/// `fib(n-2)` as pure keys, awaited after seceding.
+#[rudask::task]
+pub async fn fib_async(n: u64) -> rudask::Result<u64> {
+    if n < 2 {
+        return Ok(n);
+    }
+    let client = rudask::get_client().await?;
+    let a = client.submit(fib_async, (n - 1,))?;
+    let b = client.submit(fib_async, (n - 2,))?;
+    rudask::secede()?;
+    let total = a.await? + b.await?;
+    rudask::rejoin()?;
+    Ok(total)
+}
+
+/// Fibonacci by nested submits from a synchronous task, through
+/// `worker_client` and the blocking client.
+#[rudask::task]
+pub fn fib_sync(n: u64) -> rudask::Result<u64> {
+    if n < 2 {
+        return Ok(n);
+    }
+    let client = rudask::worker_client()?;
+    let a = client.submit(fib_sync, (n - 1,))?;
+    let b = client.submit(fib_sync, (n - 2,))?;
+    Ok(a.result()? + b.result()?)
+}
+
+/// What calling `worker_client` (which blocks) inside an async task gives.
+#[rudask::task]
+pub async fn worker_client_in_async_task() -> String {
+    match rudask::worker_client() {
+        Ok(_) => "no error".to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A synchronous task that secedes, waits `ms` milliseconds without its
+/// slot, rejoins and returns its worker's process id.
+#[rudask::task]
+pub fn seceded_sleep(ms: u64) -> rudask::Result<u32> {
+    rudask::secede()?;
+    std::thread::sleep(Duration::from_millis(ms));
+    rudask::rejoin()?;
+    Ok(std::process::id())
+}
+
+/// Returns 0 at once for 0; otherwise waits on `inc(n)` through
+/// `worker_client`: a function that usually runs inline, then blocks.
+#[rudask::task]
+pub fn nested_unless_zero(n: i64) -> rudask::Result<i64> {
+    if n == 0 {
+        return Ok(0);
+    }
+    let client = rudask::worker_client()?;
+    client.submit(inc, (n,))?.result()
+}
+
+/// Waits, through `worker_client`, on `spin(us)` submitted under its pure key
+/// (so on a task of that key submitted before, if there is one).
+#[rudask::task]
+pub fn wait_on_spin(us: u64) -> rudask::Result<u64> {
+    let client = rudask::worker_client()?;
+    client.submit(spin, (us,))?.result()
+}

@@ -404,6 +404,12 @@ pub enum WorkerMsg {
         /// The function's encoded result, or why there is none.
         result: Result<Payload, TaskFailure>,
     },
+    /// A running task seceded: it waits on other tasks and gave its slot back,
+    /// so it no longer counts toward the worker's occupancy until it ends.
+    LongRunning {
+        /// Scheduler's task id.
+        task: u64,
+    },
 }
 
 /// Where the data of a dependency can be fetched.

@@ -146,6 +146,7 @@ impl Scheduler {
                         retries_left: 0,
                         failure: None,
                         stealing_to: None,
+                        long_running: false,
                     });
                     self.keys.insert(item.key.clone(), id);
                     id

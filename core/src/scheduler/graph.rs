@@ -38,6 +38,7 @@ impl Scheduler {
                 retries_left: spec.options.retries,
                 failure: None,
                 stealing_to: None,
+                long_running: false,
                 spec: Some(Arc::new(spec)),
             });
             self.keys.insert(self.tasks[id].key.clone(), id);

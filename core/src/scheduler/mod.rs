@@ -23,6 +23,7 @@ mod data_ops;
 mod events;
 mod futures;
 mod graph;
+mod long_running;
 mod placement;
 mod profile;
 mod requests;
@@ -38,6 +39,8 @@ mod tests_admin;
 mod tests_data_ops;
 #[cfg(test)]
 mod tests_futures;
+#[cfg(test)]
+mod tests_long_running;
 
 pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};
@@ -118,6 +121,8 @@ pub struct WorkerState {
     /// Bytes of results it holds.
     pub nbytes: u64,
     missed_ticks: u32,
+    /// How many of its processing tasks seceded (they hold no slot).
+    pub long_running: usize,
 }
 
 impl WorkerState {
@@ -368,6 +373,7 @@ impl Scheduler {
         for &id in &self.fire_and_forget {
             assert!(self.tasks[id].state.is_active(), "fire-and-forget {:?} not active", id);
         }
+        self.check_long_running();
         let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
         self.check_data_ops();
@@ -383,6 +389,7 @@ pub(crate) fn worker_state(info: WorkerInfo, funcs: Vec<u64>) -> WorkerState {
         has_what: Default::default(),
         nbytes: 0,
         missed_ticks: 0,
+        long_running: 0,
     }
 }
 

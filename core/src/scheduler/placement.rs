@@ -20,8 +20,7 @@ impl Scheduler {
     }
 
     fn occupancy(&self, w: WorkerId) -> f64 {
-        let ws = &self.workers[w];
-        ws.processing.len() as f64 / f64::from(ws.info.nthreads.max(1))
+        self.busy(w) as f64 / f64::from(self.workers[w].info.nthreads.max(1))
     }
 
     /// Called for a waiting task whose dependencies are all in memory.
@@ -84,7 +83,7 @@ impl Scheduler {
         self.workers
             .iter()
             .filter(|(w, ws)| {
-                ws.can_run(func) && (!with_capacity || ws.processing.len() < self.capacity(*w))
+                ws.can_run(func) && (!with_capacity || self.busy(*w) < self.capacity(*w))
             })
             .min_by(|a, b| self.occupancy(a.0).total_cmp(&self.occupancy(b.0)))
             .map(|(w, _)| w)
@@ -147,6 +146,9 @@ impl Scheduler {
         let t = &mut self.tasks[id];
         let w = t.processing_on.take().expect("task is processing");
         t.stealing_to = None;
+        if std::mem::take(&mut t.long_running) {
+            self.workers[w].long_running -= 1;
+        }
         let slot = t.proc_slot;
         let ws = &mut self.workers[w];
         ws.processing.swap_remove(slot);
@@ -166,7 +168,7 @@ impl Scheduler {
     pub(super) fn fill_worker(&mut self, w: WorkerId, comm: &mut impl Comm) {
         let cap = self.capacity(w);
         let mut skipped = Vec::new();
-        while self.workers[w].processing.len() < cap {
+        while self.busy(w) < cap {
             let Some(q) = self.queue.pop() else { break };
             let Some(t) = self.tasks.get(q.task) else {
                 continue;
@@ -184,7 +186,7 @@ impl Scheduler {
             self.assign(q.task, w, comm);
         }
         self.queue.extend(skipped);
-        if self.workers[w].processing.len() < self.workers[w].info.nthreads as usize {
+        if self.busy(w) < self.workers[w].info.nthreads as usize {
             self.steal_for(w, comm);
         }
     }
@@ -196,15 +198,14 @@ impl Scheduler {
             .workers
             .iter()
             .filter(|(w, _)| *w != thief)
-            .max_by_key(|(w, ws)| ws.processing.len().saturating_sub(threads(self, *w)))
+            .max_by_key(|(w, _)| self.busy(*w).saturating_sub(threads(self, *w)))
             .map(|(w, _)| w);
         let Some(victim) = victim else { return };
-        let excess = self.workers[victim].processing.len().saturating_sub(threads(self, victim));
+        let excess = self.busy(victim).saturating_sub(threads(self, victim));
         if excess < STEAL_MIN_EXCESS {
             return;
         }
-        let want = (excess / 2)
-            .min(self.capacity(thief).saturating_sub(self.workers[thief].processing.len()));
+        let want = (excess / 2).min(self.capacity(thief).saturating_sub(self.busy(thief)));
         let mut asked = 0;
         for i in (0..self.workers[victim].processing.len()).rev() {
             if asked >= want {
@@ -212,7 +213,7 @@ impl Scheduler {
             }
             let id = self.workers[victim].processing[i];
             let t = &mut self.tasks[id];
-            if t.stealing_to.is_some() || !self.workers[thief].can_run(t.func) {
+            if t.stealing_to.is_some() || t.long_running || !self.workers[thief].can_run(t.func) {
                 continue;
             }
             t.stealing_to = Some(thief);

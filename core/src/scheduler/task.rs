@@ -72,4 +72,6 @@ pub struct Task {
     /// Why it failed, when erred.
     pub failure: Option<Arc<TaskFailure>>,
     pub(super) stealing_to: Option<WorkerId>,
+    /// It seceded on its worker: processing, but not occupying a slot.
+    pub(super) long_running: bool,
 }

@@ -75,11 +75,12 @@ impl Scheduler {
             WorkerMsg::Heartbeat => {}
             WorkerMsg::Acquired { key, nbytes } => self.on_acquired(w, key, nbytes, comm),
             WorkerMsg::RunResult { id, result } => self.on_run_result(w, id, result, comm),
+            WorkerMsg::LongRunning { task } => self.on_long_running(w, TaskId::from_wire(task)),
         }
         self.finish(comm);
     }
 
-    fn processing_on(&self, w: WorkerId, id: TaskId) -> bool {
+    pub(super) fn processing_on(&self, w: WorkerId, id: TaskId) -> bool {
         self.tasks
             .get(id)
             .is_some_and(|t| t.state == TaskState::Processing && t.processing_on == Some(w))
@@ -225,6 +226,7 @@ impl Scheduler {
             let t = &mut self.tasks[id];
             t.processing_on = None;
             t.stealing_to = None;
+            t.long_running = false;
             t.suspicious += 1;
             if t.suspicious >= self.config.allowed_failures {
                 killed.push(id);

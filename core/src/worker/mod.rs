@@ -87,6 +87,8 @@ struct WTask {
     order: (i32, Reverse<u64>),
     missing: usize,
     state: State,
+    /// Running, but gave its slot back (see [`Worker::on_secede`]).
+    seceded: bool,
 }
 
 /// The worker state machine.
@@ -236,7 +238,8 @@ impl Worker {
         let key = ct.spec.key.clone();
         let state = if missing == 0 { State::Ready } else { State::Fetching };
         self.by_key.insert(key, id);
-        self.tasks.insert(id, WTask { spec: ct.spec, order: ct.order, missing, state });
+        self.tasks
+            .insert(id, WTask { spec: ct.spec, order: ct.order, missing, state, seceded: false });
         if state == State::Ready {
             self.ready.push((ct.order, id));
         }
@@ -332,12 +335,15 @@ impl Worker {
         duration_us: u64,
         out: &mut Outbox,
     ) {
-        self.executing -= 1;
         self.avg_us = 0.9 * self.avg_us + 0.1 * duration_us as f64;
         let Some(t) = self.tasks.get(&task) else {
+            self.executing -= 1;
             self.run_ready(out);
             return;
         };
+        if !t.seceded {
+            self.executing -= 1;
+        }
         let cancelled = t.state == State::Cancelled;
         let key = t.spec.key.clone();
         self.drop_task(task);
@@ -402,6 +408,29 @@ impl Worker {
         }
     }
 
+    /// A running task seceded: it waits on other tasks and gives its slot
+    /// back, so another task may start. The scheduler is told, so it stops
+    /// counting the task toward this worker's occupancy.
+    pub fn on_secede(&mut self, task: u64, out: &mut Outbox) {
+        let Some(t) = self.tasks.get_mut(&task) else { return };
+        if t.seceded || !matches!(t.state, State::Executing | State::Cancelled) {
+            return;
+        }
+        t.seceded = true;
+        self.executing -= 1;
+        out.to_scheduler.push(WorkerMsg::LongRunning { task });
+        self.run_ready(out);
+    }
+
+    /// A seceded task took a slot again (the executor waited for a free one).
+    pub fn on_rejoin(&mut self, task: u64) {
+        if let Some(t) = self.tasks.get_mut(&task) {
+            if std::mem::take(&mut t.seceded) {
+                self.executing += 1;
+            }
+        }
+    }
+
     /// Values held for these keys (for peers and clients).
     pub fn get_data(&self, keys: &[Key]) -> Vec<(Key, Option<Payload>)> {
         keys.iter().map(|k| (k.clone(), self.data.get(k).cloned())).collect()
@@ -422,3 +451,5 @@ impl Worker {
 mod tests;
 #[cfg(test)]
 mod tests_acquire;
+#[cfg(test)]
+mod tests_secede;

@@ -7,13 +7,16 @@
 //! than the task (two futex wakeups), and the caller bounds how long it runs
 //! inline tasks before serving its sockets again.
 
+use super::slots::{self, Kind, Running, SyncSlots};
 use crate::context::{self, WorkerContext};
 use rudask_core::registry::{Catalog, TaskArgs, TaskCall, TaskResult};
 use rudask_core::worker::{Execute, Worker};
 use rudask_core::{FailureKind, TaskFailure};
 use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Once};
+use std::task::Poll;
 use std::time::Instant;
 
 /// A finished task: id, outcome, run time in microseconds and function id.
@@ -105,6 +108,126 @@ pub(super) fn run_sync(call: Box<dyn FnOnce() -> TaskResult + Send>) -> TaskResu
 
 type Job = (u64, Box<dyn FnOnce() -> TaskResult + Send>, &'static str);
 
+thread_local! {
+    static POOL: RefCell<Option<Arc<Pool>>> = const { RefCell::new(None) };
+    /// Completions of this task thread's current batch, not yet reported.
+    static UNREPORTED: RefCell<Vec<Completion>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_unreported() -> Vec<Completion> {
+    UNREPORTED.with(|b| std::mem::take(&mut *b.borrow_mut()))
+}
+
+/// A worker's task threads and what they share.
+///
+/// `nthreads` threads take jobs. A task that secedes gives its slot back and
+/// its thread leaves the pool after that task; a new thread takes its place.
+/// A task that rejoins waits for a slot and its thread joins the pool again,
+/// one too many, so the first thread to finish a job then leaves.
+#[derive(Debug)]
+struct Pool {
+    jobs: Mutex<mpsc::Receiver<Job>>,
+    done: tokio::sync::mpsc::UnboundedSender<Vec<Completion>>,
+    ctx: Arc<WorkerContext>,
+    encode: bool,
+    nthreads: usize,
+    /// Threads taking jobs.
+    members: AtomicUsize,
+    /// Running jobs hold a slot, so at most `nthreads` run at once even while
+    /// a rejoined thread makes the pool one too many.
+    slots: SyncSlots,
+    spawned: AtomicUsize,
+}
+
+impl Pool {
+    fn spawn_thread(self: &Arc<Self>) -> std::io::Result<()> {
+        let i = self.spawned.fetch_add(1, Ordering::Relaxed);
+        let pool = self.clone();
+        std::thread::Builder::new()
+            .name(format!("{}-task-{i}", self.ctx.name))
+            .spawn(move || pool.run())
+            .map(drop)
+    }
+
+    fn run(self: Arc<Self>) {
+        let _entered = context::enter(&self.ctx);
+        POOL.with(|p| *p.borrow_mut() = Some(self.clone()));
+        loop {
+            let job = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+            let Ok(mut job) = job else { return };
+            self.slots.acquire();
+            let batch_start = Instant::now();
+            let mut seceded = false;
+            loop {
+                let (task, call, func) = job;
+                let start = Instant::now();
+                let mut state = Running::new(task, func, Kind::Thread);
+                let result = {
+                    let _running = slots::enter(&mut state);
+                    run_sync(call)
+                };
+                let result = settle(result, self.encode, func);
+                let us = start.elapsed().as_micros() as u64;
+                UNREPORTED.with(|b| b.borrow_mut().push((task, result, us, func)));
+                if state.seceded {
+                    seceded = true;
+                    break;
+                }
+                if batch_start.elapsed() >= REPORT_EVERY {
+                    break;
+                }
+                // An idle sibling may hold the lock while it blocks in
+                // `recv`; then report what is done instead of waiting.
+                let next = match self.jobs.try_lock() {
+                    Ok(guard) => guard.try_recv().ok(),
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().try_recv().ok(),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                };
+                match next {
+                    Some(next) => job = next,
+                    None => break,
+                }
+            }
+            if !seceded {
+                self.slots.release();
+            }
+            if self.done.send(take_unreported()).is_err() || seceded || self.retire() {
+                return;
+            }
+        }
+    }
+
+    /// Leaves the pool if it has more threads than slots.
+    fn retire(&self) -> bool {
+        let nthreads = self.nthreads;
+        self.members
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| (m > nthreads).then(|| m - 1))
+            .is_ok()
+    }
+}
+
+/// The task on this task thread secedes: its slot goes back and a new thread
+/// takes its place in the pool. Tasks this thread finished earlier in its
+/// batch are reported now: the seceding task may wait on them.
+pub(crate) fn leave_pool() -> Result<(), String> {
+    let pool = POOL.with(|p| p.borrow().clone()).ok_or("this thread is not a task thread")?;
+    pool.spawn_thread().map_err(|e| format!("could not start a task thread to take over: {e}"))?;
+    pool.slots.release();
+    let finished = take_unreported();
+    if !finished.is_empty() {
+        let _ = pool.done.send(finished);
+    }
+    Ok(())
+}
+
+/// The seceded task on this task thread takes a slot again, waiting for one.
+pub(crate) fn rejoin_pool() {
+    if let Some(pool) = POOL.with(|p| p.borrow().clone()) {
+        pool.slots.acquire();
+        pool.members.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Runs registered task functions for one worker.
 ///
 /// It may be handed more tasks than it has slots; at most `nthreads` run at
@@ -130,54 +253,25 @@ impl Executor {
         encode: bool,
     ) -> Executor {
         install_panic_hook();
+        let nthreads = nthreads.max(1);
         let (jobs, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..nthreads.max(1) {
-            let rx = rx.clone();
-            let done = done.clone();
-            let ctx = ctx.clone();
-            std::thread::Builder::new()
-                .name(format!("{}-task-{i}", ctx.name))
-                .spawn(move || {
-                    let _entered = context::enter(&ctx);
-                    loop {
-                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok(mut job) = job else { return };
-                        let batch_start = Instant::now();
-                        let mut batch = Vec::new();
-                        loop {
-                            let (task, call, func) = job;
-                            let start = Instant::now();
-                            let result = settle(run_sync(call), encode, func);
-                            batch.push((task, result, start.elapsed().as_micros() as u64, func));
-                            if batch_start.elapsed() >= REPORT_EVERY {
-                                break;
-                            }
-                            // An idle sibling may hold the lock while it blocks in
-                            // `recv`; then report what is done instead of waiting.
-                            let next = match rx.try_lock() {
-                                Ok(guard) => guard.try_recv().ok(),
-                                Err(std::sync::TryLockError::Poisoned(p)) => {
-                                    p.into_inner().try_recv().ok()
-                                }
-                                Err(std::sync::TryLockError::WouldBlock) => None,
-                            };
-                            match next {
-                                Some(next) => job = next,
-                                None => break,
-                            }
-                        }
-                        if done.send(batch).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .expect("failed to spawn a task thread");
+        let pool = Arc::new(Pool {
+            jobs: Mutex::new(rx),
+            done: done.clone(),
+            ctx: ctx.clone(),
+            encode,
+            nthreads,
+            members: AtomicUsize::new(nthreads),
+            slots: SyncSlots::new(nthreads),
+            spawned: AtomicUsize::new(0),
+        });
+        for _ in 0..nthreads {
+            pool.spawn_thread().expect("failed to spawn a task thread");
         }
         Executor {
             jobs,
             done,
-            async_slots: Arc::new(tokio::sync::Semaphore::new(nthreads.max(1))),
+            async_slots: Arc::new(tokio::sync::Semaphore::new(nthreads)),
             avg_us: Default::default(),
             encode,
             ctx,
@@ -187,6 +281,12 @@ impl Executor {
     /// The context tasks of this executor run in.
     pub(crate) fn context(&self) -> &Arc<WorkerContext> {
         &self.ctx
+    }
+
+    /// Never runs `func` inline again: it seceded, so it may block on other
+    /// tasks, which must not happen on the event loop.
+    pub(crate) fn pin(&mut self, func: &'static str) {
+        self.avg_us.insert(func, f64::INFINITY);
     }
 
     /// Records a task's run time.
@@ -207,7 +307,10 @@ impl Executor {
             {
                 let start = Instant::now();
                 let entered = context::enter(&self.ctx);
+                let mut state = Running::new(e.task, def.id, Kind::Inline);
+                let running = slots::enter(&mut state);
                 let result = settle(run_sync(call), self.encode, def.id);
+                drop(running);
                 drop(entered);
                 Some((e.task, result, start.elapsed().as_micros() as u64, def.id))
             }
@@ -225,21 +328,42 @@ impl Executor {
             }
             TaskCall::Async(mut fut) => {
                 let done = self.done.clone();
-                let slots = self.async_slots.clone();
+                let async_slots = self.async_slots.clone();
                 let func = def.id;
                 let encode = self.encode;
                 let ctx = self.ctx.clone();
                 tokio::spawn(async move {
-                    let _slot = slots.acquire_owned().await;
+                    let mut slot = async_slots.acquire().await.ok();
                     let start = Instant::now();
-                    let polled = std::future::poll_fn(move |cx| {
-                        let _entered = context::enter(&ctx);
-                        let _guard = InTask::enter();
-                        fut.as_mut().poll(cx)
-                    });
-                    let result = futures::FutureExt::catch_unwind(AssertUnwindSafe(polled))
-                        .await
-                        .unwrap_or_else(|_| Err(panic_failure()));
+                    let mut state = Running::new(e.task, func, Kind::Async);
+                    let result = loop {
+                        let step = std::future::poll_fn(|cx| {
+                            let polled = {
+                                let _entered = context::enter(&ctx);
+                                let _guard = InTask::enter();
+                                let _running = slots::enter(&mut state);
+                                fut.as_mut().poll(cx)
+                            };
+                            if state.seceded {
+                                slot = None;
+                            }
+                            match polled {
+                                Poll::Ready(r) => Poll::Ready(Some(r)),
+                                // A rejoined task waits for a slot before it runs on.
+                                Poll::Pending if state.rejoining => Poll::Ready(None),
+                                Poll::Pending => Poll::Pending,
+                            }
+                        });
+                        match futures::FutureExt::catch_unwind(AssertUnwindSafe(step)).await {
+                            Ok(Some(r)) => break r,
+                            Ok(None) => {
+                                state.rejoining = false;
+                                slot = async_slots.acquire().await.ok();
+                            }
+                            Err(_) => break Err(panic_failure()),
+                        }
+                    };
+                    drop(slot);
                     let result = settle(result, encode, func);
                     let _ =
                         done.send(vec![(e.task, result, start.elapsed().as_micros() as u64, func)]);

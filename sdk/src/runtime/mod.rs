@@ -6,6 +6,7 @@ pub(crate) mod conn;
 pub(crate) mod executor;
 pub(crate) mod peer;
 pub mod scheduler;
+pub(crate) mod slots;
 pub mod worker;
 
 use tokio::sync::mpsc;

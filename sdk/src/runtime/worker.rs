@@ -6,6 +6,7 @@ use super::conn::{self, BUILD};
 use super::executor::{Completion, Executor};
 use super::peer::{self, LocalRequest, PeerPool, PeerReply};
 use super::scheduler::SchedulerHandle;
+use super::slots::SlotEvent;
 use super::Uplink;
 use crate::context::{SchedulerLink, WorkerContext};
 use crate::error::{Error, Result};
@@ -260,11 +261,14 @@ async fn event_loop(
             return Exit::Stop;
         }
     };
+    let (slot_events, mut slot_rx) = mpsc::unbounded_channel::<SlotEvent>();
     let ctx = Arc::new(WorkerContext {
         name: name.to_string(),
         scheduler,
         local_dir: local_dir.0.clone(),
         runtime: tokio::runtime::Handle::current(),
+        slot_events,
+        client: Default::default(),
     });
     let mut worker = Worker::new(welcome.id, nthreads);
     for w in welcome.workers {
@@ -281,6 +285,14 @@ async fn event_loop(
     loop {
         tokio::select! {
             biased;
+            Some(ev) = slot_rx.recv() => match ev {
+                SlotEvent::Seceded { task, func } => {
+                    executor.pin(func);
+                    worker.on_secede(task, &mut out);
+                }
+                SlotEvent::Rejoined { task } => worker.on_rejoin(task),
+                SlotEvent::NeedsThread { func } => executor.pin(func),
+            },
             n = done_rx.recv_many(&mut done, 1024) => {
                 if n == 0 { return Exit::Stop; }
                 for (task, result, us, func) in done.drain(..).flatten() {
