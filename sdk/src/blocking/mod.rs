@@ -27,6 +27,11 @@
 //! }
 //! ```
 
+mod completion;
+mod ops;
+
+pub use completion::{as_completed, fire_and_forget, progress, wait, AsCompleted};
+
 use crate::context;
 use crate::error::{Error, Result};
 use crate::future::Status;
