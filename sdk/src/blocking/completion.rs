@@ -105,6 +105,9 @@ impl<T: 'static> Iterator for AsCompleted<T> {
     }
 }
 
+/// Futures split into `(done, not_done)` by [`wait`].
+pub type DoneAndPending<T> = (Vec<Future<T>>, Vec<Future<T>>);
+
 /// Waits until all (or the first) of the futures are done and splits them
 /// into `(done, not_done)`: the blocking form of [`crate::wait`].
 ///
@@ -121,7 +124,7 @@ pub fn wait<T: 'static>(
     futures: impl IntoIterator<Item = Future<T>>,
     until: Return,
     timeout: Option<Duration>,
-) -> Result<(Vec<Future<T>>, Vec<Future<T>>)> {
+) -> Result<DoneAndPending<T>> {
     check_can_block()?;
     let futures: Vec<Future<T>> = futures.into_iter().collect();
     let Some(runtime) = runtime_of(&futures) else {

@@ -30,7 +30,7 @@
 mod completion;
 mod ops;
 
-pub use completion::{as_completed, fire_and_forget, progress, wait, AsCompleted};
+pub use completion::{as_completed, fire_and_forget, progress, wait, AsCompleted, DoneAndPending};
 
 use crate::context;
 use crate::error::{Error, Result};
