@@ -19,7 +19,7 @@ impl Scheduler {
         n + n * per_slot.clamp(1, 256)
     }
 
-    fn occupancy(&self, w: WorkerId) -> f64 {
+    pub(super) fn occupancy(&self, w: WorkerId) -> f64 {
         let ws = &self.workers[w];
         ws.processing.len() as f64 / f64::from(ws.info.nthreads.max(1))
     }
@@ -43,6 +43,10 @@ impl Scheduler {
                 ),
             );
             self.fail(id, failure, comm);
+            return;
+        }
+        if self.restrictions(id).is_some() {
+            self.schedule_restricted(id, comm);
             return;
         }
         if self.tasks[id].deps.is_empty() {
@@ -211,11 +215,10 @@ impl Scheduler {
                 break;
             }
             let id = self.workers[victim].processing[i];
-            let t = &mut self.tasks[id];
-            if t.stealing_to.is_some() || !self.workers[thief].can_run(t.func) {
+            if self.tasks[id].stealing_to.is_some() || !self.may_run_on(id, thief) {
                 continue;
             }
-            t.stealing_to = Some(thief);
+            self.tasks[id].stealing_to = Some(thief);
             comm.send_worker(victim, ToWorker::Steal { task: id.to_wire() });
             asked += 1;
         }

@@ -15,23 +15,29 @@ use crate::protocol::{
 // ---------------------------------------------------------------------------
 
 /// A scheduler and the outbox it writes to.
-struct H {
-    s: Scheduler,
-    comm: TestComm,
+pub(super) struct H {
+    pub(super) s: Scheduler,
+    pub(super) comm: TestComm,
 }
 
-fn spec(key: &str, func: &str, deps: &[&str]) -> TaskSpec {
+pub(super) fn spec(key: &str, func: &str, deps: &[&str]) -> TaskSpec {
     spec_opts(key, func, deps, 0, 0)
 }
 
-fn spec_opts(key: &str, func: &str, deps: &[&str], priority: i32, retries: u32) -> TaskSpec {
+pub(super) fn spec_opts(
+    key: &str,
+    func: &str,
+    deps: &[&str],
+    priority: i32,
+    retries: u32,
+) -> TaskSpec {
     let mut args = vec![Arg::Value(Payload::from(key.as_bytes().to_vec()))];
     args.extend(deps.iter().map(|d| Arg::Dep(Key::from(*d))));
     TaskSpec {
         key: Key::from(key),
         func: Arc::from(func),
         args,
-        options: TaskOptions { priority, retries },
+        options: TaskOptions { priority, retries, ..Default::default() },
     }
 }
 
@@ -42,7 +48,7 @@ fn tuned(f: impl FnOnce(&mut SchedulerConfig)) -> SchedulerConfig {
     c
 }
 
-fn keys(ks: &[&str]) -> Vec<Key> {
+pub(super) fn keys(ks: &[&str]) -> Vec<Key> {
     ks.iter().map(|k| Key::from(*k)).collect()
 }
 
@@ -50,7 +56,7 @@ fn payload(b: &[u8]) -> Payload {
     Payload::from(b.to_vec())
 }
 
-fn computes(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, ComputeTask)> {
+pub(super) fn computes(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, ComputeTask)> {
     msgs.iter()
         .filter_map(|(w, m)| match m {
             ToWorker::Compute(ct) => Some((*w, (**ct).clone())),
@@ -59,7 +65,7 @@ fn computes(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, ComputeTask)> {
         .collect()
 }
 
-fn compute_keys(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, String)> {
+pub(super) fn compute_keys(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, String)> {
     computes(msgs).into_iter().map(|(w, ct)| (w, ct.spec.key.to_string())).collect()
 }
 
@@ -73,7 +79,7 @@ fn frees(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, String)> {
     out
 }
 
-fn steals(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, u64)> {
+pub(super) fn steals(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, u64)> {
     msgs.iter()
         .filter_map(|(w, m)| match m {
             ToWorker::Steal { task } => Some((*w, *task)),
@@ -82,7 +88,7 @@ fn steals(msgs: &[(WorkerId, ToWorker)]) -> Vec<(WorkerId, u64)> {
         .collect()
 }
 
-fn in_memory(msgs: &[(ClientId, ToClient)]) -> Vec<(ClientId, String)> {
+pub(super) fn in_memory(msgs: &[(ClientId, ToClient)]) -> Vec<(ClientId, String)> {
     msgs.iter()
         .filter_map(|(c, m)| match m {
             ToClient::KeyInMemory { key, .. } => Some((*c, key.to_string())),
@@ -91,7 +97,7 @@ fn in_memory(msgs: &[(ClientId, ToClient)]) -> Vec<(ClientId, String)> {
         .collect()
 }
 
-fn erred(msgs: &[(ClientId, ToClient)]) -> Vec<(ClientId, String, TaskFailure)> {
+pub(super) fn erred(msgs: &[(ClientId, ToClient)]) -> Vec<(ClientId, String, TaskFailure)> {
     msgs.iter()
         .filter_map(|(c, m)| match m {
             ToClient::KeyErred { key, failure } => Some((*c, key.to_string(), failure.clone())),
@@ -110,7 +116,7 @@ fn cancelled(msgs: &[(ClientId, ToClient)]) -> Vec<(ClientId, String)> {
 }
 
 impl H {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with_config(SchedulerConfig::default())
     }
 
@@ -124,42 +130,43 @@ impl H {
             data_addr: format!("mem://{name}"),
             nthreads,
             catalog: catalog.iter().map(|f| Arc::from(*f)).collect(),
+            resources: Vec::new(),
         };
         let w = self.s.on_worker_connected(&hello, &mut self.comm).expect("worker accepted");
         self.s.check_invariants();
         w
     }
 
-    fn client(&mut self, name: &str) -> ClientId {
+    pub(super) fn client(&mut self, name: &str) -> ClientId {
         let c = self.s.on_client_connected(name);
         self.s.check_invariants();
         c
     }
 
-    fn client_msg(&mut self, c: ClientId, msg: ClientMsg) {
+    pub(super) fn client_msg(&mut self, c: ClientId, msg: ClientMsg) {
         self.s.on_client_message(c, msg, &mut self.comm);
         self.s.check_invariants();
     }
 
-    fn submit(&mut self, c: ClientId, tasks: Vec<TaskSpec>, wanted: &[&str]) {
+    pub(super) fn submit(&mut self, c: ClientId, tasks: Vec<TaskSpec>, wanted: &[&str]) {
         self.client_msg(c, ClientMsg::UpdateGraph { tasks, wanted: keys(wanted) });
     }
 
-    fn release(&mut self, c: ClientId, ks: &[&str]) {
+    pub(super) fn release(&mut self, c: ClientId, ks: &[&str]) {
         self.client_msg(c, ClientMsg::Release { keys: keys(ks) });
     }
 
-    fn worker_msg(&mut self, w: WorkerId, msg: WorkerMsg) {
+    pub(super) fn worker_msg(&mut self, w: WorkerId, msg: WorkerMsg) {
         self.s.on_worker_message(w, msg, &mut self.comm);
         self.s.check_invariants();
     }
 
-    fn finish(&mut self, w: WorkerId, task: u64, nbytes: u64, value: Option<Payload>) {
+    pub(super) fn finish(&mut self, w: WorkerId, task: u64, nbytes: u64, value: Option<Payload>) {
         self.worker_msg(w, WorkerMsg::TaskFinished { task, nbytes, value, duration_us: 500 });
     }
 
     /// Finishes the task of `key` on the worker the scheduler sent it to.
-    fn finish_key(&mut self, key: &str, nbytes: u64) -> WorkerId {
+    pub(super) fn finish_key(&mut self, key: &str, nbytes: u64) -> WorkerId {
         let (id, t) = self.s.task_by_key(key).expect("known key");
         assert_eq!(t.state, TaskState::Processing, "{key} is not processing");
         let w = t.processing_on.expect("processing");
@@ -167,14 +174,14 @@ impl H {
         w
     }
 
-    fn fail(&mut self, w: WorkerId, task: u64, message: &str) {
+    pub(super) fn fail(&mut self, w: WorkerId, task: u64, message: &str) {
         self.worker_msg(
             w,
             WorkerMsg::TaskFailed { task, failure: TaskFailure::new(FailureKind::Error, message) },
         );
     }
 
-    fn lose_worker(&mut self, w: WorkerId, exit_code: Option<i32>) {
+    pub(super) fn lose_worker(&mut self, w: WorkerId, exit_code: Option<i32>) {
         self.s.on_worker_lost(w, exit_code, &mut self.comm);
         self.s.check_invariants();
     }
@@ -185,15 +192,15 @@ impl H {
         dead
     }
 
-    fn state(&self, key: &str) -> TaskState {
+    pub(super) fn state(&self, key: &str) -> TaskState {
         self.s.task_by_key(key).expect("known key").1.state
     }
 
-    fn wire(&self, key: &str) -> u64 {
+    pub(super) fn wire(&self, key: &str) -> u64 {
         self.s.task_by_key(key).expect("known key").0.to_wire()
     }
 
-    fn processing_on(&self, key: &str) -> Option<WorkerId> {
+    pub(super) fn processing_on(&self, key: &str) -> Option<WorkerId> {
         self.s.task_by_key(key).expect("known key").1.processing_on
     }
 
@@ -968,8 +975,13 @@ fn allowed_failures_is_configurable() {
 fn duplicate_worker_name_is_refused() {
     let mut h = H::new();
     h.worker("w", 1, &["f"]);
-    let hello =
-        WorkerHello { name: "w".into(), data_addr: "x".into(), nthreads: 1, catalog: vec![] };
+    let hello = WorkerHello {
+        name: "w".into(),
+        data_addr: "x".into(),
+        nthreads: 1,
+        catalog: vec![],
+        resources: vec![],
+    };
     assert!(h.s.on_worker_connected(&hello, &mut h.comm).is_err());
     assert_eq!(h.s.workers().count(), 1);
     h.s.check_invariants();
@@ -1803,7 +1815,11 @@ mod prop {
                 key: task_key(i),
                 func: Arc::from(if d.func_g { "g" } else { "f" }),
                 args,
-                options: TaskOptions { priority: d.priority, retries: d.retries },
+                options: TaskOptions {
+                    priority: d.priority,
+                    retries: d.retries,
+                    ..Default::default()
+                },
             }
         }
 
@@ -1830,6 +1846,7 @@ mod prop {
                 data_addr: String::new(),
                 nthreads,
                 catalog,
+                resources: Vec::new(),
             };
             let id = self.s.on_worker_connected(&hello, &mut self.comm).expect("unique name");
             self.workers.push(MWorker { id, assigned: Vec::new(), data: BTreeSet::new() });

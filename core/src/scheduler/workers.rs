@@ -20,6 +20,7 @@ impl Scheduler {
                 hello.name
             ));
         }
+        crate::graph::validate_resources(&hello.resources, "the worker offers")?;
         let mut funcs = Vec::new();
         for f in &hello.catalog {
             let i = self.intern_func(f).0 as usize;
@@ -72,6 +73,7 @@ impl Scheduler {
                 self.on_steal_response(w, TaskId::from_wire(task), stolen, comm)
             }
             WorkerMsg::Heartbeat => {}
+            WorkerMsg::Metrics { memory } => self.workers[w].info.memory = memory,
         }
         self.finish(comm);
     }
