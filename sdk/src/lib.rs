@@ -72,13 +72,13 @@ mod future;
 pub mod runtime;
 mod task;
 
-pub use client::{Client, Scatter};
+pub use client::{Client, ClientExecutor, Scatter};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
-pub use context::local_directory;
+pub use context::{local_directory, worker_name};
 pub use error::{Error, Result};
 pub use future::{Future, KeyRef, Status};
 pub use rudask_core as core;
-pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};
+pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};
 pub use rudask_macros::{main, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
@@ -97,8 +97,8 @@ pub mod __private {
 ///
 /// A process is a worker when `RUDASK_WORKER_SCHEDULER` is set (that is how
 /// [`LocalCluster::processes`] starts workers), or when it is run as
-/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME]`. The worker
-/// runs until its scheduler goes away, then the process exits.
+/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME] [--resources GPU=2]`.
+/// The worker runs until its scheduler goes away, then the process exits.
 ///
 /// ```
 /// rudask::init(); // not launched as a worker: returns at once
@@ -129,6 +129,7 @@ fn worker_launch() -> Option<WorkerOptions> {
             opts.nthreads = n;
         }
         opts.name = std::env::var(cluster::ENV_NAME).ok();
+        opts.resources = launch_resources(std::env::var(cluster::ENV_RESOURCES).ok());
         return Some(opts);
     }
     let args: Vec<String> = std::env::args().collect();
@@ -142,5 +143,18 @@ fn worker_launch() -> Option<WorkerOptions> {
         opts.nthreads = n;
     }
     opts.name = flag("--name");
+    opts.resources = launch_resources(flag("--resources"));
     Some(opts)
+}
+
+/// Resources of a worker launched by [`init`]; bad ones end the process with
+/// the reason, as a command-line error would.
+fn launch_resources(text: Option<String>) -> Vec<(String, f64)> {
+    match rudask_core::graph::parse_resources(text.as_deref().unwrap_or("")) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rudask worker: --resources: {e}");
+            std::process::exit(2);
+        }
+    }
 }

@@ -5,8 +5,10 @@
 //! applied to the shared key table by the connection's reader, so a result
 //! wakes its awaiting futures without another task hop.
 
+mod placement;
 mod scatter;
 
+pub use placement::ClientExecutor;
 pub use scatter::Scatter;
 
 use crate::error::{Error, Result};
@@ -16,7 +18,7 @@ use crate::runtime::peer::PeerPool;
 use crate::runtime::scheduler::SchedulerHandle;
 use crate::runtime::Uplink;
 use crate::task::{ArgSlot, IntoArgs, SubmitOptions, Task, Value};
-use rudask_core::graph::{Arg, TaskOptions};
+use rudask_core::graph::Arg;
 use rudask_core::protocol::{
     ClientMsg, Reply, Request, RequestError, Role, SchedulerInfo, ToClient, WorkerInfo,
 };
@@ -302,6 +304,7 @@ impl Client {
         args: A,
     ) -> Result<Future<F::Output>> {
         let options = task.options();
+        options.validate()?;
         let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
         let wanted = vec![spec.key.clone()];
         let refs = self.inner.register(
@@ -320,6 +323,7 @@ impl Client {
         I: IntoIterator<Item = A>,
     {
         let options = task.options();
+        options.validate()?;
         let mut specs = Vec::new();
         let mut deps = Vec::new();
         for (i, a) in args.into_iter().enumerate() {
@@ -473,11 +477,6 @@ fn build_spec<F: Task>(
         }
         None => Key::random(task.name(), fastrand::u128(..)),
     };
-    let spec = TaskSpec {
-        key,
-        func: Arc::from(task.id()),
-        args,
-        options: TaskOptions { priority: options.priority, retries: options.retries },
-    };
+    let spec = TaskSpec { key, func: Arc::from(task.id()), args, options: options.task_options() };
     Ok((spec, deps))
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod executor;
+mod memory;
 pub(crate) mod peer;
 pub mod scheduler;
 pub mod worker;
