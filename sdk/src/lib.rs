@@ -47,8 +47,12 @@
 //! ```
 //!
 //! **Options ride on the task**, as a builder: `inc.pure(false)`,
-//! `inc.key("x")`, `inc.priority(10)`, `inc.retries(3)` (see [`TaskExt`]).
-//! Keys are pure by default: the same call gives the same key and runs once.
+//! `inc.key("x")`, `inc.priority(10)`, `inc.retries(3)`, and where it may
+//! run: `inc.workers(["w1"])`, `.allow_other_workers(true)`,
+//! `inc.resources([("GPU", 1)])` for workers started with `--resources GPU=2`
+//! (see [`TaskExt`]). [`Client::get_executor`] applies a fixed
+//! [`SubmitOptions`] to every submission. Keys are pure by default: the same
+//! call gives the same key and runs once.
 //!
 //! **Failures are values.** A task that returns `Err` or panics makes its
 //! future, and every future depending on it, fail with [`Error::Task`], which

@@ -155,10 +155,16 @@ impl SubmitOptions {
 
     /// The scheduling options every task of the submission carries.
     pub(crate) fn task_options(&self) -> TaskOptions {
+        // Emptied restrictions (`workers([])`) restrict nothing: send none.
+        let restrictions = self
+            .restrictions
+            .as_ref()
+            .filter(|r| !r.workers.is_empty() || !r.resources.is_empty())
+            .cloned();
         TaskOptions {
             priority: self.priority,
             retries: self.retries,
-            restrictions: self.restrictions.clone(),
+            restrictions,
             fifo_timeout_us: self
                 .fifo_timeout
                 .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
@@ -177,7 +183,8 @@ impl SubmitOptions {
 /// let t = inc.pure(false).retries(2).priority(5);
 /// assert_eq!(t.id(), inc.id());
 /// let on_gpu = inc.workers(["gpu-box"]).allow_other_workers(true).resources([("GPU", 1)]);
-/// # let _ = on_gpu;
+/// let batch = inc.fifo_timeout(std::time::Duration::from_secs(1));
+/// # let _ = (on_gpu, batch);
 /// ```
 pub trait TaskExt: Task + Sized {
     /// `false` gives every submission a fresh random key (default: pure).

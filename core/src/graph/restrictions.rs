@@ -19,6 +19,7 @@ pub const RESOURCE_EPSILON: f64 = 1e-9;
 /// };
 /// assert!(r.validate().is_ok());
 /// assert!(r.matches_worker("gpu-box", "tcp://10.0.0.1:4000"));
+/// assert!(!r.matches_worker("cpu-box", "tcp://10.0.0.2:4000"));
 /// assert!(r.resources_fit(&[("GPU".into(), 2.0)]));
 /// assert!(!r.resources_fit(&[("CPU".into(), 8.0)]));
 /// ```
@@ -57,9 +58,11 @@ impl Restrictions {
         validate_resources(&self.resources, "the task needs")
     }
 
-    /// Whether a worker with this name and data address is one of `workers`.
+    /// Whether a worker with this name and data address is one of
+    /// `workers`; an address may be given with or without `tcp://`.
     pub fn matches_worker(&self, name: &str, data_addr: &str) -> bool {
-        self.workers.iter().any(|w| w == name || w == data_addr)
+        let bare = data_addr.strip_prefix("tcp://");
+        self.workers.iter().any(|w| w == name || w == data_addr || bare == Some(w.as_str()))
     }
 
     /// Whether a worker with these resource totals could run the task.
@@ -72,6 +75,13 @@ impl Restrictions {
 
 /// Checks a list of resource amounts: non-empty unique names and finite,
 /// positive amounts. `what` starts the error message ("the worker has").
+///
+/// ```
+/// use rudask_core::graph::validate_resources;
+/// assert!(validate_resources(&[("GPU".into(), 2.0)], "the worker has").is_ok());
+/// let e = validate_resources(&[("GPU".into(), -1.0)], "the worker has").unwrap_err();
+/// assert!(e.starts_with("the worker has resource GPU=-1"));
+/// ```
 pub fn validate_resources(resources: &[(String, f64)], what: &str) -> Result<(), String> {
     for (i, (name, amount)) in resources.iter().enumerate() {
         if name.is_empty() || name.contains(['=', ',']) || name.contains(char::is_whitespace) {
