@@ -6,7 +6,7 @@ use super::tests::{compute_keys, computes, erred, in_memory, keys, spec, spec_op
 use super::*;
 use crate::error::{FailureKind, TaskFailure};
 use crate::graph::{Restrictions, TaskSpec, DEFAULT_FIFO_TIMEOUT_US};
-use crate::protocol::{ClientMsg, Payload, Reply, Request, SchedulerInfo, WorkerMsg};
+use crate::protocol::{ClientMsg, Payload, Reply, Request, SchedulerInfo, ToWorker, WorkerMsg};
 use crate::worker::{Outbox, Worker};
 
 fn restricted(key: &str, workers: &[&str], loose: bool, resources: &[(&str, f64)]) -> TaskSpec {
@@ -400,6 +400,7 @@ struct World {
     sims: Vec<Sim>,
     need: rustc_hash::FxHashMap<String, f64>,
     peak: rustc_hash::FxHashMap<String, f64>,
+    stolen: usize,
 }
 
 impl World {
@@ -421,6 +422,7 @@ impl World {
             }
             for (to, msg) in msgs {
                 let Some(i) = self.sims.iter().position(|s| s.id == to) else { continue };
+                self.stolen += usize::from(matches!(msg, ToWorker::Steal { .. }));
                 let mut out = Outbox::default();
                 self.sims[i].worker.on_scheduler_message(msg, &mut out);
                 self.deliver(i, out);
@@ -467,8 +469,13 @@ impl World {
 
 #[test]
 fn resource_totals_hold_through_finish_failure_steal_and_worker_loss() {
-    let mut w =
-        World { h: H::new(), sims: Vec::new(), need: Default::default(), peak: Default::default() };
+    let mut w = World {
+        h: H::new(),
+        sims: Vec::new(),
+        need: Default::default(),
+        peak: Default::default(),
+        stolen: 0,
+    };
     w.add("a", 4, 2.0);
     w.add("b", 2, 1.0);
     w.add("cpu", 4, 0.0);
@@ -517,4 +524,5 @@ fn resource_totals_hold_through_finish_failure_steal_and_worker_loss() {
     assert_eq!(w.peak.get("cpu").copied(), Some(0.0), "no GPU task ran on the worker without GPUs");
     assert_eq!(w.peak["a"], 2.0, "a used both of its GPUs");
     assert!(w.peak.get("late").copied().unwrap_or(0.0) <= 1.0);
+    assert!(w.stolen > 0, "the joining workers stole work");
 }
