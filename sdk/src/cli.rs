@@ -42,6 +42,10 @@ enum Command {
         /// Interface for the worker's data port.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// Resources offered to tasks that ask for them, e.g. `GPU=2` or
+        /// `"GPU=2 MEMORY=8e9"` (repeatable).
+        #[arg(long, value_name = "NAME=AMOUNT", env = "RUDASK_WORKER_RESOURCES")]
+        resources: Vec<String>,
     },
     /// List the task functions registered in this binary.
     Tasks,
@@ -105,13 +109,15 @@ pub fn main() -> ExitCode {
                     },
                 }
             }
-            Command::Worker { address, scheduler, nthreads, name, host } => {
+            Command::Worker { address, scheduler, nthreads, name, host, resources } => {
                 let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
                 if let Some(n) = nthreads {
                     opts.nthreads = n;
                 }
                 opts.name = name;
                 opts.host = host;
+                opts.resources = rudask_core::graph::parse_resources(&resources.join(","))
+                    .map_err(|e| crate::Error::InvalidArgument(format!("--resources: {e}")))?;
                 worker::run(opts).await
             }
             Command::Demo { processes, workers } => crate::demo::run(processes, workers).await,

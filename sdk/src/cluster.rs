@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 pub(crate) const ENV_SCHEDULER: &str = "RUDASK_WORKER_SCHEDULER";
 pub(crate) const ENV_NTHREADS: &str = "RUDASK_WORKER_NTHREADS";
 pub(crate) const ENV_NAME: &str = "RUDASK_WORKER_NAME";
+pub(crate) const ENV_RESOURCES: &str = "RUDASK_WORKER_RESOURCES";
 
 /// How long a local cluster waits for its workers to join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,6 +23,7 @@ pub struct LocalClusterBuilder {
     workers: usize,
     threads_per_worker: usize,
     port: u16,
+    resources: Vec<(String, f64)>,
 }
 
 impl LocalClusterBuilder {
@@ -34,6 +36,28 @@ impl LocalClusterBuilder {
     /// Task slots per worker (default 1).
     pub fn threads_per_worker(mut self, n: usize) -> Self {
         self.threads_per_worker = n.max(1);
+        self
+    }
+
+    /// Resources every worker offers to tasks that ask for them (default
+    /// none), as `rudask worker --resources` does.
+    ///
+    /// ```
+    /// #[rudask::task]
+    /// fn on_gpu(x: i64) -> i64 { x }
+    ///
+    /// # #[tokio::main] async fn main() -> rudask::Result<()> {
+    /// use rudask::TaskExt;
+    /// let cluster = rudask::LocalCluster::builder().resources([("GPU", 1)]).threads().await?;
+    /// let client = cluster.client().await?;
+    /// assert_eq!(client.submit(on_gpu.resources([("GPU", 1)]), (3,))?.await?, 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn resources<S: Into<String>, A: Into<f64>>(
+        mut self,
+        resources: impl IntoIterator<Item = (S, A)>,
+    ) -> Self {
+        self.resources = resources.into_iter().map(|(n, a)| (n.into(), a.into())).collect();
         self
     }
 
@@ -54,7 +78,8 @@ impl LocalClusterBuilder {
         // Everything shares the caller's runtime: no cross-thread hops.
         let scheduler = self.start_scheduler(false).await?;
         for i in 0..self.workers {
-            worker::start_local(&scheduler, format!("local-{i}"), self.threads_per_worker).await?;
+            let (name, res) = (format!("local-{i}"), self.resources.clone());
+            worker::start_local(&scheduler, name, self.threads_per_worker, res).await?;
         }
         Ok(LocalCluster { scheduler, processes: false, children: Vec::new() })
     }
@@ -62,6 +87,10 @@ impl LocalClusterBuilder {
     /// Workers are child processes running this executable, which must call
     /// [`crate::init`] (or use `#[rudask::main]`) first thing in `main`.
     pub async fn processes(self) -> Result<LocalCluster> {
+        rudask_core::graph::validate_resources(&self.resources, "the workers were given")
+            .map_err(Error::InvalidArgument)?;
+        let resources: Vec<String> =
+            self.resources.iter().map(|(n, a)| format!("{n}={a}")).collect();
         let scheduler = self.start_scheduler(true).await?;
         let exe = std::env::current_exe()
             .map_err(|e| Error::Io(format!("cannot find the current executable: {e}")))?;
@@ -72,6 +101,7 @@ impl LocalClusterBuilder {
                 .env(ENV_SCHEDULER, scheduler.address())
                 .env(ENV_NTHREADS, self.threads_per_worker.to_string())
                 .env(ENV_NAME, &name)
+                .env(ENV_RESOURCES, resources.join(","))
                 .stdin(std::process::Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
@@ -120,7 +150,7 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Settings, starting from 2 workers with 1 slot each.
     pub fn builder() -> LocalClusterBuilder {
-        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0 }
+        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0, resources: Vec::new() }
     }
 
     /// `n` in-process workers with one slot each.

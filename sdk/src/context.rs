@@ -89,3 +89,17 @@ pub(crate) fn current() -> Option<Arc<WorkerContext>> {
 pub fn local_directory() -> Option<PathBuf> {
     CURRENT.with(|c| c.borrow().as_ref().map(|ctx| ctx.local_dir.clone()))
 }
+
+/// The name of the worker running the current task (`--name`, or its data
+/// address when it was started without one). `None` outside a task.
+///
+/// ```
+/// #[rudask::task]
+/// fn where_am_i() -> String {
+///     rudask::worker_name().unwrap_or_default()
+/// }
+/// assert!(rudask::worker_name().is_none(), "not inside a task here");
+/// ```
+pub fn worker_name() -> Option<String> {
+    current().map(|ctx| ctx.name.clone())
+}

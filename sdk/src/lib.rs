@@ -47,8 +47,12 @@
 //! ```
 //!
 //! **Options ride on the task**, as a builder: `inc.pure(false)`,
-//! `inc.key("x")`, `inc.priority(10)`, `inc.retries(3)` (see [`TaskExt`]).
-//! Keys are pure by default: the same call gives the same key and runs once.
+//! `inc.key("x")`, `inc.priority(10)`, `inc.retries(3)`, and where it may
+//! run: `inc.workers(["w1"])`, `.allow_other_workers(true)`,
+//! `inc.resources([("GPU", 1)])` for workers started with `--resources GPU=2`
+//! (see [`TaskExt`]). [`Client::get_executor`] applies a fixed
+//! [`SubmitOptions`] to every submission. Keys are pure by default: the same
+//! call gives the same key and runs once.
 //!
 //! **Failures are values.** A task that returns `Err` or panics makes its
 //! future, and every future depending on it, fail with [`Error::Task`], which
@@ -87,17 +91,17 @@ mod task;
 mod wait;
 
 pub use as_completed::{as_completed, AsCompleted, Batches};
-pub use client::{Client, Event, Scatter, Subscription};
+pub use client::{Client, ClientExecutor, Event, Scatter, Subscription};
 pub use client::{GraphBuilder, GraphKey, OutputKey};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
-pub use context::local_directory;
+pub use context::{local_directory, worker_name};
 pub use error::{Error, Result};
 pub use future::{fire_and_forget, Future, KeyRef, Status};
 pub use nested::{get_client, rejoin, secede, worker_client, WorkerClient};
 pub use rudask_core as core;
 pub use rudask_core::graph::TaskGraph;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
-pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};
+pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};
 pub use rudask_macros::{main, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
@@ -117,8 +121,8 @@ pub mod __private {
 ///
 /// A process is a worker when `RUDASK_WORKER_SCHEDULER` is set (that is how
 /// [`LocalCluster::processes`] starts workers), or when it is run as
-/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME]`. The worker
-/// runs until its scheduler goes away, then the process exits.
+/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME] [--resources GPU=2]`.
+/// The worker runs until its scheduler goes away, then the process exits.
 ///
 /// ```
 /// rudask::init(); // not launched as a worker: returns at once
@@ -149,6 +153,7 @@ fn worker_launch() -> Option<WorkerOptions> {
             opts.nthreads = n;
         }
         opts.name = std::env::var(cluster::ENV_NAME).ok();
+        opts.resources = launch_resources(std::env::var(cluster::ENV_RESOURCES).ok());
         return Some(opts);
     }
     let args: Vec<String> = std::env::args().collect();
@@ -162,5 +167,18 @@ fn worker_launch() -> Option<WorkerOptions> {
         opts.nthreads = n;
     }
     opts.name = flag("--name");
+    opts.resources = launch_resources(flag("--resources"));
     Some(opts)
+}
+
+/// Resources of a worker launched by [`init`]; bad ones end the process with
+/// the reason, as a command-line error would.
+fn launch_resources(text: Option<String>) -> Vec<(String, f64)> {
+    match rudask_core::graph::parse_resources(text.as_deref().unwrap_or("")) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rudask worker: --resources: {e}");
+            std::process::exit(2);
+        }
+    }
 }

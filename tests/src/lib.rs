@@ -276,3 +276,51 @@ pub fn wait_on_spin(us: u64) -> rudask::Result<u64> {
     let client = rudask::worker_client()?;
     client.submit(spin, (us,))?.result()
 }
+
+/// The name of the worker that ran it, with `x` (distinct `x`, distinct keys).
+#[rudask::task]
+pub fn worker_of(x: i64) -> (String, i64) {
+    (rudask::worker_name().unwrap_or_default(), x)
+}
+
+/// Start order of [`ticket`] calls in this process.
+static TICKETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Takes a ticket (1, 2, ... in the order calls start in this process),
+/// sleeps `ms` milliseconds, and returns the ticket with `label`.
+#[rudask::task]
+pub fn ticket(ms: u64, label: String) -> (u64, String) {
+    let t = TICKETS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    std::thread::sleep(Duration::from_millis(ms));
+    (t, label)
+}
+
+/// [`gpu_job`] calls running now in this process.
+static GPU_JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Pretends to use a GPU for `ms` milliseconds. Returns its worker's name
+/// and how many calls ran in this process at once when it started (the
+/// largest of these over many calls is the peak concurrency).
+#[rudask::task]
+pub fn gpu_job(ms: u64, x: i64) -> (String, usize) {
+    use std::sync::atomic::Ordering;
+    let running = GPU_JOBS.fetch_add(1, Ordering::SeqCst) + 1;
+    std::thread::sleep(Duration::from_millis(ms));
+    GPU_JOBS.fetch_sub(1, Ordering::SeqCst);
+    let _ = x;
+    (rudask::worker_name().unwrap_or_default(), running)
+}
+
+/// Counts its runs in the file at `path`; fails the first `fails` runs,
+/// then returns how many runs it took.
+#[rudask::task]
+pub fn flaky(path: String, fails: u32) -> Result<u32, String> {
+    let runs =
+        std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0u32) + 1;
+    std::fs::write(&path, runs.to_string()).map_err(|e| format!("cannot write {path}: {e}"))?;
+    if runs <= fails {
+        Err(format!("flaky failure on run {runs}"))
+    } else {
+        Ok(runs)
+    }
+}

@@ -232,6 +232,7 @@ async fn malformed_bytes_do_not_take_the_scheduler_down() {
         data_addr: "tcp://127.0.0.1:9".into(),
         nthreads: 1,
         catalog: vec![],
+        resources: vec![],
     };
     let mut raw = Raw::connect(&addr).await;
     match raw.hello(MAGIC, PROTOCOL_VERSION, Role::Worker(duplicate)).await {

@@ -2,9 +2,11 @@
 //! keys, task specifications and their arguments.
 
 mod key;
+mod restrictions;
 mod task_graph;
 
 pub use key::Key;
+pub use restrictions::{parse_resources, validate_resources, Restrictions, RESOURCE_EPSILON};
 pub use task_graph::TaskGraph;
 
 use crate::protocol::Payload;
@@ -21,13 +23,35 @@ pub enum Arg {
 }
 
 /// Scheduling options of one task.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The optional fields are left out of the encoded message when unset, so an
+/// unrestricted task costs no more to send than before they existed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskOptions {
-    /// Higher runs first; ties run in submission order.
+    /// Higher runs first; ties run by generation (see `fifo_timeout_us`),
+    /// then by position in their submission, then in submission order.
     pub priority: i32,
     /// How many times the task is re-run automatically after it errs.
     pub retries: u32,
+    /// Where the task may run; `None` for anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restrictions: Option<std::sync::Arc<Restrictions>>,
+    /// Submissions less than this many microseconds after the start of the
+    /// current priority generation join it; later ones start a new
+    /// generation, which runs after the earlier ones at equal priority.
+    /// `None`: [`DEFAULT_FIFO_TIMEOUT_US`]. The first task of a submission
+    /// decides for all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fifo_timeout_us: Option<u64>,
 }
+
+/// The fifo timeout of submissions that do not set one: 100 ms, as in dask.
+pub const DEFAULT_FIFO_TIMEOUT_US: u64 = 100_000;
+
+/// Where a task stands in the run order; larger runs first: user priority,
+/// then the reversed rank of its generation and position in its submission,
+/// then the reversed submission sequence number.
+pub type Order = (i32, std::cmp::Reverse<u64>, std::cmp::Reverse<u64>);
 
 /// A task as submitted by a client: the function's registered id, its
 /// arguments and its options.

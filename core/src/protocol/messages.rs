@@ -44,6 +44,9 @@ pub struct WorkerHello {
     pub nthreads: u32,
     /// Ids of the task functions this worker can run.
     pub catalog: Vec<Arc<str>>,
+    /// Abstract resources it offers (`--resources GPU=2`), name and total.
+    #[serde(default)]
+    pub resources: Vec<(String, f64)>,
 }
 
 /// The accepting side's answer to a [`Hello`].
@@ -72,7 +75,7 @@ pub struct Welcome {
 }
 
 /// A worker as clients and other workers see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerInfo {
     /// Scheduler-assigned id.
     pub id: u64,
@@ -82,6 +85,16 @@ pub struct WorkerInfo {
     pub data_addr: String,
     /// Number of task slots.
     pub nthreads: u32,
+    /// Abstract resources it offers, name and total.
+    #[serde(default)]
+    pub resources: Vec<(String, f64)>,
+    /// Resident memory of its process in bytes, as last reported with its
+    /// heartbeat (0 until the first report, or where it cannot be measured).
+    #[serde(default)]
+    pub memory: u64,
+    /// Bytes of task results it holds, as the scheduler counts them.
+    #[serde(default)]
+    pub managed_bytes: u64,
 }
 
 /// Client → scheduler.
@@ -285,6 +298,22 @@ pub struct SchedulerInfo {
     pub clients: usize,
     /// State of each requested key (`None`: unknown, i.e. forgotten or never submitted).
     pub key_states: Vec<Option<String>>,
+    /// Tasks in the no-worker state and why: every requested key in that
+    /// state, then others up to [`UNRUNNABLE_REPORTED`] entries in all.
+    #[serde(default)]
+    pub unrunnable: Vec<Unrunnable>,
+}
+
+/// How many no-worker tasks a [`SchedulerInfo`] lists beyond the requested keys.
+pub const UNRUNNABLE_REPORTED: usize = 100;
+
+/// A task that is ready but waits for a worker that can run it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrunnable {
+    /// The task's key.
+    pub key: Key,
+    /// Why no connected worker can run it, for a human.
+    pub reason: String,
 }
 
 /// A key the client placed on workers.
@@ -410,6 +439,11 @@ pub enum WorkerMsg {
         /// Scheduler's task id.
         task: u64,
     },
+    /// Liveness signal with the worker's measurements.
+    Metrics {
+        /// Resident memory of the worker's process in bytes (0: unknown).
+        memory: u64,
+    },
 }
 
 /// Where the data of a dependency can be fetched.
@@ -431,7 +465,7 @@ pub struct ComputeTask {
     /// Where each dependency lives.
     pub deps: Vec<DepLocation>,
     /// Global order: larger runs first.
-    pub order: (i32, std::cmp::Reverse<u64>),
+    pub order: crate::graph::Order,
 }
 
 /// Scheduler → worker.

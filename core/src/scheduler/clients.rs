@@ -93,6 +93,7 @@ impl Scheduler {
                     self.keys.get(k).map(|&id| format!("{:?}", self.tasks[id].state).to_lowercase())
                 })
                 .collect(),
+            unrunnable: self.unrunnable(keys),
         }
     }
 
@@ -141,7 +142,7 @@ impl Scheduler {
                         processing_on: None,
                         proc_slot: 0,
                         nbytes: 0,
-                        order: (0, Reverse(self.seq)),
+                        order: (0, Reverse(0), Reverse(self.seq)),
                         suspicious: 0,
                         retries_left: 0,
                         failure: None,

@@ -14,7 +14,12 @@ impl Scheduler {
     /// Returns the new tasks, and those whose dependencies are unknown.
     pub(super) fn add_tasks(&mut self, specs: Vec<TaskSpec>) -> (Vec<TaskId>, Vec<(TaskId, Key)>) {
         let mut new = Vec::with_capacity(specs.len());
-        for spec in specs {
+        let fifo_timeout = specs
+            .first()
+            .and_then(|s| s.options.fifo_timeout_us)
+            .unwrap_or(crate::graph::DEFAULT_FIFO_TIMEOUT_US);
+        let base = self.generations.rank_base(self.now_us, fifo_timeout, specs.len());
+        for (position, spec) in specs.into_iter().enumerate() {
             if self.keys.contains_key(&spec.key) {
                 continue;
             }
@@ -33,7 +38,7 @@ impl Scheduler {
                 processing_on: None,
                 proc_slot: 0,
                 nbytes: 0,
-                order: (spec.options.priority, Reverse(self.seq)),
+                order: (spec.options.priority, Reverse(base + position as u64), Reverse(self.seq)),
                 suspicious: 0,
                 retries_left: spec.options.retries,
                 failure: None,

@@ -21,12 +21,14 @@ mod admin;
 mod clients;
 mod data_ops;
 mod events;
+mod fifo;
 mod futures;
 mod graph;
 mod long_running;
 mod placement;
 mod profile;
 mod requests;
+mod restrictions;
 mod task;
 mod test_comm;
 mod workers;
@@ -41,6 +43,8 @@ mod tests_data_ops;
 mod tests_futures;
 #[cfg(test)]
 mod tests_long_running;
+#[cfg(test)]
+mod tests_placement;
 
 pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};
@@ -143,7 +147,7 @@ pub struct ClientState {
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Queued {
-    order: (i32, std::cmp::Reverse<u64>),
+    order: crate::graph::Order,
     task: TaskId,
 }
 
@@ -170,6 +174,9 @@ pub struct Scheduler {
     profiler: profile::Profiler,
     admin: admin::Admin,
     events: events::Events,
+    /// Microseconds on the driver's clock, set before each batch of events.
+    now_us: u64,
+    generations: fifo::Generations,
 }
 
 impl Scheduler {
@@ -194,7 +201,28 @@ impl Scheduler {
             profiler: Default::default(),
             admin: Default::default(),
             events: Default::default(),
+            now_us: 0,
+            generations: Default::default(),
         }
+    }
+
+    /// Sets the scheduler's clock, in microseconds from any fixed origin. The
+    /// driver calls it before each batch of events; time only matters for
+    /// priority generations (see [`crate::graph::TaskOptions::fifo_timeout_us`]).
+    ///
+    /// ```
+    /// use rudask_core::scheduler::{Scheduler, SchedulerConfig};
+    /// let mut s = Scheduler::new(SchedulerConfig::default());
+    /// s.set_now(1_500_000);
+    /// assert_eq!(s.now(), 1_500_000);
+    /// ```
+    pub fn set_now(&mut self, micros: u64) {
+        self.now_us = micros;
+    }
+
+    /// The clock as last set by [`Scheduler::set_now`].
+    pub fn now(&self) -> u64 {
+        self.now_us
     }
 
     /// Looks up a task by key.
@@ -220,7 +248,10 @@ impl Scheduler {
 
     /// Public descriptions of the connected workers.
     pub fn worker_infos(&self) -> Vec<WorkerInfo> {
-        self.workers.values().map(|w| w.info.clone()).collect()
+        self.workers
+            .values()
+            .map(|w| WorkerInfo { managed_bytes: w.nbytes, ..w.info.clone() })
+            .collect()
     }
 
     /// Number of connected clients.
@@ -377,6 +408,7 @@ impl Scheduler {
         let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
         self.check_data_ops();
+        self.check_restrictions();
     }
 }
 
@@ -400,5 +432,8 @@ pub(crate) fn worker_info(id: WorkerId, hello: &WorkerHello) -> WorkerInfo {
         name: hello.name.clone(),
         data_addr: hello.data_addr.clone(),
         nthreads: hello.nthreads,
+        resources: hello.resources.clone(),
+        memory: 0,
+        managed_bytes: 0,
     }
 }

@@ -19,7 +19,7 @@ impl Scheduler {
         n + n * per_slot.clamp(1, 256)
     }
 
-    fn occupancy(&self, w: WorkerId) -> f64 {
+    pub(super) fn occupancy(&self, w: WorkerId) -> f64 {
         self.busy(w) as f64 / f64::from(self.workers[w].info.nthreads.max(1))
     }
 
@@ -42,6 +42,10 @@ impl Scheduler {
                 ),
             );
             self.fail(id, failure, comm);
+            return;
+        }
+        if self.restrictions(id).is_some() {
+            self.schedule_restricted(id, comm);
             return;
         }
         if self.tasks[id].deps.is_empty() {
@@ -212,11 +216,11 @@ impl Scheduler {
                 break;
             }
             let id = self.workers[victim].processing[i];
-            let t = &mut self.tasks[id];
-            if t.stealing_to.is_some() || t.long_running || !self.workers[thief].can_run(t.func) {
+            let t = &self.tasks[id];
+            if t.stealing_to.is_some() || t.long_running || !self.may_run_on(id, thief) {
                 continue;
             }
-            t.stealing_to = Some(thief);
+            self.tasks[id].stealing_to = Some(thief);
             comm.send_worker(victim, ToWorker::Steal { task: id.to_wire() });
             asked += 1;
         }

@@ -3,7 +3,6 @@
 use super::{ClientId, FuncIdx, TaskId, WorkerId};
 use crate::error::TaskFailure;
 use crate::graph::{Key, TaskSpec};
-use std::cmp::Reverse;
 use std::sync::Arc;
 
 /// The states of a task, as in dask.distributed.
@@ -65,7 +64,7 @@ pub struct Task {
     /// Size of the result in bytes.
     pub nbytes: u64,
     /// Global order: larger first.
-    pub order: (i32, Reverse<u64>),
+    pub order: crate::graph::Order,
     /// How many workers died while running it.
     pub suspicious: u32,
     pub(super) retries_left: u32,

@@ -37,7 +37,7 @@ pub(super) fn spec_opts(
         key: Key::from(key),
         func: Arc::from(func),
         args,
-        options: TaskOptions { priority, retries },
+        options: TaskOptions { priority, retries, ..Default::default() },
     }
 }
 
@@ -130,6 +130,7 @@ impl H {
             data_addr: format!("mem://{name}"),
             nthreads,
             catalog: catalog.iter().map(|f| Arc::from(*f)).collect(),
+            resources: Vec::new(),
         };
         let w = self.s.on_worker_connected(&hello, &mut self.comm).expect("worker accepted");
         self.s.check_invariants();
@@ -974,8 +975,13 @@ fn allowed_failures_is_configurable() {
 fn duplicate_worker_name_is_refused() {
     let mut h = H::new();
     h.worker("w", 1, &["f"]);
-    let hello =
-        WorkerHello { name: "w".into(), data_addr: "x".into(), nthreads: 1, catalog: vec![] };
+    let hello = WorkerHello {
+        name: "w".into(),
+        data_addr: "x".into(),
+        nthreads: 1,
+        catalog: vec![],
+        resources: vec![],
+    };
     assert!(h.s.on_worker_connected(&hello, &mut h.comm).is_err());
     assert_eq!(h.s.workers().count(), 1);
     h.s.check_invariants();
@@ -1809,7 +1815,11 @@ mod prop {
                 key: task_key(i),
                 func: Arc::from(if d.func_g { "g" } else { "f" }),
                 args,
-                options: TaskOptions { priority: d.priority, retries: d.retries },
+                options: TaskOptions {
+                    priority: d.priority,
+                    retries: d.retries,
+                    ..Default::default()
+                },
             }
         }
 
@@ -1836,6 +1846,7 @@ mod prop {
                 data_addr: String::new(),
                 nthreads,
                 catalog,
+                resources: Vec::new(),
             };
             let id = self.s.on_worker_connected(&hello, &mut self.comm).expect("unique name");
             self.workers.push(MWorker { id, assigned: Vec::new(), data: BTreeSet::new() });

@@ -29,6 +29,7 @@ impl H {
                     data_addr: format!("mem://{name}"),
                     nthreads: 1,
                     catalog: vec![Arc::from("f"), Arc::from("g")],
+                    resources: Vec::new(),
                 };
                 s.on_worker_connected(&hello, &mut comm).expect("accepted")
             })

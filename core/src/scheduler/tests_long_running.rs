@@ -22,6 +22,7 @@ impl H {
             data_addr: format!("mem://{name}"),
             nthreads,
             catalog: vec![Arc::from("f")],
+            resources: Vec::new(),
         };
         let w = self.s.on_worker_connected(&hello, &mut self.comm).expect("accepted");
         self.s.check_invariants();

@@ -20,6 +20,7 @@ impl Scheduler {
                 hello.name
             ));
         }
+        crate::graph::validate_resources(&hello.resources, "the worker offers")?;
         let mut funcs = Vec::new();
         for f in &hello.catalog {
             let i = self.intern_func(f).0 as usize;
@@ -76,6 +77,7 @@ impl Scheduler {
             WorkerMsg::Acquired { key, nbytes } => self.on_acquired(w, key, nbytes, comm),
             WorkerMsg::RunResult { id, result } => self.on_run_result(w, id, result, comm),
             WorkerMsg::LongRunning { task } => self.on_long_running(w, TaskId::from_wire(task)),
+            WorkerMsg::Metrics { memory } => self.workers[w].info.memory = memory,
         }
         self.finish(comm);
     }

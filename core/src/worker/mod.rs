@@ -5,7 +5,10 @@
 //! completions; the worker answers with an [`Outbox`] of messages to the
 //! scheduler, fetches to start and task executions to start. It starts tasks
 //! in priority order and hands the executor at most [`Worker::execute_limit`]
-//! at once; the executor runs at most `nthreads` of them concurrently.
+//! at once; the executor runs at most `nthreads` of them concurrently. A task
+//! needing resources (see [`crate::graph::Restrictions`]) is handed over only
+//! while the worker's totals ([`Worker::set_resources`]) leave room for it, so
+//! at no time do running tasks hold more than the worker offers.
 //!
 //! ```
 //! use rudask_core::worker::{Worker, Outbox};
@@ -16,12 +19,14 @@
 //! # let _ = &mut out;
 //! ```
 
+mod resources;
+
 use crate::error::{FailureKind, TaskFailure};
-use crate::graph::{Arg, Key, TaskSpec};
+use crate::graph::{Arg, Key, Order, TaskSpec};
 use crate::protocol::{ComputeTask, DepLocation, Payload, ToWorker, WorkerMsg};
 use crate::registry::TaskResult;
+use resources::{needs, Pool};
 use rustc_hash::FxHashMap;
-use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
@@ -84,11 +89,13 @@ enum State {
 #[derive(Debug)]
 struct WTask {
     spec: TaskSpec,
-    order: (i32, Reverse<u64>),
+    order: Order,
     missing: usize,
     state: State,
     /// Running, but gave its slot back (see [`Worker::on_secede`]).
     seceded: bool,
+    /// It needs resources, so it waits in `constrained` when ready.
+    constrained: bool,
 }
 
 /// The worker state machine.
@@ -100,7 +107,10 @@ pub struct Worker {
     fetched: FxHashMap<Key, (Payload, u32)>,
     tasks: FxHashMap<u64, WTask>,
     by_key: FxHashMap<Key, u64>,
-    ready: BinaryHeap<((i32, Reverse<u64>), u64)>,
+    ready: BinaryHeap<(Order, u64)>,
+    /// Ready tasks that need resources; the head starts when they are free.
+    constrained: BinaryHeap<(Order, u64)>,
+    resources: Pool,
     executing: usize,
     in_flight: FxHashMap<Key, Vec<u64>>,
     peers: FxHashMap<u64, String>,
@@ -120,6 +130,8 @@ impl Worker {
             tasks: FxHashMap::default(),
             by_key: FxHashMap::default(),
             ready: BinaryHeap::new(),
+            constrained: BinaryHeap::new(),
+            resources: Pool::default(),
             executing: 0,
             in_flight: FxHashMap::default(),
             peers: FxHashMap::default(),
@@ -127,6 +139,24 @@ impl Worker {
             avg_us: 2.0 * PREFETCH_BELOW_US,
             acquiring: Default::default(),
         }
+    }
+
+    /// Sets the resources this worker offers, name and total (as given to
+    /// `rudask worker --resources GPU=2`).
+    ///
+    /// ```
+    /// use rudask_core::worker::Worker;
+    /// let mut w = Worker::new(1, 4);
+    /// w.set_resources(vec![("GPU".into(), 2.0)]);
+    /// assert_eq!(w.resources_in_use(), vec![("GPU".to_string(), 0.0)]);
+    /// ```
+    pub fn set_resources(&mut self, totals: Vec<(String, f64)>) {
+        self.resources = Pool::new(totals);
+    }
+
+    /// How much of each offered resource running tasks hold now.
+    pub fn resources_in_use(&self) -> Vec<(String, f64)> {
+        self.resources.in_use()
     }
 
     /// Registers a peer's data address.
@@ -209,6 +239,21 @@ impl Worker {
             Some(_) => self.drop_task(id),
             None => {}
         }
+        let constrained = match needs(&ct.spec) {
+            Some(need) if !self.resources.covers(need) => {
+                let failure = TaskFailure::new(
+                    FailureKind::NoWorker,
+                    format!(
+                        "task {} needs resources {need:?} but this worker offers only {:?}",
+                        ct.spec.key,
+                        self.resources.totals()
+                    ),
+                );
+                out.to_scheduler.push(WorkerMsg::TaskFailed { task: id, failure });
+                return;
+            }
+            need => need.is_some(),
+        };
         let mut missing = 0;
         let mut to_fetch: Vec<(u64, Key)> = Vec::new();
         let mut unreachable: Vec<(Key, u64)> = Vec::new();
@@ -238,10 +283,12 @@ impl Worker {
         let key = ct.spec.key.clone();
         let state = if missing == 0 { State::Ready } else { State::Fetching };
         self.by_key.insert(key, id);
-        self.tasks
-            .insert(id, WTask { spec: ct.spec, order: ct.order, missing, state, seceded: false });
+        self.tasks.insert(
+            id,
+            WTask { spec: ct.spec, order: ct.order, missing, state, seceded: false, constrained },
+        );
         if state == State::Ready {
-            self.ready.push((ct.order, id));
+            self.push_ready(constrained, ct.order, id);
         }
         to_fetch.sort();
         for (holder, key) in to_fetch {
@@ -300,7 +347,8 @@ impl Worker {
                             t.missing -= 1;
                             if t.missing == 0 && t.state == State::Fetching {
                                 t.state = State::Ready;
-                                self.ready.push((t.order, id));
+                                let (constrained, order) = (t.constrained, t.order);
+                                self.push_ready(constrained, order, id);
                             }
                         }
                     }
@@ -344,6 +392,9 @@ impl Worker {
         if !t.seceded {
             self.executing -= 1;
         }
+        if let Some(need) = needs(&t.spec) {
+            self.resources.release(need);
+        }
         let cancelled = t.state == State::Cancelled;
         let key = t.spec.key.clone();
         self.drop_task(task);
@@ -370,7 +421,7 @@ impl Worker {
 
     fn run_ready(&mut self, out: &mut Outbox) {
         while self.executing < self.execute_limit() {
-            let Some((order, id)) = self.ready.pop() else {
+            let Some((order, id)) = self.next_ready() else {
                 break;
             };
             let Some(t) = self.tasks.get_mut(&id) else {
@@ -397,6 +448,9 @@ impl Worker {
                 self.drop_task(id);
                 out.to_scheduler.push(WorkerMsg::MissingData { task: id, key, worker: self.me });
                 continue;
+            }
+            if let Some(need) = needs(&t.spec) {
+                self.resources.acquire(need);
             }
             self.executing += 1;
             out.executes.push(Execute {
@@ -431,6 +485,36 @@ impl Worker {
         }
     }
 
+    fn push_ready(&mut self, constrained: bool, order: Order, id: u64) {
+        if constrained {
+            self.constrained.push((order, id));
+        } else {
+            self.ready.push((order, id));
+        }
+    }
+
+    /// The next ready task to start: the better of the plain ready heap's
+    /// head and the resource-constrained heap's head, the latter only when
+    /// its resources are free (a blocked one holds back only its own kind).
+    fn next_ready(&mut self) -> Option<(Order, u64)> {
+        while let Some(&(order, id)) = self.constrained.peek() {
+            let Some(t) =
+                self.tasks.get(&id).filter(|t| t.state == State::Ready && t.order == order)
+            else {
+                self.constrained.pop();
+                continue;
+            };
+            if self.ready.peek().is_some_and(|&(o, _)| o > order) {
+                break;
+            }
+            if !needs(&t.spec).is_some_and(|need| self.resources.available(need)) {
+                break;
+            }
+            return self.constrained.pop();
+        }
+        self.ready.pop()
+    }
+
     /// Values held for these keys (for peers and clients).
     pub fn get_data(&self, keys: &[Key]) -> Vec<(Key, Option<Payload>)> {
         keys.iter().map(|k| (k.clone(), self.data.get(k).cloned())).collect()
@@ -451,5 +535,7 @@ impl Worker {
 mod tests;
 #[cfg(test)]
 mod tests_acquire;
+#[cfg(test)]
+mod tests_resources;
 #[cfg(test)]
 mod tests_secede;

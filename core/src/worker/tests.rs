@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::protocol::WorkerInfo;
+use std::cmp::Reverse;
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -28,7 +29,7 @@ fn compute(task: u64, k: &str, args: Vec<Arg>, deps: &[(&str, &[u64])], priority
             .iter()
             .map(|(k, ws)| DepLocation { key: key(k), workers: ws.to_vec() })
             .collect(),
-        order: (priority, Reverse(task)),
+        order: (priority, Reverse(0), Reverse(task)),
     }))
 }
 
@@ -387,6 +388,9 @@ fn peers_come_and_go_with_the_scheduler() {
         name: "w7".into(),
         data_addr: "addr-7".into(),
         nthreads: 1,
+        resources: Vec::new(),
+        memory: 0,
+        managed_bytes: 0,
     }));
     h.msg(compute(1, "t", vec![dep("x")], &[("x", &[7])], 0));
     let f = h.take_fetches();

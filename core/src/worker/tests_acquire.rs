@@ -95,7 +95,7 @@ fn an_acquire_shares_a_dependency_fetch_in_flight_and_keeps_its_data() {
             options: Default::default(),
         },
         deps: vec![DepLocation { key: "d".into(), workers: vec![2] }],
-        order: (0, Reverse(7)),
+        order: (0, Reverse(0), Reverse(7)),
     };
     w.on_scheduler_message(ToWorker::Compute(Box::new(ct)), &mut out);
     assert_eq!(std::mem::take(&mut out.fetches).len(), 1);

@@ -14,7 +14,7 @@ fn root(task: u64) -> ToWorker {
             options: Default::default(),
         },
         deps: Vec::new(),
-        order: (0, Reverse(task)),
+        order: (0, std::cmp::Reverse(0), std::cmp::Reverse(task)),
     }))
 }
 

@@ -9,10 +9,12 @@ mod admin;
 mod data;
 mod events;
 mod graph;
+mod placement;
 mod scatter;
 
 pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};
+pub use placement::ClientExecutor;
 pub use scatter::Scatter;
 
 use crate::error::{Error, Result};
@@ -22,7 +24,7 @@ use crate::runtime::peer::PeerPool;
 use crate::runtime::scheduler::SchedulerHandle;
 use crate::runtime::Uplink;
 use crate::task::{ArgSlot, IntoArgs, SubmitOptions, Task, Value};
-use rudask_core::graph::{Arg, TaskOptions};
+use rudask_core::graph::Arg;
 use rudask_core::protocol::{
     ClientMsg, Reply, Request, RequestError, Role, SchedulerInfo, ToClient, WorkerInfo,
 };
@@ -323,6 +325,7 @@ impl Client {
         args: A,
     ) -> Result<Future<F::Output>> {
         let options = task.options();
+        options.validate()?;
         let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
         let wanted = vec![spec.key.clone()];
         let refs = self.inner.register(
@@ -341,6 +344,7 @@ impl Client {
         I: IntoIterator<Item = A>,
     {
         let options = task.options();
+        options.validate()?;
         let mut specs = Vec::new();
         let mut deps = Vec::new();
         for (i, a) in args.into_iter().enumerate() {
@@ -495,11 +499,6 @@ fn build_spec<F: Task>(
         }
         None => Key::random(task.name(), fastrand::u128(..)),
     };
-    let spec = TaskSpec {
-        key,
-        func: Arc::from(task.id()),
-        args,
-        options: TaskOptions { priority: options.priority, retries: options.retries },
-    };
+    let spec = TaskSpec { key, func: Arc::from(task.id()), args, options: options.task_options() };
     Ok((spec, deps))
 }

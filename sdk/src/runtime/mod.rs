@@ -4,6 +4,7 @@
 mod admin;
 pub(crate) mod conn;
 pub(crate) mod executor;
+mod memory;
 pub(crate) mod peer;
 pub mod scheduler;
 pub(crate) mod slots;

@@ -235,12 +235,15 @@ async fn event_loop(
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events = Vec::with_capacity(1024);
+    // The state machine reads time only from here (priority generations).
+    let clock = std::time::Instant::now();
     loop {
         tokio::select! {
             n = rx.recv_many(&mut events, 1024) => {
                 if n == 0 {
                     return;
                 }
+                s.set_now(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX));
                 for ev in events.drain(..) {
                     if !handle(&mut s, &mut comm, ev) {
                         for (_, tx) in comm.workers.drain() {
@@ -253,6 +256,7 @@ async fn event_loop(
                 }
             }
             _ = ticker.tick() => {
+                s.set_now(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX));
                 for w in s.on_tick(&mut comm) {
                     comm.workers.remove(w);
                 }

@@ -35,6 +35,9 @@ pub struct WorkerOptions {
     pub host: String,
     /// How often a heartbeat is sent.
     pub heartbeat: Duration,
+    /// Abstract resources offered to tasks that ask for them, name and total
+    /// (`("GPU", 2.0)`); see [`crate::TaskExt::resources`].
+    pub resources: Vec<(String, f64)>,
 }
 
 impl WorkerOptions {
@@ -51,6 +54,7 @@ impl WorkerOptions {
             name: None,
             host: "127.0.0.1".into(),
             heartbeat: Duration::from_secs(1),
+            resources: Vec::new(),
         }
     }
 }
@@ -72,8 +76,16 @@ enum Exit {
     Restart,
 }
 
-fn hello(name: String, data_addr: String, nthreads: usize) -> WorkerHello {
-    WorkerHello { name, data_addr, nthreads: nthreads as u32, catalog: Catalog::global().ids() }
+fn hello(
+    name: String,
+    data_addr: String,
+    nthreads: usize,
+    resources: Vec<(String, f64)>,
+) -> Result<WorkerHello> {
+    rudask_core::graph::validate_resources(&resources, "the worker was given")
+        .map_err(Error::InvalidArgument)?;
+    let nthreads = nthreads as u32;
+    Ok(WorkerHello { name, data_addr, nthreads, catalog: Catalog::global().ids(), resources })
 }
 
 /// Runs a worker connected over TCP until the scheduler goes away or tells it
@@ -92,7 +104,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         .map_err(|e| Error::Io(format!("could not open a data port on {}: {e}", opts.host)))?;
     let data_addr = format!("tcp://{}", listener.local_addr()?);
     let name = opts.name.clone().unwrap_or_else(|| data_addr.clone());
-    let hello = hello(name.clone(), data_addr.clone(), opts.nthreads);
+    let hello = hello(name.clone(), data_addr.clone(), opts.nthreads, opts.resources.clone())?;
     let (reader, w, welcome) = conn::connect(&opts.scheduler, Role::Worker(hello)).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
@@ -116,6 +128,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         heartbeat: opts.heartbeat,
         in_process: false,
         scheduler: SchedulerLink::Tcp(opts.scheduler.clone()),
+        resources: opts.resources,
     };
     let exit =
         event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
@@ -133,22 +146,29 @@ pub(crate) async fn start_local(
     scheduler: &SchedulerHandle,
     name: String,
     nthreads: usize,
+    resources: Vec<(String, f64)>,
 ) -> Result<()> {
-    let mut joined = join_local(scheduler, &name, nthreads).await?;
+    let mut joined = join_local(scheduler, &name, nthreads, &resources).await?;
     let scheduler = scheduler.clone();
     tokio::spawn(async move {
         loop {
             let LocalJoin { uplink, welcome, events, rx, peer_rx, data_addr } = joined;
             let heartbeat = Duration::from_secs(1);
             let link = SchedulerLink::Local(scheduler.clone());
-            let setup =
-                Setup { nthreads, name: &name, heartbeat, in_process: true, scheduler: link };
+            let setup = Setup {
+                nthreads,
+                name: &name,
+                heartbeat,
+                in_process: true,
+                scheduler: link,
+                resources: resources.clone(),
+            };
             let exit = event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
             peer::unregister_local(&data_addr);
             if exit == Exit::Stop {
                 return;
             }
-            joined = match join_local(&scheduler, &name, nthreads).await {
+            joined = match join_local(&scheduler, &name, nthreads, &resources).await {
                 Ok(j) => j,
                 Err(e) => {
                     tracing::error!(worker = %name, error = %e, "could not rejoin after a restart");
@@ -170,10 +190,15 @@ struct LocalJoin {
     data_addr: String,
 }
 
-async fn join_local(scheduler: &SchedulerHandle, name: &str, nthreads: usize) -> Result<LocalJoin> {
+async fn join_local(
+    scheduler: &SchedulerHandle,
+    name: &str,
+    nthreads: usize,
+    resources: &[(String, f64)],
+) -> Result<LocalJoin> {
     let data_addr = format!("inproc://{name}-{}", fastrand::u64(..));
-    let (uplink, mut sched_rx, welcome) =
-        scheduler.join_worker_local(hello(name.to_string(), data_addr.clone(), nthreads)).await?;
+    let hello = hello(name.to_string(), data_addr.clone(), nthreads, resources.to_vec())?;
+    let (uplink, mut sched_rx, welcome) = scheduler.join_worker_local(hello).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
     peer::register_local(data_addr.clone(), peer_tx);
@@ -243,6 +268,8 @@ struct Setup<'a> {
     in_process: bool,
     /// How tasks reach the scheduler (for clients made inside tasks).
     scheduler: SchedulerLink,
+    /// Resources offered to tasks, name and total.
+    resources: Vec<(String, f64)>,
 }
 
 async fn event_loop(
@@ -253,7 +280,7 @@ async fn event_loop(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
 ) -> Exit {
-    let Setup { nthreads, name, heartbeat, in_process, scheduler } = setup;
+    let Setup { nthreads, name, heartbeat, in_process, scheduler, resources } = setup;
     let local_dir = match LocalDir::create(name) {
         Ok(d) => d,
         Err(e) => {
@@ -271,6 +298,7 @@ async fn event_loop(
         client: Default::default(),
     });
     let mut worker = Worker::new(welcome.id, nthreads);
+    worker.set_resources(resources);
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
     }
@@ -343,7 +371,8 @@ async fn event_loop(
                 }
             }
             _ = ticker.tick() => {
-                if !uplink.send(WorkerMsg::Heartbeat) { return Exit::Stop; }
+                let memory = super::memory::process_rss();
+                if !uplink.send(WorkerMsg::Metrics { memory }) { return Exit::Stop; }
             }
             () = std::future::ready(()), if !out.executes.is_empty() => {}
         }

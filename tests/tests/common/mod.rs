@@ -141,16 +141,7 @@ impl Cluster {
 
     /// Starts a worker process (does not wait for it to join).
     pub(crate) fn spawn_worker(&mut self, name: &str, nthreads: usize) {
-        let child = Command::new(BIN)
-            .args(["worker", &self.addr, "--nthreads", &nthreads.to_string(), "--name", name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("could not start a worker process");
-        let pid = child.id().expect("a running child has a pid");
-        self.workers.push(WorkerProc { name: name.to_string(), pid, child });
+        self.spawn_worker_with(name, nthreads, &[]);
     }
 
     /// A new client connected to the scheduler.
@@ -225,4 +216,35 @@ pub(crate) fn tree_sum(client: &Client, mut level: Vec<RFuture<i64>>) -> RFuture
         level = next;
     }
     level.pop().expect("at least one value")
+}
+
+impl Cluster {
+    /// Starts a worker process with extra command-line arguments, e.g.
+    /// `["--resources", "GPU=2"]` (does not wait for it to join).
+    pub(crate) fn spawn_worker_with(&mut self, name: &str, nthreads: usize, extra: &[&str]) {
+        let child = Command::new(BIN)
+            .args(["worker", &self.addr, "--nthreads", &nthreads.to_string(), "--name", name])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("could not start a worker process");
+        let pid = child.id().expect("a running child has a pid");
+        self.workers.push(WorkerProc { name: name.to_string(), pid, child });
+    }
+
+    /// Runs a worker process with `args` after `worker ADDR` that is expected
+    /// to exit at once; returns whether it succeeded and its stderr.
+    pub(crate) async fn run_worker_to_exit(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(BIN)
+            .args(["worker", &self.addr])
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = within(out).await.expect("running a worker process");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
