@@ -96,6 +96,11 @@ fn data_placement_graphs_and_profile() {
         let b = g.add(inc, (&a,)).unwrap();
         assert_eq!(client.get(&g, &[&b]).unwrap(), vec![3]);
         assert_eq!(client.submit_graph(&g, &[&a]).unwrap()[0].result().unwrap(), 2);
+        let urgent = client.get_executor(rudask::SubmitOptions::new().priority(5).pure(false));
+        assert_eq!(urgent.submit(inc, (1,)).unwrap().result().unwrap(), 2);
+        assert_eq!(urgent.map(inc, [(1,), (2,)]).unwrap().len(), 2);
+        assert_eq!(client.nthreads().unwrap().values().sum::<u32>(), 2);
+        assert_eq!(client.ncores().unwrap(), client.nthreads().unwrap());
         let profile = client.profile().unwrap();
         assert!(profile.functions.iter().any(|f| f.function.ends_with("::inc")));
     });

@@ -31,6 +31,7 @@ mod completion;
 mod ops;
 
 pub use completion::{as_completed, fire_and_forget, progress, wait, AsCompleted, DoneAndPending};
+pub use ops::ClientExecutor;
 
 use crate::context;
 use crate::error::{Error, Result};

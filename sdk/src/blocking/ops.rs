@@ -4,7 +4,7 @@
 use super::{Client, Future};
 use crate::client::{Event, OutputKey, Subscription};
 use crate::error::Result;
-use crate::task::{IntoArgs, Task, Value};
+use crate::task::{IntoArgs, SubmitOptions, Task, Value, WithOptions};
 use rudask_core::graph::TaskGraph;
 use rudask_core::protocol::Profile;
 use serde::Serialize;
@@ -16,7 +16,106 @@ fn unwrap_all<T>(futures: &[Future<T>]) -> Vec<crate::Future<T>> {
     futures.iter().map(|f| f.inner.clone()).collect()
 }
 
+/// Submits tasks with fixed [`SubmitOptions`]: the blocking form of
+/// [`crate::ClientExecutor`], made by [`Client::get_executor`].
+///
+/// ```no_run
+/// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+/// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+/// let urgent = client.get_executor(rudask::SubmitOptions::new().priority(10));
+/// assert_eq!(urgent.submit(inc, (1,))?.result()?, 2);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientExecutor {
+    client: Client,
+    options: SubmitOptions,
+}
+
+impl ClientExecutor {
+    /// Submits one task with the executor's options.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let e = client.get_executor(rudask::SubmitOptions::new().retries(2));
+    /// let f = e.submit(inc, (1,))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn submit<F: Task, A: IntoArgs<F::Args>>(
+        &self,
+        task: F,
+        args: A,
+    ) -> Result<Future<F::Output>> {
+        self.client.submit(WithOptions::new(task, self.options.clone()), args)
+    }
+
+    /// Submits one task per argument tuple with the executor's options.
+    ///
+    /// ```no_run
+    /// # #[rudask::task] fn inc(x: i64) -> i64 { x + 1 }
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let e = client.get_executor(rudask::SubmitOptions::new().pure(false));
+    /// let fs = e.map(inc, (0..10).map(|i| (i,)))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn map<F, A, I>(&self, task: F, args: I) -> Result<Vec<Future<F::Output>>>
+    where
+        F: Task,
+        A: IntoArgs<F::Args>,
+        I: IntoIterator<Item = A>,
+    {
+        self.client.map(WithOptions::new(task, self.options.clone()), args)
+    }
+
+    /// The options it submits with.
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) {
+    /// let e = client.get_executor(rudask::SubmitOptions::new());
+    /// println!("{:?}", e.options());
+    /// # }
+    /// ```
+    pub fn options(&self) -> &SubmitOptions {
+        &self.options
+    }
+}
+
 impl Client {
+    /// An executor whose `submit` and `map` apply `options`. See
+    /// [`crate::Client::get_executor`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) {
+    /// let gpu = client.get_executor(rudask::SubmitOptions::new().resources([("GPU", 1)]));
+    /// # }
+    /// ```
+    pub fn get_executor(&self, options: SubmitOptions) -> ClientExecutor {
+        ClientExecutor { client: self.clone(), options }
+    }
+
+    /// The task slots of each worker, by name. See [`crate::Client::nthreads`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let total: u32 = client.nthreads()?.values().sum();
+    /// # Ok(()) }
+    /// ```
+    pub fn nthreads(&self) -> Result<BTreeMap<String, u32>> {
+        self.block_on(self.inner.nthreads())?
+    }
+
+    /// Another name of [`Client::nthreads`], as in dask.
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// assert_eq!(client.ncores()?, client.nthreads()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn ncores(&self) -> Result<BTreeMap<String, u32>> {
+        self.nthreads()
+    }
+
     /// For each key, the workers holding it. See [`crate::Client::who_has`].
     ///
     /// ```no_run
