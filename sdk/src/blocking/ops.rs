@@ -238,8 +238,8 @@ impl Client {
     /// ```no_run
     /// # #[rudask::task] fn pid() -> u32 { std::process::id() }
     /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
-    /// for (worker, pid) in client.run(pid, ())? {
-    ///     println!("{worker}: {}", pid?);
+    /// for (worker, result) in client.run(pid, ())? {
+    ///     println!("{worker}: {}", result?);
     /// }
     /// # Ok(()) }
     /// ```
