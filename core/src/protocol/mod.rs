@@ -7,17 +7,19 @@
 //! and [`PeerRequest`] / [`PeerResponse`] between anyone and a worker's data
 //! port (worker-to-worker transfers, client gather and scatter).
 
+mod coalesce;
 pub mod codec;
 mod messages;
 mod payload;
 mod profile;
 
+pub use coalesce::Coalesce;
 pub use messages::*;
 pub use payload::{Object, Payload, INLINE_MAX};
 pub use profile::{FunctionProfile, Profile, WorkerTime};
 
 /// The protocol version spoken by this build. Peers must match exactly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Written in every [`Hello`] so a stray peer is told apart from a rudask peer
 /// of another version.

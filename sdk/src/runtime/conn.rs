@@ -7,7 +7,7 @@ use futures::StreamExt;
 use rudask_core::protocol::codec::{
     decode, frame_codec, EncodeBuffer, FrameCodec, DEFAULT_MAX_FRAME,
 };
-use rudask_core::protocol::{Hello, HelloReply, Role, Welcome, MAGIC, PROTOCOL_VERSION};
+use rudask_core::protocol::{Coalesce, Hello, HelloReply, Role, Welcome, MAGIC, PROTOCOL_VERSION};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -166,7 +166,7 @@ pub(crate) async fn reply(w: &mut OwnedWriteHalf, reply: &HelloReply) -> Result<
 
 /// Starts the batching writer; messages sent to the returned channel are
 /// written in order. The task ends when every sender is dropped or a write fails.
-pub(crate) fn spawn_writer<M: Serialize + Send + 'static>(
+pub(crate) fn spawn_writer<M: Serialize + Coalesce + Send + 'static>(
     w: OwnedWriteHalf,
 ) -> mpsc::UnboundedSender<M> {
     let (tx, rx) = mpsc::unbounded_channel::<M>();
@@ -176,18 +176,33 @@ pub(crate) fn spawn_writer<M: Serialize + Send + 'static>(
 
 /// Like [`spawn_writer`], for a channel made earlier (so messages can queue
 /// before the handshake reply is written).
-pub(crate) fn spawn_writer_from<M: Serialize + Send + 'static>(
+pub(crate) fn spawn_writer_from<M: Serialize + Coalesce + Send + 'static>(
     mut w: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<M>,
 ) {
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(1024);
         let mut buf = EncodeBuffer::new(DEFAULT_MAX_FRAME);
+        let encode = |buf: &mut EncodeBuffer, m: &M| {
+            if let Err(e) = buf.push(m) {
+                tracing::error!(error = %e, "dropping a message that cannot be encoded");
+            }
+        };
         while rx.recv_many(&mut batch, 4096).await > 0 {
+            let mut pending: Option<M> = None;
             for m in batch.drain(..) {
-                if let Err(e) = buf.push(&m) {
-                    tracing::error!(error = %e, "dropping a message that cannot be encoded");
+                match pending.as_mut() {
+                    None => pending = Some(m),
+                    Some(p) => {
+                        if let Err(m) = p.absorb(m) {
+                            encode(&mut buf, p);
+                            pending = Some(m);
+                        }
+                    }
                 }
+            }
+            if let Some(p) = pending {
+                encode(&mut buf, &p);
             }
             for chunk in buf.take_chunks() {
                 if let Err(e) = w.write_all(&chunk).await {

@@ -417,7 +417,7 @@ struct Link<O> {
     inbox: mpsc::UnboundedSender<SchedEvent>,
 }
 
-impl<O: serde::Serialize + Send + 'static> Link<O> {
+impl<O: serde::Serialize + rudask_core::protocol::Coalesce + Send + 'static> Link<O> {
     /// Sends the welcome, then pumps outgoing messages from `rx` and incoming
     /// ones (wrapped by `event`) into the inbox until the peer leaves (`gone`).
     async fn attach<M: serde::de::DeserializeOwned + Send + 'static>(
