@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Cluster, LIMIT};
+use common::{on_plain_thread, Cluster, LIMIT};
 use rudask::blocking::{self, Client};
 use rudask::{Error, GraphBuilder, Return, Status, TaskExt};
 use rudask_tests::{inc, needs_file, process_identity, read_local_file, slow};
@@ -16,18 +16,7 @@ fn with_client(n: usize, body: impl FnOnce(Client) + Send + 'static) {
     let rt = tokio::runtime::Runtime::new().expect("a runtime for the harness");
     let (cluster, _async_client) = rt.block_on(Cluster::start(n, 1));
     let addr = cluster.addr.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let t = std::thread::spawn(move || {
-        body(Client::connect(&addr).expect("connects"));
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(()) => t.join().expect("the body ran"),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(t.join().expect_err("the body panicked"))
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung for {LIMIT:?}"),
-    }
+    on_plain_thread(move || body(Client::connect(&addr).expect("connects")));
     let _guard = rt.enter();
     drop(cluster);
 }

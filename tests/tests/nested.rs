@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{within, Cluster, LIMIT};
+use common::{on_plain_thread, within, Cluster};
 use rudask::{Error, LocalCluster, TaskExt};
 use rudask_tests::{
     fib_async, fib_sync, inc, inc_from_task, nested_unless_zero, seceded_sleep, slow, spin,
@@ -82,22 +82,6 @@ async fn worker_client_in_an_async_task_errs_with_a_hint() {
     let (_cluster, client) = Cluster::start(1, 1).await;
     let message = within(client.submit(worker_client_in_async_task, ()).unwrap()).await.unwrap();
     assert!(message.contains("get_client().await"), "{message}");
-}
-
-/// Runs `body` on a plain thread (no runtime), failing if it takes too long.
-fn on_plain_thread(body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let t = std::thread::spawn(move || {
-        body();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(()) => t.join().expect("the body ran"),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(t.join().expect_err("the body panicked"))
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung for {LIMIT:?}"),
-    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use super::{Client, Future};
 use crate::client::{Event, OutputKey, Subscription};
 use crate::error::Result;
-use crate::task::{IntoArgs, SubmitOptions, Task, Value, WithOptions};
+use crate::task::{IntoArgs, SubmitOptions, Task, Value};
 use rudask_core::graph::TaskGraph;
 use rudask_core::protocol::Profile;
 use serde::Serialize;
@@ -28,8 +28,8 @@ fn unwrap_all<T>(futures: &[Future<T>]) -> Vec<crate::Future<T>> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientExecutor {
+    inner: crate::ClientExecutor,
     client: Client,
-    options: SubmitOptions,
 }
 
 impl ClientExecutor {
@@ -47,7 +47,7 @@ impl ClientExecutor {
         task: F,
         args: A,
     ) -> Result<Future<F::Output>> {
-        self.client.submit(WithOptions::new(task, self.options.clone()), args)
+        Ok(self.client.wrap(self.inner.submit(task, args)?))
     }
 
     /// Submits one task per argument tuple with the executor's options.
@@ -65,7 +65,8 @@ impl ClientExecutor {
         A: IntoArgs<F::Args>,
         I: IntoIterator<Item = A>,
     {
-        self.client.map(WithOptions::new(task, self.options.clone()), args)
+        let futures = self.inner.map(task, args)?;
+        Ok(futures.into_iter().map(|f| self.client.wrap(f)).collect())
     }
 
     /// The options it submits with.
@@ -77,7 +78,7 @@ impl ClientExecutor {
     /// # }
     /// ```
     pub fn options(&self) -> &SubmitOptions {
-        &self.options
+        self.inner.options()
     }
 }
 
@@ -91,7 +92,7 @@ impl Client {
     /// # }
     /// ```
     pub fn get_executor(&self, options: SubmitOptions) -> ClientExecutor {
-        ClientExecutor { client: self.clone(), options }
+        ClientExecutor { inner: self.inner.get_executor(options), client: self.clone() }
     }
 
     /// The task slots of each worker, by name. See [`crate::Client::nthreads`].

@@ -248,3 +248,20 @@ impl Cluster {
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// Runs `body` on a plain thread (no runtime, as in synchronous programs),
+/// failing the test if it takes longer than [`LIMIT`].
+pub(crate) fn on_plain_thread(body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(LIMIT) {
+        Ok(()) => t.join().expect("the body ran"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(t.join().expect_err("the body panicked"))
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung for {LIMIT:?}"),
+    }
+}
