@@ -62,11 +62,18 @@
 //! finish, [`wait`] splits them into done and not done, [`progress`] shows a
 //! bar; [`Future::add_done_callback`], [`Future::retry`] and
 //! [`fire_and_forget`] act on one future.
+//!
 //! **Tasks can submit tasks.** Inside a task, [`get_client`] gives the
 //! worker's client; a task waiting on what it submitted should [`secede`]
 //! so its slot can run them. Synchronous tasks use [`worker_client`], which
 //! does both and returns a [`blocking::Client`], the client without `async`
 //! that plain synchronous programs can use too.
+//!
+//! **Running the cluster from a client.** [`Client::who_has`],
+//! [`Client::replicate`] and [`Client::rebalance`] place data;
+//! [`GraphBuilder`] and [`Client::get`] run a whole [`TaskGraph`];
+//! [`Client::run`], [`Client::restart`], [`Client::upload_file`],
+//! [`Client::log_event`] and [`Client::profile`] administer and observe it.
 //!
 //! **Your program is its own worker.** Start `main` with [`init`] (or use
 //! `#[rudask::main]`) so that `LocalCluster::processes` and
