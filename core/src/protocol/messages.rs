@@ -226,6 +226,8 @@ pub enum Request {
         /// Topic.
         topic: String,
     },
+    /// A coordination primitive operation, answered by [`Reply::Coord`].
+    Coord(super::CoordRequest),
 }
 
 /// The scheduler's answer to a [`Request`], variant for variant.
@@ -247,6 +249,8 @@ pub enum Reply {
     RunOnScheduler(Result<Payload, TaskFailure>),
     /// Answer to [`Request::GetEvents`]: time and value of each event, oldest first.
     Events(Vec<(f64, Payload)>),
+    /// Answer to [`Request::Coord`].
+    Coord(super::CoordReply),
 }
 
 /// Why the scheduler could not answer a [`Request`].
@@ -285,6 +289,8 @@ pub struct SchedulerInfo {
     pub clients: usize,
     /// State of each requested key (`None`: unknown, i.e. forgotten or never submitted).
     pub key_states: Vec<Option<String>>,
+    /// Coordination primitives that hold state (queues, variables, locks, ...).
+    pub primitives: Vec<super::PrimitiveInfo>,
 }
 
 /// A key the client placed on workers.
@@ -348,6 +354,13 @@ pub enum ToClient {
         time: f64,
         /// Encoded value.
         data: Payload,
+    },
+    /// A message published on a topic this client subscribed to.
+    Published {
+        /// Topic.
+        topic: String,
+        /// The message.
+        value: super::CoordValue,
     },
 }
 

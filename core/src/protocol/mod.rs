@@ -8,10 +8,12 @@
 //! port (worker-to-worker transfers, client gather and scatter).
 
 pub mod codec;
+mod coord;
 mod messages;
 mod payload;
 mod profile;
 
+pub use coord::{CoordReply, CoordRequest, CoordValue, PrimitiveInfo};
 pub use messages::*;
 pub use payload::{Object, Payload, INLINE_MAX};
 pub use profile::{FunctionProfile, Profile, WorkerTime};

@@ -19,6 +19,7 @@
 
 mod admin;
 mod clients;
+mod coord;
 mod data_ops;
 mod events;
 mod futures;
@@ -41,6 +42,8 @@ mod tests_data_ops;
 mod tests_futures;
 #[cfg(test)]
 mod tests_long_running;
+#[cfg(test)]
+mod tests_coord;
 
 pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};
@@ -170,6 +173,7 @@ pub struct Scheduler {
     profiler: profile::Profiler,
     admin: admin::Admin,
     events: events::Events,
+    coord: coord::Coord,
 }
 
 impl Scheduler {
@@ -194,6 +198,7 @@ impl Scheduler {
             profiler: Default::default(),
             admin: Default::default(),
             events: Default::default(),
+            coord: Default::default(),
         }
     }
 
@@ -225,7 +230,7 @@ impl Scheduler {
 
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
-        self.clients.len()
+        self.clients.len() - usize::from(self.coord.holder().is_some())
     }
 
     fn intern_func(&mut self, id: &Arc<str>) -> FuncIdx {
@@ -377,6 +382,7 @@ impl Scheduler {
         let queued = self.tasks.values().filter(|t| t.state == TaskState::Queued).count();
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
         self.check_data_ops();
+        self.check_coord();
     }
 }
 
