@@ -193,6 +193,7 @@ fn lock_is_fifo_and_release_by_non_holder_errs() {
     coord(&mut h, c, 1, lock("l", true));
     coord(&mut h, c, 2, lock("l", false));
     assert!(matches!(answers(&mut h, c)[..], [(2, Ok(CoordReply::TimedOut))]));
+    assert_eq!(granted(&answers(&mut h, a)), vec![1]);
     coord(&mut h, b, 2, CoordRequest::LockRelease { name: "l".into(), token: 1 });
     assert!(matches!(answers(&mut h, b)[..], [(2, Err(RequestErrorKind::InvalidArgument))]));
     coord(&mut h, a, 2, CoordRequest::LockHolder { name: "l".into() });
