@@ -158,6 +158,13 @@ pub enum CoordRequest {
         /// The message.
         value: CoordValue,
     },
+    /// This client registered (sent [`ClientMsg::Want`](super::ClientMsg::Want)
+    /// for) these keys of a value it received; the scheduler stops holding
+    /// them on its behalf. Gets no reply.
+    Adopted {
+        /// Keys.
+        keys: Vec<Key>,
+    },
     /// Stop waiting for request `request` of this client: it is answered
     /// with [`CoordReply::TimedOut`] if it still waits, and keeps its
     /// answer if it was already granted. Gets no reply of its own.

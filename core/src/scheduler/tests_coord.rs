@@ -150,8 +150,12 @@ fn futures_in_a_queue_stay_alive_until_taken() {
     assert_eq!(h.state("x"), TaskState::Memory, "released while queued");
     assert_eq!(h.s.info(&[]).clients, 2, "the holder counts as a client");
     coord(&mut h, q, 1, get("q", true));
-    assert!(h.s.task(h.s.task_by_key("x").unwrap().0).unwrap().wants.contains(&q));
+    // In transit: held until the consumer wants it itself.
+    assert!(h.s.coord.holder().is_some());
+    h.client_msg(q, ClientMsg::Want { keys: vec![Key::from("x")] });
+    coord(&mut h, q, 2, CoordRequest::Adopted { keys: vec![Key::from("x")] });
     assert!(h.s.coord.holder().is_none());
+    assert_eq!(h.state("x"), TaskState::Memory);
     h.release(q, &["x"]);
     assert!(h.s.task_by_key("x").is_none(), "kept after the consumer released it");
     let _ = w;
@@ -176,8 +180,13 @@ fn variable_waits_for_first_set_and_releases_overwritten_future() {
     coord(&mut h, c, 3, CoordRequest::VariableSet { name: "v".into(), value: v });
     let a = answers(&mut h, c);
     assert_eq!(data(&a.iter().find(|(id, _)| *id == 2).unwrap().1), vec![b"1".to_vec()]);
+    coord(&mut h, c, 9, CoordRequest::Adopted { keys: vec![Key::from("x")] });
     h.release(c, &["x"]);
     assert_eq!(h.state("x"), TaskState::Memory);
+    // The reader never adopts it (it left): only the variable holds it now.
+    let r = h.client("reader");
+    coord(&mut h, r, 1, CoordRequest::VariableGet { name: "v".into(), wait: false });
+    h.s.on_client_lost(r, &mut h.comm);
     coord(&mut h, c, 4, CoordRequest::VariableSet { name: "v".into(), value: value(b"2", &[]) });
     assert!(h.s.task_by_key("x").is_none(), "overwritten future kept");
     coord(&mut h, c, 5, CoordRequest::VariableDelete { name: "v".into() });

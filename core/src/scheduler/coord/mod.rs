@@ -61,6 +61,9 @@ pub(in crate::scheduler) struct Coord {
     // A client entry of the scheduler (with no connection) whose wants keep
     // stored futures alive, present while some key is held.
     holder: Option<ClientId>,
+    // Keys of values sent to a client, held until it wants them itself
+    // (it says so with `Adopted`), since its `Want` arrives after the answer.
+    in_transit: Vec<(ClientId, Key)>,
 }
 
 impl Coord {
@@ -112,6 +115,16 @@ impl Scheduler {
             CoordRequest::Subscribe { topic } => self.topic_subscribe(c, topic),
             CoordRequest::Unsubscribe { topic } => self.topic_unsubscribe(c, &topic),
             CoordRequest::Publish { topic, value } => self.topic_publish(&topic, value, comm),
+            CoordRequest::Adopted { keys } => {
+                for k in keys {
+                    if let Some(i) = self.coord.in_transit.iter().position(|t| t.0 == c && t.1 == k)
+                    {
+                        self.coord.in_transit.swap_remove(i);
+                        self.coord_unhold(std::slice::from_ref(&k));
+                    }
+                }
+                None
+            }
             CoordRequest::Cancel { request } => {
                 if self.coord_drop_waiter((c, request)) {
                     reply(comm, c, request, Ok(Reply::Coord(CoordReply::TimedOut)));
@@ -208,15 +221,16 @@ impl Scheduler {
         }
     }
 
-    /// Client `c` receives a value: it wants its keys from now on (it
-    /// registers them as futures when it reads the answer).
+    /// Client `c` receives a value: its keys stay held until the client
+    /// wants them itself.
     fn coord_hand_over(&mut self, c: ClientId, value: &CoordValue, comm: &mut impl Comm) {
-        for k in &value.keys {
-            if let Some(&id) = self.keys.get(k) {
-                if self.clients.contains_key(c) {
-                    self.add_want(c, id, comm);
-                }
-            }
+        if value.keys.is_empty() {
+            return;
+        }
+        let known: Vec<Key> =
+            value.keys.iter().filter(|k| self.keys.contains_key(*k)).cloned().collect();
+        if self.coord_hold(&known, comm).is_ok() {
+            self.coord.in_transit.extend(known.into_iter().map(|k| (c, k)));
         }
     }
 
@@ -230,6 +244,13 @@ impl Scheduler {
         self.lock_client_lost(c, comm);
         self.semaphore_client_lost(c, comm);
         self.topic_client_lost(c);
+        let (lost, kept) = std::mem::take(&mut self.coord.in_transit)
+            .into_iter()
+            .partition::<Vec<_>, _>(|t| t.0 == c);
+        self.coord.in_transit = kept;
+        for (_, k) in lost {
+            self.coord_unhold(std::slice::from_ref(&k));
+        }
     }
 
     /// Every primitive that holds state.

@@ -32,7 +32,7 @@ impl Scheduler {
     ) -> Answer {
         let Some(subs) = self.coord.topics.get(topic) else { return Some(Ok(CoordReply::Done)) };
         if !value.keys.is_empty() {
-            // Each subscriber holds the futures inside from now on.
+            // Held for each subscriber until it adopts them.
             for s in subs.clone() {
                 self.coord_hand_over(s, &value, comm);
             }
