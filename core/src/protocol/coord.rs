@@ -151,7 +151,7 @@ pub enum CoordRequest {
         /// Topic.
         topic: String,
     },
-    /// Publish a message to the subscribers of `topic`.
+    /// Publish a message to the subscribers of `topic`. Gets no reply.
     Publish {
         /// Topic.
         topic: String,

@@ -24,13 +24,14 @@ impl Scheduler {
         Some(Ok(CoordReply::Done))
     }
 
+    /// Sends a message to the topic's subscribers; publishing gets no answer.
     pub(super) fn topic_publish(
         &mut self,
         topic: &str,
         value: CoordValue,
         comm: &mut impl Comm,
     ) -> Answer {
-        let Some(subs) = self.coord.topics.get(topic) else { return Some(Ok(CoordReply::Done)) };
+        let Some(subs) = self.coord.topics.get(topic) else { return None };
         if !value.keys.is_empty() {
             // Held for each subscriber until it adopts them.
             for s in subs.clone() {
@@ -45,7 +46,7 @@ impl Scheduler {
             }
             comm.send_client(last, ToClient::Published { topic: topic.to_string(), value });
         }
-        Some(Ok(CoordReply::Done))
+        None
     }
 
     pub(super) fn topic_client_lost(&mut self, c: ClientId) {

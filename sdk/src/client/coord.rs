@@ -1,0 +1,233 @@
+//! Plumbing of the coordination primitives ([`crate::coord`]): requests that
+//! may wait, with timeouts that never lose a grant; futures inside received
+//! values; pub/sub messages pushed by the scheduler.
+
+use super::{lock, unexpected, ClientInner};
+use crate::error::{Error, Result};
+use crate::future::KeyRef;
+use rudask_core::graph::Key;
+use rudask_core::protocol::{ClientMsg, CoordReply, CoordRequest, CoordValue, Reply, Request};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Duration;
+
+/// Tells the scheduler to stop waiting for a request whose caller went away
+/// (timed out, or its future was dropped).
+struct CancelGuard<'a> {
+    client: &'a ClientInner,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.client.notify(Request::Coord(CoordRequest::Cancel { request: self.id }));
+        }
+    }
+}
+
+impl ClientInner {
+    /// Sends a coordination request and waits for its answer.
+    pub(crate) async fn coord(&self, req: CoordRequest) -> Result<CoordReply> {
+        match self.request(Request::Coord(req)).await? {
+            Reply::Coord(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends a coordination request without waiting for (or getting) an answer.
+    pub(crate) fn coord_notify(&self, req: CoordRequest) -> Result<()> {
+        self.check_connected()?;
+        self.notify(Request::Coord(req));
+        Ok(())
+    }
+
+    /// Sends a request that may wait on the scheduler; returns its id (the
+    /// token of a granted lock or lease) and answer. After `timeout` it asks
+    /// the scheduler to stop waiting, then still takes the answer: either
+    /// [`CoordReply::TimedOut`] or a grant that crossed the cancel, which
+    /// the caller then owns.
+    pub(crate) async fn coord_wait(
+        &self,
+        req: CoordRequest,
+        timeout: Option<Duration>,
+    ) -> Result<(u64, CoordReply)> {
+        let id = self.shared.next_request.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        lock(&self.shared.requests).insert(id, tx);
+        if let Err(e) = self.check_connected() {
+            lock(&self.shared.requests).remove(&id);
+            return Err(e);
+        }
+        if !self.uplink.send(ClientMsg::Request { id, req: Request::Coord(req) }) {
+            lock(&self.shared.requests).remove(&id);
+            return Err(self.closed());
+        }
+        let mut guard = CancelGuard { client: self, id, armed: true };
+        let answer = match timeout {
+            None => (&mut rx).await,
+            Some(t) => match tokio::time::timeout(t, &mut rx).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    guard.armed = false;
+                    self.notify(Request::Coord(CoordRequest::Cancel { request: id }));
+                    rx.await
+                }
+            },
+        };
+        guard.armed = false;
+        let answer = answer.map_err(|_| {
+            Error::Disconnected(format!(
+                "the connection to the scheduler at {} was lost before it answered",
+                self.scheduler
+            ))
+        })?;
+        match answer.map_err(Error::from)? {
+            Reply::Coord(r) => Ok((id, r)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn closed(&self) -> Error {
+        Error::Disconnected(format!("the connection to the scheduler at {} is closed", self.scheduler))
+    }
+
+    /// Takes over the keys of futures inside a received value: this client
+    /// wants them from now on, and the scheduler stops holding them for it.
+    pub(crate) fn adopt(self: &Arc<Self>, keys: &[Key]) -> Result<Vec<Arc<KeyRef>>> {
+        let refs = self.register(keys, ClientMsg::Want { keys: keys.to_vec() })?;
+        self.notify(Request::Coord(CoordRequest::Adopted { keys: keys.to_vec() }));
+        Ok(refs)
+    }
+
+    /// Adds a subscriber buffer; returns its id.
+    pub(crate) fn add_subscriber(&self, topic: &str, buffer: Arc<SubBuffer>) -> u64 {
+        self.shared.topics.add(topic, buffer)
+    }
+
+    /// Removes a subscriber buffer; tells the scheduler when it was the last.
+    pub(crate) fn remove_subscriber(&self, topic: &str, id: u64) {
+        if self.shared.topics.remove(topic, id) {
+            self.notify(Request::Coord(CoordRequest::Unsubscribe { topic: topic.to_string() }));
+        }
+    }
+}
+
+/// Messages of one subscriber not read yet, bounded: when full, the oldest
+/// is dropped and counted.
+#[derive(Debug)]
+pub(crate) struct SubBuffer {
+    state: Mutex<SubState>,
+    capacity: usize,
+}
+
+/// What a subscriber reads next.
+#[derive(Debug)]
+pub(crate) enum Received {
+    /// A message.
+    Value(CoordValue),
+    /// This many messages were dropped.
+    Lagged(u64),
+    /// The client disconnected.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct SubState {
+    items: VecDeque<CoordValue>,
+    lagged: u64,
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl SubBuffer {
+    pub(crate) fn new(capacity: usize) -> Arc<SubBuffer> {
+        Arc::new(SubBuffer { state: Mutex::default(), capacity: capacity.max(1) })
+    }
+
+    fn push(&self, value: CoordValue) {
+        let mut s = lock(&self.state);
+        if s.items.len() == self.capacity {
+            s.items.pop_front();
+            s.lagged += 1;
+        }
+        s.items.push_back(value);
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+
+    fn close(&self) {
+        let mut s = lock(&self.state);
+        s.closed = true;
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The next thing to read, or `None` (registering `waker`) if there is none yet.
+    pub(crate) fn poll(&self, waker: &Waker) -> Option<Received> {
+        let mut s = lock(&self.state);
+        if s.lagged > 0 {
+            return Some(Received::Lagged(std::mem::take(&mut s.lagged)));
+        }
+        if let Some(v) = s.items.pop_front() {
+            return Some(Received::Value(v));
+        }
+        if s.closed {
+            return Some(Received::Closed);
+        }
+        s.waker = Some(waker.clone());
+        None
+    }
+}
+
+type Buffers = Vec<(u64, Arc<SubBuffer>)>;
+
+/// This client's subscribers, by topic.
+#[derive(Debug, Default)]
+pub(crate) struct Topics {
+    topics: Mutex<FxHashMap<String, Buffers>>,
+    next: AtomicU64,
+}
+
+impl Topics {
+    /// Hands a published message to the topic's subscribers.
+    pub(super) fn dispatch(&self, topic: String, value: CoordValue) {
+        if let Some(subs) = lock(&self.topics).get(&topic) {
+            for (_, b) in subs {
+                b.push(value.clone());
+            }
+        }
+    }
+
+    /// The connection is gone: every subscriber ends.
+    pub(super) fn close_all(&self) {
+        for subs in lock(&self.topics).values() {
+            for (_, b) in subs {
+                b.close();
+            }
+        }
+    }
+
+    fn add(&self, topic: &str, buffer: Arc<SubBuffer>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.topics).entry(topic.to_string()).or_default().push((id, buffer));
+        id
+    }
+
+    fn remove(&self, topic: &str, id: u64) -> bool {
+        let mut topics = lock(&self.topics);
+        let Some(subs) = topics.get_mut(topic) else { return false };
+        subs.retain(|(s, _)| *s != id);
+        let last = subs.is_empty();
+        if last {
+            topics.remove(topic);
+        }
+        last
+    }
+}
