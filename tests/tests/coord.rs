@@ -218,7 +218,9 @@ async fn wrong_type_closed_client_and_cleanup_on_leave() {
     let kinds: Vec<&str> = info.primitives.iter().map(|p| p.kind.as_str()).collect();
     assert!(kinds.contains(&"lock") && kinds.contains(&"queue") && kinds.contains(&"variable"));
     leaving.close();
-    assert!(matches!(lock.acquire(ZERO).await, Err(Error::Disconnected(_))));
+    let after = Lock::new(&leaving, "other").acquire(ZERO).await;
+    assert!(matches!(after, Err(Error::Disconnected(_))), "{after:?}");
+    assert!(matches!(Event::new(&leaving, "e").set().await, Err(Error::Disconnected(_))));
     assert!(within(waiting).await.unwrap().is_err());
     eventually("the leaving client's lock and waiter are gone", || async {
         let info = within(client.scheduler_info(&[])).await.unwrap();
@@ -232,7 +234,8 @@ async fn wrong_type_closed_client_and_cleanup_on_leave() {
 async fn blocking_client_uses_the_primitives() {
     let (cluster, client) = Cluster::start(0, 1).await;
     let addr = cluster.addr.clone();
-    let n = tokio::task::spawn_blocking(move || {
+    // A thread of its own: blocking calls refuse to run on a runtime's threads.
+    let n = std::thread::spawn(move || {
         use rudask::coord::blocking as b;
         let bc = rudask::blocking::Client::connect(&addr)?;
         let q: b::Queue<i64> = b::Queue::new(&bc, "bq", 0);
@@ -244,6 +247,7 @@ async fn blocking_client_uses_the_primitives() {
         v.set(q.get(None)? + 1)?;
         v.get(None)
     });
-    assert_eq!(within(n).await.unwrap().unwrap(), 42);
+    let n = within(tokio::task::spawn_blocking(move || n.join().unwrap())).await.unwrap();
+    assert_eq!(n.unwrap(), 42);
     assert_eq!(Variable::<i64>::new(&client, "bv").get(ZERO).await.unwrap(), 42);
 }
