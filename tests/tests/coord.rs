@@ -42,7 +42,9 @@ async fn semaphore_limits_concurrency_seen_from_tasks() {
     let (_cluster, client) = Cluster::start(2, 3).await;
     let tasks: Vec<_> = (0..6)
         .map(|_| {
-            client.submit(limited_by_semaphore.pure(false), ("s".to_string(), 2u32, 200u64)).unwrap()
+            client
+                .submit(limited_by_semaphore.pure(false), ("s".to_string(), 2u32, 200u64))
+                .unwrap()
         })
         .collect();
     let seen = within(client.gather(&tasks)).await.unwrap();
@@ -71,8 +73,9 @@ async fn lease_of_a_killed_worker_is_freed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_wakes_every_waiter() {
     let (_cluster, client) = Cluster::start(2, 2).await;
-    let tasks: Vec<_> =
-        (0..3).map(|_| client.submit(wait_event.pure(false), ("go".to_string(),)).unwrap()).collect();
+    let tasks: Vec<_> = (0..3)
+        .map(|_| client.submit(wait_event.pure(false), ("go".to_string(),)).unwrap())
+        .collect();
     let event = Event::new(&client, "go");
     assert!(!within(event.wait(SHORT)).await.unwrap());
     eventually("three tasks wait on the event", || async {
@@ -169,7 +172,7 @@ async fn every_timeout_path_and_try_once() {
     assert!(!b.acquire(SHORT).await.unwrap());
     assert!(!b.acquire(ZERO).await.unwrap());
     assert!(matches!(b.release().await, Err(Error::InvalidArgument(_))));
-    assert_eq!(a.holder().await.unwrap().is_some(), true);
+    assert!(a.holder().await.unwrap().is_some());
     a.release().await.unwrap();
     assert!(b.acquire(ZERO).await.unwrap(), "a timed-out waiter kept the lock");
     b.release().await.unwrap();
@@ -212,8 +215,10 @@ async fn wrong_type_closed_client_and_cleanup_on_leave() {
     assert!(lock.acquire(None).await.unwrap());
     let q: Queue<i64> = Queue::new(&leaving, "left-q", 0);
     let waiting = tokio::spawn(async move { q.get(None).await });
-    eventually("the get waits", || async { (waiters(&client, "queue", "left-q").await == 1).then_some(()) })
-        .await;
+    eventually("the get waits", || async {
+        (waiters(&client, "queue", "left-q").await == 1).then_some(())
+    })
+    .await;
     let info = within(client.scheduler_info(&[])).await.unwrap();
     let kinds: Vec<&str> = info.primitives.iter().map(|p| p.kind.as_str()).collect();
     assert!(kinds.contains(&"lock") && kinds.contains(&"queue") && kinds.contains(&"variable"));

@@ -195,7 +195,8 @@ async fn coordination(client: &Client, want: &dyn Fn(&str) -> bool) -> anyhow::R
         }
         let seq = n as f64 / t.elapsed().as_secs_f64();
         // Pipelined: many handles, each acquiring and releasing in turn.
-        let locks: Vec<Lock> = (0..n).map(|i| Lock::new(client, &format!("bench-lock-{}", i % IN_FLIGHT))).collect();
+        let locks: Vec<Lock> =
+            (0..n).map(|i| Lock::new(client, &format!("bench-lock-{}", i % IN_FLIGHT))).collect();
         let piped = pipelined(n, |i| {
             let lock = &locks[i];
             async move {
@@ -258,8 +259,9 @@ async fn coordination(client: &Client, want: &dyn Fn(&str) -> bool) -> anyhow::R
             sem.release().await?;
         }
         let seq = n as f64 / t.elapsed().as_secs_f64();
-        let sems: Vec<Semaphore> =
-            (0..IN_FLIGHT).map(|_| Semaphore::new(client, "bench-sem-piped", IN_FLIGHT as u32)).collect();
+        let sems: Vec<Semaphore> = (0..IN_FLIGHT)
+            .map(|_| Semaphore::new(client, "bench-sem-piped", IN_FLIGHT as u32))
+            .collect();
         let piped = pipelined(n, |i| {
             let sem = &sems[i % IN_FLIGHT];
             async move {

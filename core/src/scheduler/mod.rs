@@ -37,13 +37,13 @@ mod tests;
 #[cfg(test)]
 mod tests_admin;
 #[cfg(test)]
+mod tests_coord;
+#[cfg(test)]
 mod tests_data_ops;
 #[cfg(test)]
 mod tests_futures;
 #[cfg(test)]
 mod tests_long_running;
-#[cfg(test)]
-mod tests_coord;
 
 pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};

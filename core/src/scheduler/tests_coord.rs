@@ -2,10 +2,10 @@
 
 use super::tests::{payload, spec, H};
 use super::*;
+use crate::graph::Key;
 use crate::protocol::{
     ClientMsg, CoordReply, CoordRequest, CoordValue, Reply, Request, RequestErrorKind, ToClient,
 };
-use crate::graph::Key;
 use proptest::prelude::*;
 
 fn coord(h: &mut H, c: ClientId, id: u64, req: CoordRequest) {
@@ -145,7 +145,12 @@ fn futures_in_a_queue_stay_alive_until_taken() {
     h.submit(p, vec![spec("x", "f", &[])], &["x"]);
     h.finish_key("x", 8);
     let v = CoordValue { type_name: "t".into(), data: payload(b""), keys: vec![Key::from("x")] };
-    coord(&mut h, p, 1, CoordRequest::QueuePut { name: "q".into(), maxsize: 0, value: v, wait: true });
+    coord(
+        &mut h,
+        p,
+        1,
+        CoordRequest::QueuePut { name: "q".into(), maxsize: 0, value: v, wait: true },
+    );
     h.release(p, &["x"]);
     assert_eq!(h.state("x"), TaskState::Memory, "released while queued");
     assert_eq!(h.s.info(&[]).clients, 2, "the holder counts as a client");
@@ -161,7 +166,12 @@ fn futures_in_a_queue_stay_alive_until_taken() {
     let _ = w;
     // An unknown key is refused and nothing is stored.
     let v = CoordValue { type_name: "t".into(), data: payload(b""), keys: vec![Key::from("nope")] };
-    coord(&mut h, p, 2, CoordRequest::QueuePut { name: "q".into(), maxsize: 0, value: v, wait: true });
+    coord(
+        &mut h,
+        p,
+        2,
+        CoordRequest::QueuePut { name: "q".into(), maxsize: 0, value: v, wait: true },
+    );
     assert!(matches!(answers(&mut h, p).last(), Some((2, Err(RequestErrorKind::InvalidArgument)))));
     assert!(h.s.coord_info().is_empty());
 }
@@ -248,14 +258,19 @@ fn semaphore_limits_leases_and_frees_those_of_a_lost_client() {
     assert_eq!(granted(&answers(&mut h, a)), vec![1, 2]);
     assert!(matches!(answers(&mut h, b)[..], [(2, Ok(CoordReply::TimedOut))]));
     coord(&mut h, b, 3, CoordRequest::SemaphoreHolders { name: "s".into() });
-    assert!(matches!(&answers(&mut h, b)[..], [(3, Ok(CoordReply::Holders(n)))] if n == &["a", "a"]));
+    assert!(
+        matches!(&answers(&mut h, b)[..], [(3, Ok(CoordReply::Holders(n)))] if n == &["a", "a"])
+    );
     h.s.on_client_lost(a, &mut h.comm);
     h.s.check_invariants();
     assert_eq!(granted(&answers(&mut h, b)), vec![1]);
     coord(&mut h, b, 4, CoordRequest::SemaphoreRelease { name: "s".into(), lease: 1 });
     coord(&mut h, b, 5, CoordRequest::SemaphoreRelease { name: "s".into(), lease: 1 });
     let a = answers(&mut h, b);
-    assert!(matches!(a[..], [(4, Ok(CoordReply::Done)), (5, Err(RequestErrorKind::InvalidArgument))]));
+    assert!(matches!(
+        a[..],
+        [(4, Ok(CoordReply::Done)), (5, Err(RequestErrorKind::InvalidArgument))]
+    ));
     assert!(h.s.coord_info().is_empty());
     coord(&mut h, b, 6, sem("s", 0, true));
     assert!(matches!(answers(&mut h, b)[..], [(6, Err(RequestErrorKind::InvalidArgument))]));
@@ -273,7 +288,10 @@ fn event_wakes_every_waiter() {
     let msgs = h.comm.take_clients();
     for c in [a, b] {
         assert!(msgs.iter().any(|(to, m)| *to == c
-            && matches!(m, ToClient::Reply { id: 1, reply: Ok(Reply::Coord(CoordReply::Granted)) })));
+            && matches!(
+                m,
+                ToClient::Reply { id: 1, reply: Ok(Reply::Coord(CoordReply::Granted)) }
+            )));
     }
     coord(&mut h, a, 3, CoordRequest::EventIsSet { name: "e".into() });
     assert!(matches!(answers(&mut h, a)[..], [(3, Ok(CoordReply::Flag(true)))]));
@@ -291,7 +309,12 @@ fn topics_fan_out_in_order_and_forget_lost_subscribers() {
     }
     h.comm.take_clients();
     for (i, m) in [b"1", b"2"].iter().enumerate() {
-        coord(&mut h, p, 2 + i as u64, CoordRequest::Publish { topic: "t".into(), value: value(*m, &[]) });
+        coord(
+            &mut h,
+            p,
+            2 + i as u64,
+            CoordRequest::Publish { topic: "t".into(), value: value(*m, &[]) },
+        );
     }
     let msgs = h.comm.take_clients();
     for s in [s1, s2] {

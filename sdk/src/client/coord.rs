@@ -93,7 +93,10 @@ impl ClientInner {
     }
 
     fn closed(&self) -> Error {
-        Error::Disconnected(format!("the connection to the scheduler at {} is closed", self.scheduler))
+        Error::Disconnected(format!(
+            "the connection to the scheduler at {} is closed",
+            self.scheduler
+        ))
     }
 
     /// Takes over the keys of futures inside a received value: this client

@@ -12,8 +12,8 @@ mod events;
 mod graph;
 mod scatter;
 
-pub use events::{Event, Subscription};
 pub(crate) use coord::{Received, SubBuffer};
+pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};
 pub use scatter::Scatter;
 

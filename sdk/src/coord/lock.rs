@@ -116,7 +116,12 @@ impl Lock {
     /// # Ok(()) }
     /// ```
     pub async fn holder(&self) -> Result<Option<String>> {
-        match self.client.inner().coord(CoordRequest::LockHolder { name: self.name.clone() }).await? {
+        match self
+            .client
+            .inner()
+            .coord(CoordRequest::LockHolder { name: self.name.clone() })
+            .await?
+        {
             CoordReply::Holders(mut names) => Ok(names.pop()),
             other => Err(unexpected(other)),
         }

@@ -113,9 +113,10 @@ impl<T: Value> Storable for Future<T> {
 
     fn from_wire(client: &Client, value: CoordValue, what: &str) -> Result<Self> {
         check_type::<Future<T>>(&value, what)?;
-        let r = client.inner().adopt(&value.keys)?.pop().ok_or_else(|| {
-            Error::Serialization(format!("{what} sent a future without its key"))
-        })?;
+        let r =
+            client.inner().adopt(&value.keys)?.pop().ok_or_else(|| {
+                Error::Serialization(format!("{what} sent a future without its key"))
+            })?;
         Ok(Future::new(r))
     }
 }

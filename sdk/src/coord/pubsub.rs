@@ -161,7 +161,9 @@ impl<T: Storable> Sub<T> {
     fn poll_item(&self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         match self.buffer.poll(cx.waker()) {
             None => Poll::Pending,
-            Some(Received::Value(v)) => Poll::Ready(Some(T::from_wire(&self.client, v, &self.what))),
+            Some(Received::Value(v)) => {
+                Poll::Ready(Some(T::from_wire(&self.client, v, &self.what)))
+            }
             Some(Received::Lagged(missed)) => {
                 Poll::Ready(Some(Err(Error::Lagged { topic: self.topic.clone(), missed })))
             }

@@ -131,7 +131,8 @@ impl<T: Storable> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub async fn qsize(&self) -> Result<usize> {
-        match self.client.inner().coord(CoordRequest::QueueSize { name: self.name.clone() }).await? {
+        match self.client.inner().coord(CoordRequest::QueueSize { name: self.name.clone() }).await?
+        {
             CoordReply::Count(n) => Ok(n as usize),
             other => Err(unexpected(other)),
         }

@@ -29,7 +29,12 @@ impl Scheduler {
         }
     }
 
-    pub(super) fn lock_release(&mut self, token: Waiter, name: &str, comm: &mut impl Comm) -> Answer {
+    pub(super) fn lock_release(
+        &mut self,
+        token: Waiter,
+        name: &str,
+        comm: &mut impl Comm,
+    ) -> Answer {
         match self.coord.locks.get(name) {
             Some(l) if l.holder == Some(token) => {
                 self.lock_pass_on(name, comm);

@@ -114,7 +114,10 @@ impl Scheduler {
             CoordRequest::SemaphoreHolders { name } => self.semaphore_holders(&name),
             CoordRequest::Subscribe { topic } => self.topic_subscribe(c, topic),
             CoordRequest::Unsubscribe { topic } => self.topic_unsubscribe(c, &topic),
-            CoordRequest::Publish { topic, value } => self.topic_publish(&topic, value, comm),
+            CoordRequest::Publish { topic, value } => {
+                self.topic_publish(&topic, value, comm);
+                None
+            }
             CoordRequest::Adopted { keys } => {
                 for k in keys {
                     if let Some(i) = self.coord.in_transit.iter().position(|t| t.0 == c && t.1 == k)

@@ -25,13 +25,8 @@ impl Scheduler {
     }
 
     /// Sends a message to the topic's subscribers; publishing gets no answer.
-    pub(super) fn topic_publish(
-        &mut self,
-        topic: &str,
-        value: CoordValue,
-        comm: &mut impl Comm,
-    ) -> Answer {
-        let Some(subs) = self.coord.topics.get(topic) else { return None };
+    pub(super) fn topic_publish(&mut self, topic: &str, value: CoordValue, comm: &mut impl Comm) {
+        let Some(subs) = self.coord.topics.get(topic) else { return };
         if !value.keys.is_empty() {
             // Held for each subscriber until it adopts them.
             for s in subs.clone() {
@@ -46,7 +41,6 @@ impl Scheduler {
             }
             comm.send_client(last, ToClient::Published { topic: topic.to_string(), value });
         }
-        None
     }
 
     pub(super) fn topic_client_lost(&mut self, c: ClientId) {

@@ -89,12 +89,7 @@ impl Scheduler {
         if !wait {
             return Some(Ok(CoordReply::TimedOut));
         }
-        self.coord
-            .queues
-            .entry(name.clone())
-            .or_insert_with(|| Queue::new(0))
-            .getters
-            .push_back(w);
+        self.coord.queues.entry(name.clone()).or_insert_with(|| Queue::new(0)).getters.push_back(w);
         self.coord_wait(w, Kind::QueueGet, name);
         None
     }

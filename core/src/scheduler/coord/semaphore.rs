@@ -24,9 +24,7 @@ impl Scheduler {
         wait: bool,
     ) -> Answer {
         if max_leases == 0 {
-            return Some(Err(invalid(format!(
-                "semaphore {name} needs max_leases of at least 1"
-            ))));
+            return Some(Err(invalid(format!("semaphore {name} needs max_leases of at least 1"))));
         }
         let s = match self.coord.semaphores.get_mut(&name) {
             Some(s) => s,
