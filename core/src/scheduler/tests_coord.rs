@@ -177,6 +177,24 @@ fn futures_in_a_queue_stay_alive_until_taken() {
 }
 
 #[test]
+fn restart_drops_the_holds_of_stored_futures() {
+    let mut h = H::new();
+    h.worker("w", 1, &["f"]);
+    let c = h.client("c");
+    h.submit(c, vec![spec("x", "f", &[])], &["x"]);
+    h.finish_key("x", 8);
+    let v = CoordValue { type_name: "t".into(), data: payload(b""), keys: vec![Key::from("x")] };
+    coord(&mut h, c, 1, CoordRequest::QueuePut { name: "q".into(), maxsize: 0, value: v, wait: true });
+    h.client_msg(c, ClientMsg::Request { id: 2, req: Request::Restart });
+    assert!(h.s.coord.holder().is_none());
+    assert_eq!(h.s.info(&[]).clients, 1);
+    // The item is still there; its key is unknown now and is not handed over.
+    coord(&mut h, c, 3, get("q", false));
+    assert_eq!(data(&answers(&mut h, c).last().unwrap().1), vec![Vec::<u8>::new()]);
+    assert!(h.s.coord.holder().is_none());
+}
+
+#[test]
 fn variable_waits_for_first_set_and_releases_overwritten_future() {
     let mut h = H::new();
     h.worker("w", 1, &["f"]);

@@ -256,6 +256,17 @@ impl Scheduler {
         }
     }
 
+    /// Every task was forgotten by a restart: nothing is held any more.
+    /// Stored futures keep their keys, and a client reading one gets a
+    /// future that errs saying the key is unknown.
+    pub(in crate::scheduler) fn coord_restarted(&mut self) {
+        self.coord.holds.clear();
+        self.coord.in_transit.clear();
+        if let Some(h) = self.coord.holder.take() {
+            self.clients.remove(h);
+        }
+    }
+
     /// Every primitive that holds state.
     pub(in crate::scheduler) fn coord_info(&self) -> Vec<PrimitiveInfo> {
         let co = &self.coord;
