@@ -173,8 +173,10 @@ async fn every_timeout_path_and_try_once() {
     assert!(!b.acquire(ZERO).await.unwrap());
     assert!(matches!(b.release().await, Err(Error::InvalidArgument(_))));
     assert!(a.holder().await.unwrap().is_some());
+    // A wait abandoned by dropping its future is cancelled too.
+    assert!(tokio::time::timeout(Duration::from_millis(50), b.acquire(None)).await.is_err());
     a.release().await.unwrap();
-    assert!(b.acquire(ZERO).await.unwrap(), "a timed-out waiter kept the lock");
+    assert!(b.acquire(ZERO).await.unwrap(), "a timed-out or dropped waiter kept the lock");
     b.release().await.unwrap();
     let s = Semaphore::new(&client, "t-s", 1);
     assert!(s.acquire(None).await.unwrap());

@@ -14,19 +14,45 @@ use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
 
-/// Tells the scheduler to stop waiting for a request whose caller went away
-/// (timed out, or its future was dropped).
+/// What a granted request owns, to give back if its caller went away.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Grant<'a> {
+    /// Nothing (an event wait) or nothing that can be given back (an item).
+    Nothing,
+    /// The lock of this name.
+    Lock(&'a str),
+    /// A lease of the semaphore of this name.
+    Lease(&'a str),
+}
+
+/// Tells the scheduler to stop waiting for a request whose caller dropped
+/// it, and gives back a lock or lease granted before the cancel arrived.
 struct CancelGuard<'a> {
-    client: &'a ClientInner,
+    client: &'a Arc<ClientInner>,
     id: u64,
-    armed: bool,
+    grant: Grant<'a>,
+    rx: Option<tokio::sync::oneshot::Receiver<super::RequestResult>>,
 }
 
 impl Drop for CancelGuard<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            self.client.notify(Request::Coord(CoordRequest::Cancel { request: self.id }));
-        }
+        let Some(rx) = self.rx.take() else { return };
+        let id = self.id;
+        self.client.notify(Request::Coord(CoordRequest::Cancel { request: id }));
+        let undo = match self.grant {
+            Grant::Nothing => return,
+            Grant::Lock(name) => CoordRequest::LockRelease { name: name.to_string(), token: id },
+            Grant::Lease(name) => {
+                CoordRequest::SemaphoreRelease { name: name.to_string(), lease: id }
+            }
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let client = self.client.clone();
+        handle.spawn(async move {
+            if let Ok(Ok(Reply::Coord(CoordReply::Granted))) = rx.await {
+                client.notify(Request::Coord(undo));
+            }
+        });
     }
 }
 
@@ -52,12 +78,13 @@ impl ClientInner {
     /// [`CoordReply::TimedOut`] or a grant that crossed the cancel, which
     /// the caller then owns.
     pub(crate) async fn coord_wait(
-        &self,
+        self: &Arc<Self>,
         req: CoordRequest,
         timeout: Option<Duration>,
+        grant: Grant<'_>,
     ) -> Result<(u64, CoordReply)> {
         let id = self.shared.next_request.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         lock(&self.shared.requests).insert(id, tx);
         if let Err(e) = self.check_connected() {
             lock(&self.shared.requests).remove(&id);
@@ -67,19 +94,21 @@ impl ClientInner {
             lock(&self.shared.requests).remove(&id);
             return Err(self.closed());
         }
-        let mut guard = CancelGuard { client: self, id, armed: true };
+        let mut guard = CancelGuard { client: self, id, grant, rx: Some(rx) };
+        let rx = guard.rx.as_mut().expect("just set");
         let answer = match timeout {
-            None => (&mut rx).await,
-            Some(t) => match tokio::time::timeout(t, &mut rx).await {
+            None => rx.await,
+            Some(t) => match tokio::time::timeout(t, &mut *rx).await {
                 Ok(answer) => answer,
                 Err(_) => {
-                    guard.armed = false;
+                    // Cancelled, the request still gets its one answer:
+                    // timed out, or a grant that crossed the cancel.
                     self.notify(Request::Coord(CoordRequest::Cancel { request: id }));
                     rx.await
                 }
             },
         };
-        guard.armed = false;
+        guard.rx = None;
         let answer = answer.map_err(|_| {
             Error::Disconnected(format!(
                 "the connection to the scheduler at {} was lost before it answered",

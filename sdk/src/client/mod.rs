@@ -12,7 +12,7 @@ mod events;
 mod graph;
 mod scatter;
 
-pub(crate) use coord::{Received, SubBuffer};
+pub(crate) use coord::{Grant, Received, SubBuffer};
 pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};
 pub use scatter::Scatter;

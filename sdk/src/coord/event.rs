@@ -1,5 +1,5 @@
 use super::{unexpected, waiting};
-use crate::client::Client;
+use crate::client::{Client, Grant};
 use crate::error::Result;
 use rudask_core::protocol::{CoordReply, CoordRequest};
 use std::time::Duration;
@@ -75,7 +75,7 @@ impl Event {
     pub async fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         let (wait, t) = waiting(timeout);
         let req = CoordRequest::EventWait { name: self.name.clone(), wait };
-        match self.client.inner().coord_wait(req, t).await?.1 {
+        match self.client.inner().coord_wait(req, t, Grant::Nothing).await?.1 {
             CoordReply::Granted => Ok(true),
             CoordReply::TimedOut => Ok(false),
             other => Err(unexpected(other)),

@@ -1,5 +1,5 @@
 use super::{unexpected, waiting};
-use crate::client::Client;
+use crate::client::{Client, Grant};
 use crate::error::{Error, Result};
 use rudask_core::protocol::{CoordReply, CoordRequest};
 use std::sync::Mutex;
@@ -62,7 +62,7 @@ impl Lock {
         }
         let (wait, t) = waiting(timeout);
         let req = CoordRequest::LockAcquire { name: self.name.clone(), wait };
-        match self.client.inner().coord_wait(req, t).await? {
+        match self.client.inner().coord_wait(req, t, Grant::Lock(&self.name)).await? {
             (id, CoordReply::Granted) => {
                 *self.token() = Some(id);
                 Ok(true)

@@ -1,5 +1,5 @@
 use super::{timed_out, unexpected, waiting, Storable};
-use crate::client::Client;
+use crate::client::{Client, Grant};
 use crate::error::Result;
 use rudask_core::protocol::{CoordReply, CoordRequest};
 use std::marker::PhantomData;
@@ -73,7 +73,7 @@ impl<T: Storable> Queue<T> {
             value: value.to_wire()?,
             wait,
         };
-        match self.client.inner().coord_wait(req, t).await?.1 {
+        match self.client.inner().coord_wait(req, t, Grant::Nothing).await?.1 {
             CoordReply::Done => Ok(()),
             CoordReply::TimedOut => Err(timed_out(timeout)),
             other => Err(unexpected(other)),
@@ -95,7 +95,7 @@ impl<T: Storable> Queue<T> {
     pub async fn get(&self, timeout: Option<Duration>) -> Result<T> {
         let (wait, t) = waiting(timeout);
         let req = CoordRequest::QueueGet { name: self.name.clone(), wait };
-        match self.client.inner().coord_wait(req, t).await?.1 {
+        match self.client.inner().coord_wait(req, t, Grant::Nothing).await?.1 {
             CoordReply::Values(mut vs) if vs.len() == 1 => {
                 T::from_wire(&self.client, vs.pop().expect("one"), &self.what)
             }

@@ -1,5 +1,5 @@
 use super::{unexpected, waiting};
-use crate::client::Client;
+use crate::client::{Client, Grant};
 use crate::error::{Error, Result};
 use rudask_core::protocol::{CoordReply, CoordRequest};
 use std::sync::Mutex;
@@ -66,7 +66,7 @@ impl Semaphore {
             max_leases: self.max_leases,
             wait,
         };
-        match self.client.inner().coord_wait(req, t).await? {
+        match self.client.inner().coord_wait(req, t, Grant::Lease(&self.name)).await? {
             (id, CoordReply::Granted) => {
                 self.leases().push(id);
                 Ok(true)

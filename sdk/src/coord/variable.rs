@@ -1,5 +1,5 @@
 use super::{timed_out, unexpected, waiting, Storable};
-use crate::client::Client;
+use crate::client::{Client, Grant};
 use crate::error::Result;
 use rudask_core::protocol::{CoordReply, CoordRequest};
 use std::marker::PhantomData;
@@ -68,7 +68,7 @@ impl<T: Storable> Variable<T> {
     pub async fn get(&self, timeout: Option<Duration>) -> Result<T> {
         let (wait, t) = waiting(timeout);
         let req = CoordRequest::VariableGet { name: self.name.clone(), wait };
-        match self.client.inner().coord_wait(req, t).await?.1 {
+        match self.client.inner().coord_wait(req, t, Grant::Nothing).await?.1 {
             CoordReply::Values(mut vs) if vs.len() == 1 => {
                 T::from_wire(&self.client, vs.pop().expect("one"), &self.what)
             }
