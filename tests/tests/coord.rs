@@ -258,3 +258,33 @@ async fn blocking_client_uses_the_primitives() {
     assert_eq!(n.unwrap(), 42);
     assert_eq!(Variable::<i64>::new(&client, "bv").get(ZERO).await.unwrap(), 42);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_futures_are_held_until_read_or_dropped() {
+    let (cluster, client) = Cluster::start(1, 1).await;
+    let other = cluster.client().await;
+    let mut all: Sub<Future<i64>> = within(Sub::new(&other, "fut-topic")).await.unwrap();
+    let mut slow: Sub<Future<i64>> =
+        within(Sub::with_buffer(&other, "fut-topic", 1)).await.unwrap();
+    let publisher = Pub::new(&client, "fut-topic");
+    let futs: Vec<Future<i64>> = (0..3).map(|i| client.submit(inc, (i,)).unwrap()).collect();
+    within(client.gather(&futs)).await.unwrap();
+    let keys: Vec<String> = futs.iter().map(|f| f.key().to_string()).collect();
+    for f in futs {
+        publisher.put(f).unwrap();
+    }
+    for i in 0..3 {
+        let f = within(all.get(None)).await.unwrap();
+        assert_eq!(within(f).await.unwrap(), i + 1);
+    }
+    drop(all);
+    assert!(matches!(within(slow.get(None)).await, Err(Error::Lagged { missed: 2, .. })));
+    assert_eq!(within(within(slow.get(None)).await.unwrap()).await.unwrap(), 3);
+    drop(slow);
+    eventually("every published future is let go", || async {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let info = within(client.scheduler_info(&keys)).await.unwrap();
+        info.key_states.iter().all(Option::is_none).then_some(())
+    })
+    .await;
+}

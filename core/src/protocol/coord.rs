@@ -140,16 +140,20 @@ pub enum CoordRequest {
         /// Semaphore name.
         name: String,
     },
-    /// Send this client every message published on `topic` from now on,
-    /// as [`ToClient::Published`](super::ToClient::Published).
+    /// Send subscriber `sub` of this client every message published on
+    /// `topic` from now on, as [`ToClient::Published`](super::ToClient::Published).
     Subscribe {
         /// Topic.
         topic: String,
+        /// Subscriber id, chosen by the client.
+        sub: u64,
     },
-    /// Stop sending this client the messages of `topic`.
+    /// Stop sending subscriber `sub` the messages of `topic`.
     Unsubscribe {
         /// Topic.
         topic: String,
+        /// Subscriber id.
+        sub: u64,
     },
     /// Publish a message to the subscribers of `topic`. Gets no reply.
     Publish {
@@ -158,9 +162,9 @@ pub enum CoordRequest {
         /// The message.
         value: CoordValue,
     },
-    /// This client registered (sent [`ClientMsg::Want`](super::ClientMsg::Want)
-    /// for) these keys of a value it received; the scheduler stops holding
-    /// them on its behalf. Gets no reply.
+    /// This client took over (sent [`ClientMsg::Want`](super::ClientMsg::Want)
+    /// for) or gave up these keys of values it received; the scheduler stops
+    /// holding them on its behalf. Gets no reply.
     Adopted {
         /// Keys.
         keys: Vec<Key>,

@@ -355,10 +355,10 @@ pub enum ToClient {
         /// Encoded value.
         data: Payload,
     },
-    /// A message published on a topic this client subscribed to.
+    /// A message published on a topic, for one subscriber of this client.
     Published {
-        /// Topic.
-        topic: String,
+        /// Subscriber id, as given in the subscription.
+        sub: u64,
         /// The message.
         value: super::CoordValue,
     },

@@ -184,7 +184,12 @@ fn restart_drops_the_holds_of_stored_futures() {
     h.submit(c, vec![spec("x", "f", &[])], &["x"]);
     h.finish_key("x", 8);
     let v = CoordValue { type_name: "t".into(), data: payload(b""), keys: vec![Key::from("x")] };
-    coord(&mut h, c, 1, CoordRequest::QueuePut { name: "q".into(), maxsize: 0, value: v, wait: true });
+    coord(
+        &mut h,
+        c,
+        1,
+        CoordRequest::QueuePut { name: "q".into(), maxsize: 0, value: v, wait: true },
+    );
     h.client_msg(c, ClientMsg::Request { id: 2, req: Request::Restart });
     assert!(h.s.coord.holder().is_none());
     assert_eq!(h.s.info(&[]).clients, 1);
@@ -323,7 +328,7 @@ fn topics_fan_out_in_order_and_forget_lost_subscribers() {
     let (p, s1, s2) = (h.client("p"), h.client("s1"), h.client("s2"));
     coord(&mut h, p, 1, CoordRequest::Publish { topic: "t".into(), value: value(b"0", &[]) });
     for s in [s1, s2] {
-        coord(&mut h, s, 1, CoordRequest::Subscribe { topic: "t".into() });
+        coord(&mut h, s, 1, CoordRequest::Subscribe { topic: "t".into(), sub: 7 });
     }
     h.comm.take_clients();
     for (i, m) in [b"1", b"2"].iter().enumerate() {
@@ -339,7 +344,7 @@ fn topics_fan_out_in_order_and_forget_lost_subscribers() {
         let got: Vec<Vec<u8>> = msgs
             .iter()
             .filter_map(|(to, m)| match m {
-                ToClient::Published { value, .. } if *to == s => {
+                ToClient::Published { sub: 7, value } if *to == s => {
                     Some(value.data.as_bytes().unwrap().to_vec())
                 }
                 _ => None,
@@ -348,7 +353,7 @@ fn topics_fan_out_in_order_and_forget_lost_subscribers() {
         assert_eq!(got, vec![b"1".to_vec(), b"2".to_vec()]);
     }
     h.s.on_client_lost(s1, &mut h.comm);
-    coord(&mut h, s2, 2, CoordRequest::Unsubscribe { topic: "t".into() });
+    coord(&mut h, s2, 2, CoordRequest::Unsubscribe { topic: "t".into(), sub: 7 });
     assert!(h.s.coord_info().is_empty());
 }
 

@@ -137,15 +137,24 @@ impl ClientInner {
     }
 
     /// Adds a subscriber buffer; returns its id.
-    pub(crate) fn add_subscriber(&self, topic: &str, buffer: Arc<SubBuffer>) -> u64 {
-        self.shared.topics.add(topic, buffer)
+    pub(crate) fn add_subscriber(&self, buffer: Arc<SubBuffer>) -> u64 {
+        let id = self.shared.topics.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.topics.subs).insert(id, buffer);
+        id
     }
 
-    /// Removes a subscriber buffer; tells the scheduler when it was the last.
-    pub(crate) fn remove_subscriber(&self, topic: &str, id: u64) {
-        if self.shared.topics.remove(topic, id) {
-            self.notify(Request::Coord(CoordRequest::Unsubscribe { topic: topic.to_string() }));
+    /// Tells the scheduler to stop holding keys of received futures that
+    /// this client will not take.
+    pub(crate) fn disown(&self, keys: Vec<Key>) {
+        if !keys.is_empty() {
+            self.notify(Request::Coord(CoordRequest::Adopted { keys }));
         }
+    }
+
+    /// Removes a subscriber buffer and its subscription.
+    pub(crate) fn remove_subscriber(&self, topic: &str, sub: u64) {
+        lock(&self.shared.topics.subs).remove(&sub);
+        self.notify(Request::Coord(CoordRequest::Unsubscribe { topic: topic.to_string(), sub }));
     }
 }
 
@@ -172,6 +181,8 @@ pub(crate) enum Received {
 struct SubState {
     items: VecDeque<CoordValue>,
     lagged: u64,
+    // Keys of futures in dropped messages, for the scheduler to stop holding.
+    dropped_keys: Vec<Key>,
     closed: bool,
     waker: Option<Waker>,
 }
@@ -184,7 +195,9 @@ impl SubBuffer {
     fn push(&self, value: CoordValue) {
         let mut s = lock(&self.state);
         if s.items.len() == self.capacity {
-            s.items.pop_front();
+            if let Some(old) = s.items.pop_front() {
+                s.dropped_keys.extend(old.keys);
+            }
             s.lagged += 1;
         }
         s.items.push_back(value);
@@ -199,6 +212,16 @@ impl SubBuffer {
         if let Some(w) = s.waker.take() {
             w.wake();
         }
+    }
+
+    /// Keys of futures in messages that were dropped or never read.
+    pub(crate) fn take_unread_keys(&self, all: bool) -> Vec<Key> {
+        let mut s = lock(&self.state);
+        let mut keys = std::mem::take(&mut s.dropped_keys);
+        if all {
+            keys.extend(s.items.drain(..).flat_map(|v| v.keys));
+        }
+        keys
     }
 
     /// The next thing to read, or `None` (registering `waker`) if there is none yet.
@@ -218,48 +241,25 @@ impl SubBuffer {
     }
 }
 
-type Buffers = Vec<(u64, Arc<SubBuffer>)>;
-
-/// This client's subscribers, by topic.
+/// This client's subscribers, by id.
 #[derive(Debug, Default)]
 pub(crate) struct Topics {
-    topics: Mutex<FxHashMap<String, Buffers>>,
+    subs: Mutex<FxHashMap<u64, Arc<SubBuffer>>>,
     next: AtomicU64,
 }
 
 impl Topics {
-    /// Hands a published message to the topic's subscribers.
-    pub(super) fn dispatch(&self, topic: String, value: CoordValue) {
-        if let Some(subs) = lock(&self.topics).get(&topic) {
-            for (_, b) in subs {
-                b.push(value.clone());
-            }
+    /// Hands a published message to its subscriber.
+    pub(super) fn dispatch(&self, sub: u64, value: CoordValue) {
+        if let Some(b) = lock(&self.subs).get(&sub) {
+            b.push(value);
         }
     }
 
     /// The connection is gone: every subscriber ends.
     pub(super) fn close_all(&self) {
-        for subs in lock(&self.topics).values() {
-            for (_, b) in subs {
-                b.close();
-            }
+        for b in lock(&self.subs).values() {
+            b.close();
         }
-    }
-
-    fn add(&self, topic: &str, buffer: Arc<SubBuffer>) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        lock(&self.topics).entry(topic.to_string()).or_default().push((id, buffer));
-        id
-    }
-
-    fn remove(&self, topic: &str, id: u64) -> bool {
-        let mut topics = lock(&self.topics);
-        let Some(subs) = topics.get_mut(topic) else { return false };
-        subs.retain(|(s, _)| *s != id);
-        let last = subs.is_empty();
-        if last {
-            topics.remove(topic);
-        }
-        last
     }
 }

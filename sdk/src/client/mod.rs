@@ -82,7 +82,7 @@ impl Shared {
             }
             ToClient::Restarted => self.restarted(),
             ToClient::Event { topic, time, data } => self.subscriptions.dispatch(topic, time, data),
-            ToClient::Published { topic, value } => self.topics.dispatch(topic, value),
+            ToClient::Published { sub, value } => self.topics.dispatch(sub, value),
         }
     }
 

@@ -107,7 +107,7 @@ impl<T: Storable> Sub<T> {
     /// ```
     pub async fn with_buffer(client: &Client, topic: &str, capacity: usize) -> Result<Self> {
         let buffer = SubBuffer::new(capacity);
-        let id = client.inner().add_subscriber(topic, buffer.clone());
+        let id = client.inner().add_subscriber(buffer.clone());
         let sub = Sub {
             client: client.clone(),
             topic: topic.to_string(),
@@ -116,9 +116,8 @@ impl<T: Storable> Sub<T> {
             buffer,
             _t: PhantomData,
         };
-        // Sent even when another subscriber of this client exists, so this
-        // one is sure to be registered once the answer is here.
-        match client.inner().coord(CoordRequest::Subscribe { topic: topic.to_string() }).await? {
+        let req = CoordRequest::Subscribe { topic: topic.to_string(), sub: id };
+        match client.inner().coord(req).await? {
             CoordReply::Done => Ok(sub),
             other => Err(unexpected(other)),
         }
@@ -165,6 +164,7 @@ impl<T: Storable> Sub<T> {
                 Poll::Ready(Some(T::from_wire(&self.client, v, &self.what)))
             }
             Some(Received::Lagged(missed)) => {
+                self.client.inner().disown(self.buffer.take_unread_keys(false));
                 Poll::Ready(Some(Err(Error::Lagged { topic: self.topic.clone(), missed })))
             }
             Some(Received::Closed) => Poll::Ready(None),
@@ -183,5 +183,6 @@ impl<T: Storable> Stream for Sub<T> {
 impl<T> Drop for Sub<T> {
     fn drop(&mut self) {
         self.client.inner().remove_subscriber(&self.topic, self.id);
+        self.client.inner().disown(self.buffer.take_unread_keys(true));
     }
 }

@@ -54,7 +54,7 @@ pub(in crate::scheduler) struct Coord {
     locks: FxHashMap<String, lock::Lock>,
     events: FxHashMap<String, event::Event>,
     semaphores: FxHashMap<String, semaphore::Semaphore>,
-    topics: FxHashMap<String, Vec<ClientId>>,
+    topics: FxHashMap<String, Vec<(ClientId, u64)>>,
     waiting: FxHashMap<Waiter, (Kind, String)>,
     // How many stored values hold each key; the keys are wanted by `holder`.
     holds: FxHashMap<TaskId, u32>,
@@ -112,8 +112,8 @@ impl Scheduler {
             }
             CoordRequest::SemaphoreValue { name } => self.semaphore_value(&name),
             CoordRequest::SemaphoreHolders { name } => self.semaphore_holders(&name),
-            CoordRequest::Subscribe { topic } => self.topic_subscribe(c, topic),
-            CoordRequest::Unsubscribe { topic } => self.topic_unsubscribe(c, &topic),
+            CoordRequest::Subscribe { topic, sub } => self.topic_subscribe((c, sub), topic),
+            CoordRequest::Unsubscribe { topic, sub } => self.topic_unsubscribe((c, sub), &topic),
             CoordRequest::Publish { topic, value } => {
                 self.topic_publish(&topic, value, comm);
                 None
