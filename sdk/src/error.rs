@@ -99,6 +99,26 @@ pub enum Error {
     /// outside a task, or a blocking call inside async code.
     #[error("{0}")]
     Context(String),
+    /// A queue, variable or topic holds values of another type than the one
+    /// asked for.
+    #[error("{what} holds a value of type {found}, not {expected}; read it with the type its writers use")]
+    Type {
+        /// The primitive, e.g. `queue jobs`.
+        what: String,
+        /// The type asked for.
+        expected: String,
+        /// The type stored.
+        found: String,
+    },
+    /// A subscriber fell behind: its buffer was full and the oldest
+    /// `missed` messages of `topic` were dropped.
+    #[error("subscriber of topic {topic} fell behind and missed {missed} messages; read faster or give it a larger buffer")]
+    Lagged {
+        /// The topic.
+        topic: String,
+        /// Messages dropped.
+        missed: u64,
+    },
 }
 
 impl Error {

@@ -324,3 +324,84 @@ pub fn flaky(path: String, fails: u32) -> Result<u32, String> {
         Ok(runs)
     }
 }
+
+/// Adds 1 to variable `counter` `n` times, each under lock `lock`, from the
+/// worker's shared client; returns the worker's process id.
+#[rudask::task]
+pub async fn locked_increments(lock: String, counter: String, n: u32) -> rudask::Result<u32> {
+    use rudask::coord::{Lock, Variable};
+    let client = rudask::get_client().await?;
+    let lock = Lock::new(&client, &lock);
+    let counter: Variable<i64> = Variable::new(&client, &counter);
+    for _ in 0..n {
+        lock.acquire(None).await?;
+        let v = match counter.get(Some(Duration::ZERO)).await {
+            Ok(v) => v,
+            Err(rudask::Error::Timeout(_)) => 0,
+            Err(e) => return Err(e),
+        };
+        counter.set(v + 1).await?;
+        lock.release().await?;
+    }
+    Ok(std::process::id())
+}
+
+/// Holds a lease of semaphore `name` (`max` leases) for `ms` milliseconds
+/// and returns how many holders it saw at most meanwhile, counted in
+/// variable `name`-active under lock `name`-lock.
+#[rudask::task]
+pub async fn limited_by_semaphore(name: String, max: u32, ms: u64) -> rudask::Result<i64> {
+    use rudask::coord::{Lock, Semaphore, Variable};
+    let client = rudask::get_client().await?;
+    let sem = Semaphore::new(&client, &name, max);
+    let lock = Lock::new(&client, &format!("{name}-lock"));
+    let active: Variable<i64> = Variable::new(&client, &format!("{name}-active"));
+    let bump = |d: i64| {
+        let (lock, active) = (&lock, &active);
+        async move {
+            lock.acquire(None).await?;
+            let v = active.get(Some(Duration::ZERO)).await.unwrap_or(0) + d;
+            active.set(v).await?;
+            lock.release().await?;
+            Ok::<i64, rudask::Error>(v)
+        }
+    };
+    sem.acquire(None).await?;
+    let seen = bump(1).await?;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    bump(-1).await?;
+    sem.release().await?;
+    Ok(seen)
+}
+
+/// Takes a lease of semaphore `name` (one lease), sets event `name`-held,
+/// then sleeps for a minute holding it.
+#[rudask::task]
+pub async fn hold_lease(name: String) -> rudask::Result<()> {
+    use rudask::coord::{Event, Semaphore};
+    let client = rudask::get_client().await?;
+    let sem = Semaphore::new(&client, &name, 1);
+    sem.acquire(None).await?;
+    Event::new(&client, &format!("{name}-held")).set().await?;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    sem.release().await
+}
+
+/// Waits up to 30 s for event `name` (a synchronous task, through the
+/// blocking primitives); whether it was set.
+#[rudask::task]
+pub fn wait_event(name: String) -> rudask::Result<bool> {
+    let client = rudask::worker_client()?;
+    rudask::coord::blocking::Event::new(&client, &name).wait(Some(Duration::from_secs(30)))
+}
+
+/// Publishes `0..n` on `topic` from inside a task.
+#[rudask::task]
+pub async fn publish_numbers(topic: String, n: u32) -> rudask::Result<()> {
+    let client = rudask::get_client().await?;
+    let publisher = rudask::coord::Pub::new(&client, &topic);
+    for i in 0..n {
+        publisher.put(i)?;
+    }
+    Ok(())
+}

@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
     if want("as_completed") {
         as_completed(&client).await?;
     }
+    coordination(&client, &want).await?;
     Ok(())
 }
 
@@ -156,5 +157,120 @@ async fn as_completed(client: &Client) -> anyhow::Result<()> {
     let dt = t.elapsed().as_secs_f64();
     anyhow::ensure!(cnt == 5000, "as_completed yielded {cnt} futures, not 5000");
     out("as_completed", json!({ "tasks": cnt, "tasks_per_s": cnt as f64 / dt }));
+    Ok(())
+}
+
+/// Ops each coordination workload times, sequential and pipelined.
+const COORD_OPS: usize = 20_000;
+/// Ops in flight in the pipelined runs.
+const IN_FLIGHT: usize = 64;
+
+/// `ops` operations made by `op(i)`, `IN_FLIGHT` at a time from one client;
+/// ops per second.
+async fn pipelined<F, Fut>(ops: usize, op: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = rudask::Result<()>>,
+{
+    use futures::StreamExt;
+    let t = Instant::now();
+    let mut results = futures::stream::iter((0..ops).map(op)).buffer_unordered(IN_FLIGHT);
+    while let Some(r) = results.next().await {
+        r?;
+    }
+    Ok(ops as f64 / t.elapsed().as_secs_f64())
+}
+
+/// The primitives' workloads of dask_bench.py (each op waits for its answer),
+/// plus the same ops pipelined (`pipelined_ops_per_s`).
+async fn coordination(client: &Client, want: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+    use rudask::coord::{Lock, Queue, Semaphore, Variable};
+    let n = COORD_OPS;
+    if want("lock_acquire_release") {
+        let lock = Lock::new(client, "bench-lock");
+        let t = Instant::now();
+        for _ in 0..n {
+            lock.acquire(None).await?;
+            lock.release().await?;
+        }
+        let seq = n as f64 / t.elapsed().as_secs_f64();
+        // Pipelined: many handles, each acquiring and releasing in turn.
+        let locks: Vec<Lock> =
+            (0..n).map(|i| Lock::new(client, &format!("bench-lock-{}", i % IN_FLIGHT))).collect();
+        let piped = pipelined(n, |i| {
+            let lock = &locks[i];
+            async move {
+                lock.acquire(None).await?;
+                lock.release().await
+            }
+        })
+        .await?;
+        out("lock_acquire_release", json!({ "ops_per_s": seq, "pipelined_ops_per_s": piped }));
+    }
+    if want("queue_put_get") {
+        let q: Queue<i64> = Queue::new(client, "bench-q", 0);
+        let t = Instant::now();
+        for i in 0..n as i64 {
+            q.put(i, None).await?;
+        }
+        for i in 0..n as i64 {
+            anyhow::ensure!(q.get(None).await? == i, "queue out of order");
+        }
+        let seq = 2.0 * n as f64 / t.elapsed().as_secs_f64();
+        let piped = pipelined(2 * n, |i| {
+            let q = &q;
+            async move {
+                if i % 2 == 0 {
+                    q.put(i as i64, None).await
+                } else {
+                    q.get(None).await.map(drop)
+                }
+            }
+        })
+        .await?;
+        out("queue_put_get", json!({ "ops_per_s": seq, "pipelined_ops_per_s": piped }));
+    }
+    if want("variable_set_get") {
+        let v: Variable<i64> = Variable::new(client, "bench-v");
+        let t = Instant::now();
+        for i in 0..n as i64 {
+            v.set(i).await?;
+            anyhow::ensure!(v.get(None).await? == i, "variable lost a set");
+        }
+        let seq = 2.0 * n as f64 / t.elapsed().as_secs_f64();
+        let piped = pipelined(2 * n, |i| {
+            let v = &v;
+            async move {
+                if i % 2 == 0 {
+                    v.set(i as i64).await
+                } else {
+                    v.get(None).await.map(drop)
+                }
+            }
+        })
+        .await?;
+        out("variable_set_get", json!({ "ops_per_s": seq, "pipelined_ops_per_s": piped }));
+    }
+    if want("semaphore_acquire_release") {
+        let sem = Semaphore::new(client, "bench-sem", 2);
+        let t = Instant::now();
+        for _ in 0..n {
+            sem.acquire(None).await?;
+            sem.release().await?;
+        }
+        let seq = n as f64 / t.elapsed().as_secs_f64();
+        let sems: Vec<Semaphore> = (0..IN_FLIGHT)
+            .map(|_| Semaphore::new(client, "bench-sem-piped", IN_FLIGHT as u32))
+            .collect();
+        let piped = pipelined(n, |i| {
+            let sem = &sems[i % IN_FLIGHT];
+            async move {
+                sem.acquire(None).await?;
+                sem.release().await
+            }
+        })
+        .await?;
+        out("semaphore_acquire_release", json!({ "ops_per_s": seq, "pipelined_ops_per_s": piped }));
+    }
     Ok(())
 }

@@ -239,6 +239,8 @@ pub enum Request {
         /// Topic.
         topic: String,
     },
+    /// A coordination primitive operation, answered by [`Reply::Coord`].
+    Coord(super::CoordRequest),
 }
 
 /// The scheduler's answer to a [`Request`], variant for variant.
@@ -260,6 +262,8 @@ pub enum Reply {
     RunOnScheduler(Result<Payload, TaskFailure>),
     /// Answer to [`Request::GetEvents`]: time and value of each event, oldest first.
     Events(Vec<(f64, Payload)>),
+    /// Answer to [`Request::Coord`].
+    Coord(super::CoordReply),
 }
 
 /// Why the scheduler could not answer a [`Request`].
@@ -298,6 +302,9 @@ pub struct SchedulerInfo {
     pub clients: usize,
     /// State of each requested key (`None`: unknown, i.e. forgotten or never submitted).
     pub key_states: Vec<Option<String>>,
+    /// Coordination primitives that hold state (queues, variables, locks, ...).
+    #[serde(default)]
+    pub primitives: Vec<super::PrimitiveInfo>,
     /// Tasks in the no-worker state and why: every requested key in that
     /// state, then others up to [`UNRUNNABLE_REPORTED`] entries in all.
     #[serde(default)]
@@ -377,6 +384,13 @@ pub enum ToClient {
         time: f64,
         /// Encoded value.
         data: Payload,
+    },
+    /// A message published on a topic, for one subscriber of this client.
+    Published {
+        /// Subscriber id, as given in the subscription.
+        sub: u64,
+        /// The message.
+        value: super::CoordValue,
     },
 }
 

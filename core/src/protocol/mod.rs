@@ -9,11 +9,13 @@
 
 mod coalesce;
 pub mod codec;
+mod coord;
 mod messages;
 mod payload;
 mod profile;
 
 pub use coalesce::Coalesce;
+pub use coord::{CoordReply, CoordRequest, CoordValue, PrimitiveInfo};
 pub use messages::*;
 pub use payload::{Object, Payload, INLINE_MAX};
 pub use profile::{FunctionProfile, Profile, WorkerTime};

@@ -249,6 +249,7 @@ impl Scheduler {
         self.maybe_release.clear();
         self.dirty.clear();
         self.fire_and_forget.clear();
+        self.coord_restarted();
         self.on_wait_for_workers(c, request, n, comm);
     }
 

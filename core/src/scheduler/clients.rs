@@ -20,6 +20,7 @@ impl Scheduler {
             return;
         };
         self.admin_client_lost(c);
+        self.coord_client_lost(c, comm);
         for id in cs.wants {
             if let Some(t) = self.tasks.get_mut(id) {
                 t.wants.retain(|&x| x != c);
@@ -86,7 +87,7 @@ impl Scheduler {
         crate::protocol::SchedulerInfo {
             workers: self.worker_infos(),
             tasks: self.tasks.len(),
-            clients: self.clients.len(),
+            clients: self.clients.len() - usize::from(self.coord.holder().is_some()),
             key_states: keys
                 .iter()
                 .map(|k| {
@@ -94,6 +95,7 @@ impl Scheduler {
                 })
                 .collect(),
             unrunnable: self.unrunnable(keys),
+            primitives: self.coord_info(),
         }
     }
 

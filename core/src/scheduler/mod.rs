@@ -19,6 +19,7 @@
 
 mod admin;
 mod clients;
+mod coord;
 mod data_ops;
 mod events;
 mod fifo;
@@ -37,6 +38,8 @@ mod workers;
 mod tests;
 #[cfg(test)]
 mod tests_admin;
+#[cfg(test)]
+mod tests_coord;
 #[cfg(test)]
 mod tests_data_ops;
 #[cfg(test)]
@@ -177,6 +180,7 @@ pub struct Scheduler {
     /// Microseconds on the driver's clock, set before each batch of events.
     now_us: u64,
     generations: fifo::Generations,
+    coord: coord::Coord,
 }
 
 impl Scheduler {
@@ -203,6 +207,7 @@ impl Scheduler {
             events: Default::default(),
             now_us: 0,
             generations: Default::default(),
+            coord: Default::default(),
         }
     }
 
@@ -256,7 +261,7 @@ impl Scheduler {
 
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
-        self.clients.len()
+        self.clients.len() - usize::from(self.coord.holder().is_some())
     }
 
     fn intern_func(&mut self, id: &Arc<str>) -> FuncIdx {
@@ -409,6 +414,7 @@ impl Scheduler {
         assert!(self.queue.len() >= queued, "queued tasks missing from the queue");
         self.check_data_ops();
         self.check_restrictions();
+        self.check_coord();
     }
 }
 

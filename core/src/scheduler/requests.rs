@@ -37,6 +37,7 @@ impl Scheduler {
             Request::GetEvents { topic } => {
                 reply(comm, c, id, Ok(Reply::Events(self.events(&topic))))
             }
+            Request::Coord(req) => self.on_coord(c, id, req, comm),
         }
     }
 }

@@ -6,12 +6,14 @@
 //! wakes its awaiting futures without another task hop.
 
 mod admin;
+mod coord;
 mod data;
 mod events;
 mod graph;
 mod placement;
 mod scatter;
 
+pub(crate) use coord::{Grant, Received, SubBuffer};
 pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};
 pub use placement::ClientExecutor;
@@ -43,6 +45,7 @@ pub(crate) struct Shared {
     requests: Mutex<FxHashMap<u64, tokio::sync::oneshot::Sender<RequestResult>>>,
     next_request: std::sync::atomic::AtomicU64,
     subscriptions: events::Subscriptions,
+    topics: coord::Topics,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +84,7 @@ impl Shared {
             }
             ToClient::Restarted => self.restarted(),
             ToClient::Event { topic, time, data } => self.subscriptions.dispatch(topic, time, data),
+            ToClient::Published { sub, value } => self.topics.dispatch(sub, value),
         }
     }
 
@@ -92,6 +96,7 @@ impl Shared {
     fn disconnect(&self, reason: String) {
         *lock(&self.disconnected) = Some(reason.clone());
         lock(&self.requests).clear();
+        self.topics.close_all();
         let states: Vec<_> = lock(&self.keys).values().map(|(s, _)| s.clone()).collect();
         for s in states {
             if s.status() == Status::Pending {
