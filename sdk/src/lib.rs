@@ -72,6 +72,7 @@
 // Lets the macros' `::rudask::...` paths resolve inside this crate too (demo tasks).
 extern crate self as rudask;
 
+pub mod actor;
 mod as_completed;
 pub mod blocking;
 pub mod cli;
@@ -86,6 +87,7 @@ pub mod runtime;
 mod task;
 mod wait;
 
+pub use actor::{Actor, ActorFuture, ActorType, Constructor};
 pub use as_completed::{as_completed, AsCompleted, Batches};
 pub use client::{Client, Event, Scatter, Subscription};
 pub use client::{GraphBuilder, GraphKey, OutputKey};
@@ -98,7 +100,7 @@ pub use rudask_core as core;
 pub use rudask_core::graph::TaskGraph;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, WorkerInfo};
-pub use rudask_macros::{main, task};
+pub use rudask_macros::{actor, main, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
@@ -108,7 +110,15 @@ pub use wait::{progress, wait, Return};
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
-    pub use rudask_core::registry::{error_failure, task_result, TaskArgs, TaskCall, TaskDef};
+    pub use crate::actor::{encode_arg, CtorDef, RawActor};
+    pub use crate::runtime::actors::{
+        actor_mut, host_actor, ActorObject, Method as ActorMethod, MethodKind as ActorMethodKind, ATTR_BIT,
+    };
+    pub use futures::future::BoxFuture;
+    pub use rudask_core::registry::{
+        error_failure, task_result, TaskArgs, TaskCall, TaskDef, TaskResult,
+    };
+    pub use tokio::sync::OwnedMutexGuard;
     pub use tokio;
 }
 
