@@ -177,7 +177,7 @@ fn expand_impl(imp: ItemImpl) -> Result<TokenStream2, syn::Error> {
     let mut ctors = Vec::new();
     for item in &imp.items {
         let ImplItem::Fn(func) = item else { continue };
-        if !matches!(func.vis, Visibility::Public(_)) {
+        if matches!(func.vis, Visibility::Inherited) {
             continue;
         }
         let sig = &func.sig;

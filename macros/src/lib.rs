@@ -105,13 +105,15 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// * on the struct, fields marked `#[actor(attr)]` become readable through
 ///   the handle as `attr_NAME()`;
-/// * in the `impl` block, every `pub` associated function returning `Self`
-///   is a constructor, usable with `client.submit_actor(Type::new, args)`
-///   (registered like a task, so any worker binary linking the type can host
-///   it); every `pub fn` taking `&self` or `&mut self` (sync or `async`)
+/// * in the `impl` block, every non-private (`pub`, `pub(crate)`, ...)
+///   associated function returning `Self` is a constructor, usable with
+///   `client.submit_actor(Type::new, args)` (registered like a task, so any
+///   worker binary linking the type can host it); every non-private function
+///   taking `&self` or `&mut self` (sync or `async`)
 ///   becomes a method of the handle `Actor<Type>` returning an
 ///   `ActorFuture` of its output (`T` for a `Result<T, E>` return, whose
-///   `Err` fails the call). Other items are left alone.
+///   `Err` fails the call). Private functions and other items are left
+///   alone, so helpers need not have serializable signatures.
 ///
 /// Parameters must be plain identifiers of owned, serializable types;
 /// generic actor types are not supported.

@@ -290,6 +290,92 @@ pub(crate) fn drop_worker(worker: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::future::{Future, KeyRef};
+
+    fn add(object: &mut (dyn Any + Send), args: TaskArgs) -> TaskResult {
+        args.expect_len(1)?;
+        let x: u64 = args.get(0, "x")?;
+        let n = actor_mut::<u64>(object)?;
+        if x == 0 {
+            panic!("adding zero");
+        }
+        *n += x;
+        rudask_core::registry::task_result(*n)
+    }
+
+    fn add_later(
+        mut object: OwnedMutexGuard<ActorObject>,
+        args: TaskArgs,
+    ) -> BoxFuture<'static, TaskResult> {
+        Box::pin(async move {
+            let x: u64 = args.get(0, "x")?;
+            tokio::task::yield_now().await;
+            let n = actor_mut::<u64>(&mut **object)?;
+            *n += x;
+            rudask_core::registry::task_result(*n)
+        })
+    }
+
+    static METHODS: [Method; 2] = [
+        Method { name: "add", kind: MethodKind::Sync(add) },
+        Method { name: "add_later", kind: MethodKind::Async(add_later) },
+    ];
+
+    fn cell() -> Arc<ActorCell> {
+        Arc::new(ActorCell {
+            worker: "w".into(),
+            methods: &METHODS,
+            attrs: &[],
+            runtime: tokio::runtime::Handle::current(),
+            object: Arc::new(tokio::sync::Mutex::new(Box::new(0u64))),
+            queue: Mutex::default(),
+        })
+    }
+
+    fn call(cell: &Arc<ActorCell>, method: u32, arg: Payload) -> Future<u64> {
+        let state = KeyState::new(Key::from("actor-call"));
+        cell.call(method, vec![arg], Sink::Local(state.clone()));
+        Future::new(Arc::new(KeyRef { state, client: None }))
+    }
+
+    fn arg<T: serde::Serialize + 'static>(v: T) -> Payload {
+        rudask_core::registry::encode(&v).unwrap()
+    }
+
+    fn failure(r: crate::Result<u64>) -> TaskFailure {
+        match r {
+            Err(Error::Task { failure, .. }) => *failure,
+            other => panic!("expected a task failure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_calls_fail_alone_and_calls_run_in_arrival_order() {
+        let c = cell();
+        assert_eq!(call(&c, 0, arg(2u64)).await.unwrap(), 2);
+
+        let f = failure(call(&c, 0, arg("two".to_string())).await);
+        assert_eq!(f.kind, FailureKind::BadArgument);
+        assert!(f.message.contains("argument x"), "{}", f.message);
+
+        let f = failure(call(&c, 7, arg(1u64)).await);
+        assert_eq!(f.kind, FailureKind::BadArgument);
+        assert!(f.message.contains("no method number 7"), "{}", f.message);
+
+        let f = failure(call(&c, 0, arg(0u64)).await);
+        assert_eq!(f.kind, FailureKind::Panic);
+        assert!(f.message.contains("adding zero"), "{}", f.message);
+
+        // Calls made while an async method holds the actor queue behind it.
+        let calls: Vec<_> =
+            (0..10).map(|i| call(&c, (i % 2) as u32, arg(1u64))).collect::<Vec<_>>();
+        let mut results = Vec::new();
+        for f in calls {
+            results.push(f.await.unwrap());
+        }
+        assert_eq!(results, (3..13).collect::<Vec<u64>>());
+        assert!(!lock(&c.queue).busy, "idle again");
+    }
 
     #[test]
     fn actor_keys_carry_their_id() {
