@@ -171,8 +171,8 @@ inventory::collect!(CtorDef);
 /// The task id of constructor `C`, if `C` is a registered constructor.
 pub(crate) fn ctor_task<C>() -> Option<&'static str> {
     static CTORS: OnceLock<FxHashMap<&'static str, &'static str>> = OnceLock::new();
-    let ctors =
-        CTORS.get_or_init(|| inventory::iter::<CtorDef>().map(|d| ((d.function)(), d.task)).collect());
+    let ctors = CTORS
+        .get_or_init(|| inventory::iter::<CtorDef>().map(|d| ((d.function)(), d.task)).collect());
     ctors.get(std::any::type_name::<C>()).copied()
 }
 
@@ -257,7 +257,7 @@ pub fn encode_arg<T: serde::Serialize + std::any::Any>(v: &T) -> Result<Payload>
 
 /// A handle to an actor of type `A`: call its methods on it (they are the
 /// methods of `A::Handle`, reached through `Deref`). Clones share the actor;
-/// it lives while some client holds a handle. See the [module](crate::actor)
+/// it lives while some client holds a handle. See the [module](mod@crate::actor)
 /// documentation.
 ///
 /// ```no_run

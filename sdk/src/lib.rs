@@ -64,6 +64,11 @@
 //! does both and returns a [`blocking::Client`], the client without `async`
 //! that plain synchronous programs can use too.
 //!
+//! **Actors are stateful objects on one worker.** Mark a struct and its
+//! `impl` block with [`macro@actor`]; [`Client::submit_actor`] places one
+//! and returns an [`Actor`] handle whose method calls go straight to that
+//! worker and return [`ActorFuture`]s (see [`actor`](mod@actor)).
+//!
 //! **Your program is its own worker.** Start `main` with [`init`] (or use
 //! `#[rudask::main]`) so that `LocalCluster::processes` and
 //! `my-app worker --scheduler ADDR` can start this executable as a worker.
@@ -109,17 +114,18 @@ pub use wait::{progress, wait, Return};
 /// Items the macros expand to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use inventory;
     pub use crate::actor::{encode_arg, CtorDef, RawActor};
     pub use crate::runtime::actors::{
-        actor_mut, host_actor, ActorObject, Method as ActorMethod, MethodKind as ActorMethodKind, ATTR_BIT,
+        actor_mut, host_actor, ActorObject, Method as ActorMethod, MethodKind as ActorMethodKind,
+        ATTR_BIT,
     };
     pub use futures::future::BoxFuture;
+    pub use inventory;
     pub use rudask_core::registry::{
         error_failure, task_result, TaskArgs, TaskCall, TaskDef, TaskResult,
     };
-    pub use tokio::sync::OwnedMutexGuard;
     pub use tokio;
+    pub use tokio::sync::OwnedMutexGuard;
 }
 
 /// Turns this process into a worker when it was launched as one, and returns

@@ -360,8 +360,8 @@ impl Drop for DropTracked {
 
 #[rudask::actor]
 impl DropTracked {
-    /// A new tracked actor.
-    pub fn new() -> Self {
+    /// A new tracked actor (a constructor taking no arguments).
+    pub fn create() -> Self {
         DropTracked {}
     }
 
@@ -380,7 +380,10 @@ pub fn tracked_drops() -> u64 {
 /// Calls `counter.increment()` `times` times from inside a task and returns
 /// the last count.
 #[rudask::task]
-pub async fn increment_actor(counter: rudask::Actor<TestCounter>, times: u64) -> rudask::Result<u64> {
+pub async fn increment_actor(
+    counter: rudask::Actor<TestCounter>,
+    times: u64,
+) -> rudask::Result<u64> {
     let mut last = 0;
     for _ in 0..times {
         last = counter.increment().await?;

@@ -63,7 +63,8 @@ async fn actor_futures_work_with_wait_and_as_completed() {
 async fn actor_handles_work_inside_tasks() {
     let (_cluster, client) = Cluster::start(2, 1).await;
     let c = within(client.submit_actor(TestCounter::new, (0, String::new()))).await.unwrap();
-    let runs: Vec<_> = (0..4).map(|_| client.submit(increment_actor.pure(false), (&c, 25)).unwrap()).collect();
+    let runs: Vec<_> =
+        (0..4).map(|_| client.submit(increment_actor.pure(false), (&c, 25)).unwrap()).collect();
     within(client.gather(&runs)).await.unwrap();
     assert_eq!(within(c.attr_n()).await.unwrap(), 100);
 }
@@ -122,7 +123,7 @@ async fn killing_the_actors_worker_loses_it() {
 async fn dropping_the_last_handle_frees_the_actor() {
     let (_cluster, client) = Cluster::start(1, 1).await;
     let before = drops_on_workers(&client).await;
-    let a = within(client.submit_actor(DropTracked::new, ())).await.unwrap();
+    let a = within(client.submit_actor(DropTracked::create, ())).await.unwrap();
     let b = a.clone();
     within(a.pid()).await.unwrap();
     drop(a);
@@ -147,5 +148,8 @@ async fn bad_constructor_and_argument_errors_are_clear() {
         TestCounter { n: 0, label: String::new() }
     }
     let err = within(client.submit_actor(not_a_constructor, (1, String::new()))).await.unwrap_err();
-    assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("not an actor constructor")), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidArgument(m) if m.contains("not an actor constructor")),
+        "{err}"
+    );
 }

@@ -31,7 +31,7 @@ impl Client {
     /// `Self` of a type whose `impl` block is marked `#[rudask::actor]`) with
     /// `args` on a worker the scheduler picks, and returns a handle once the
     /// actor exists. Arguments are values or `&Future`s, as for
-    /// [`Client::submit`]. See [`crate::actor`].
+    /// [`Client::submit`]. See [`crate::actor`](mod@crate::actor).
     ///
     /// Fails with [`Error::InvalidArgument`] when `constructor` is not a
     /// registered actor constructor, and with the constructor's error when it

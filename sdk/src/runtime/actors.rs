@@ -10,6 +10,7 @@
 //! never interleave.
 
 use super::executor::{install_panic_hook, panic_failure, InTask};
+use super::peer::PeerReply;
 use crate::future::{KeyState, Status};
 use crate::Error;
 use futures::future::BoxFuture;
@@ -22,7 +23,6 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use super::peer::PeerReply;
 use tokio::sync::OwnedMutexGuard;
 
 /// An actor object, type-erased.
@@ -32,7 +32,8 @@ pub type ActorObject = Box<dyn Any + Send>;
 pub(crate) type SyncMethod = fn(&mut (dyn Any + Send), TaskArgs) -> TaskResult;
 
 /// An async method: it owns the actor while its future runs.
-pub(crate) type AsyncMethod = fn(OwnedMutexGuard<ActorObject>, TaskArgs) -> BoxFuture<'static, TaskResult>;
+pub(crate) type AsyncMethod =
+    fn(OwnedMutexGuard<ActorObject>, TaskArgs) -> BoxFuture<'static, TaskResult>;
 
 /// How one method runs.
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +69,9 @@ impl Sink {
         match self {
             Sink::Local(state) => match result {
                 Ok(p) => state.set_memory(Some(p), Vec::new()),
-                Err(f) => state.set_failed(Status::Error, Error::from_failure(state.key.as_str(), &f)),
+                Err(f) => {
+                    state.set_failed(Status::Error, Error::from_failure(state.key.as_str(), &f))
+                }
             },
             Sink::Remote { id, reply } => {
                 let result = result.and_then(|p| {

@@ -147,9 +147,7 @@ impl PeerPool {
     pub(crate) async fn put_data(&self, addr: &str, items: Vec<(Key, Payload)>) -> Result<()> {
         match self.request(addr, |id| PeerRequest::PutData { id, items }).await? {
             PeerResponse::PutAck { .. } => Ok(()),
-            _ => {
-                Err(Error::Io(format!("worker {addr} answered a put with something else")))
-            }
+            _ => Err(Error::Io(format!("worker {addr} answered a put with something else"))),
         }
     }
 }
