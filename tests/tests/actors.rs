@@ -117,6 +117,17 @@ async fn killing_the_actors_worker_loses_it() {
     }
     let msg = within(c.attr_n()).await.unwrap_err().to_string();
     assert!(msg.contains("lost") && msg.contains(&host), "{msg}");
+    // The scheduler counts the actor as lost data, not something to
+    // recompute on the surviving worker.
+    eventually("the actor's key is erred", || async {
+        let states = common::key_states(&client, &[c.key()]).await;
+        (states[0].as_deref() == Some("erred")).then_some(())
+    })
+    .await;
+    let survivor = cluster.workers[0].name.clone();
+    let other = within(client.submit_actor(TestCounter::new, (0, String::new()))).await.unwrap();
+    assert_eq!(other.worker(), survivor);
+    assert_eq!(within(other.increment()).await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::runtime::actors::actor_key;
 use crate::task::{encode_value, ArgSlot, IntoArgs, SubmitOptions, Task};
-use rudask_core::protocol::ClientMsg;
+use rudask_core::protocol::{ClientMsg, ScatteredKey};
+use rudask_core::Key;
 
 /// The task that runs an actor's constructor on a worker; its result is the
 /// name of the worker that keeps the actor.
@@ -64,11 +65,16 @@ impl Client {
         })?;
         let id = fastrand::u64(..);
         let key = actor_key(id, name);
+        // The constructor's key differs from the actor's, which the
+        // scheduler learns as data held by the hosting worker once the actor
+        // exists: data that is lost with its worker rather than recomputed,
+        // so a dead worker's actor is not silently recreated elsewhere.
+        let ctor_key = format!("{name}.new-{id:016x}");
         let mut slots = vec![ArgSlot::Value(encode_value(&id)?)];
         slots.extend(args.into_args()?);
         let options = SubmitOptions { pure: false, ..SubmitOptions::default() };
         let task = CtorTask { id: func, name };
-        let (spec, deps) = build_spec(&task, &options, slots, Some(key.clone()))?;
+        let (spec, deps) = build_spec(&task, &options, slots, Some(ctor_key))?;
         let wanted = vec![spec.key.clone()];
         let refs = self.inner.register(
             &wanted,
@@ -77,11 +83,20 @@ impl Client {
         drop(deps);
         let placed: Future<String> = Future::new(refs.into_iter().next().expect("one key"));
         let worker = placed.result().await?;
-        let addr = lock(&self.inner.shared.workers)
+        let host = lock(&self.inner.shared.workers)
             .values()
             .find(|w| w.name == worker)
-            .map(|w| w.data_addr.clone())
-            .ok_or_else(|| Error::ActorLost { actor: key.clone(), worker: worker.clone() })?;
-        Ok(Actor::placed(id, key, worker, addr, placed.key_ref().clone()))
+            .map(|w| (w.id, w.data_addr.clone()));
+        let Some((host, addr)) = host else {
+            return Err(Error::ActorLost { actor: key, worker });
+        };
+        let item = ScatteredKey { key: Key::from(key.as_str()), nbytes: 0, workers: vec![host] };
+        let keep = self
+            .inner
+            .register(&[item.key.clone()], ClientMsg::UpdateData { items: vec![item] })?
+            .pop()
+            .expect("one key");
+        drop(placed);
+        Ok(Actor::placed(id, key, worker, addr, keep))
     }
 }
