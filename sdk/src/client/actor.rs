@@ -90,10 +90,11 @@ impl Client {
         let Some((host, addr)) = host else {
             return Err(Error::ActorLost { actor: key, worker });
         };
-        let item = ScatteredKey { key: Key::from(key.as_str()), nbytes: 0, workers: vec![host] };
+        let actor = Key::from(key.as_str());
+        let item = ScatteredKey { key: actor.clone(), nbytes: 0, workers: vec![host] };
         let keep = self
             .inner
-            .register(&[item.key.clone()], ClientMsg::UpdateData { items: vec![item] })?
+            .register(std::slice::from_ref(&actor), ClientMsg::UpdateData { items: vec![item] })?
             .pop()
             .expect("one key");
         drop(placed);
