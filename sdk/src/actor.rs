@@ -219,6 +219,10 @@ impl RawActor {
         }))
     }
 
+    fn key_str(&self) -> &str {
+        &self.0.at.key
+    }
+
     fn lost(&self) -> Error {
         Error::ActorLost { actor: self.0.at.key.clone(), worker: self.0.at.worker.clone() }
     }
@@ -471,11 +475,5 @@ impl ActorConn {
         for (_, (state, actor)) in calls {
             state.set_failed(Status::Error, actor.lost());
         }
-    }
-}
-
-impl RawActor {
-    fn key_str(&self) -> &str {
-        &self.0.at.key
     }
 }
