@@ -11,6 +11,8 @@
 
 #![deny(missing_docs)]
 
+mod actor;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
@@ -94,6 +96,63 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr, item, expand_main)
+}
+
+/// Makes a struct an actor type: stateful objects living on one worker,
+/// whose methods clients call directly there (see `rudask::actor`).
+///
+/// Put it on the struct and on its inherent `impl` block:
+///
+/// * on the struct, fields marked `#[actor(attr)]` become readable through
+///   the handle as `attr_NAME()`;
+/// * in the `impl` block, every non-private (`pub`, `pub(crate)`, ...)
+///   associated function returning `Self` is a constructor, usable with
+///   `client.submit_actor(Type::new, args)` (registered like a task, so any
+///   worker binary linking the type can host it); every non-private function
+///   taking `&self` or `&mut self` (sync or `async`)
+///   becomes a method of the handle `Actor<Type>` returning an
+///   `ActorFuture` of its output (`T` for a `Result<T, E>` return, whose
+///   `Err` fails the call). Private functions and other items are left
+///   alone, so helpers need not have serializable signatures.
+///
+/// Parameters must be plain identifiers of owned, serializable types;
+/// generic actor types are not supported.
+///
+/// ```ignore
+/// #[rudask::actor]
+/// pub struct Counter {
+///     #[actor(attr)]
+///     n: u64,
+/// }
+///
+/// #[rudask::actor]
+/// impl Counter {
+///     pub fn new(n: u64) -> Self { Counter { n } }
+///     pub fn increment(&mut self) -> u64 { self.n += 1; self.n }
+/// }
+///
+/// let c = client.submit_actor(Counter::new, (0,)).await?;
+/// assert_eq!(c.increment().await?, 1);
+/// assert_eq!(c.attr_n().await?, 1);
+/// ```
+#[proc_macro_attribute]
+pub fn actor(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = TokenStream2::from(attr);
+    let item = TokenStream2::from(item);
+    if !attr.is_empty() {
+        let mut tokens =
+            syn::Error::new_spanned(attr, "this attribute takes no arguments").to_compile_error();
+        tokens.extend(item);
+        return tokens.into();
+    }
+    match syn::parse2(item.clone()).and_then(actor::expand) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => {
+            let mut tokens = err.to_compile_error();
+            tokens.extend(item);
+            tokens.into()
+        }
+    }
 }
 
 /// Shared driver of both macros: parses the function, rejects attribute

@@ -119,6 +119,15 @@ pub enum Error {
         /// Messages dropped.
         missed: u64,
     },
+    /// An actor's worker died or no longer hosts it: its state is gone, and
+    /// every pending and later call of its handles fails with this.
+    #[error("actor {actor} was lost with its worker {worker}; its state is gone, create a new actor with Client::submit_actor")]
+    ActorLost {
+        /// The actor's key.
+        actor: String,
+        /// The name of the worker that hosted it.
+        worker: String,
+    },
 }
 
 impl Error {

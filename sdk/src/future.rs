@@ -184,13 +184,27 @@ impl KeyState {
 #[derive(Debug)]
 pub struct KeyRef {
     pub(crate) state: Arc<KeyState>,
-    pub(crate) client: Arc<ClientInner>,
+    /// `None` for an actor call's result, which the scheduler never sees.
+    pub(crate) client: Option<Arc<ClientInner>>,
 }
 
 impl Drop for KeyRef {
     fn drop(&mut self) {
-        self.client.release(&self.state.key);
+        if let Some(client) = &self.client {
+            client.release(&self.state.key);
+        }
     }
+}
+
+/// The client of a future, or the error for an actor call's result, which
+/// has none.
+fn client_of<'a>(r: &'a KeyRef, what: &str) -> Result<&'a Arc<ClientInner>> {
+    r.client.as_ref().ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{} is the result of an actor method call, which cannot be {what}; call the method again",
+            r.state.key
+        ))
+    })
 }
 
 /// A handle to a task's result on the cluster. Await it for the value.
@@ -259,7 +273,9 @@ impl<T> Future<T> {
     /// # Ok(()) }
     /// ```
     pub fn cancel(&self) {
-        self.r.client.cancel(vec![self.r.state.key.clone()]);
+        if let Some(client) = &self.r.client {
+            client.cancel(vec![self.r.state.key.clone()]);
+        }
     }
 
     /// Calls `f` with this future once it is done (finished, failed or
@@ -317,9 +333,10 @@ impl<T> Future<T> {
             }
             Status::Error => {}
         }
-        self.r.client.check_connected()?;
+        let client = client_of(&self.r, "retried")?;
+        client.check_connected()?;
         if self.r.state.reset_failed() {
-            self.r.client.send(ClientMsg::Retry { keys: vec![self.r.state.key.clone()] })?;
+            client.send(ClientMsg::Retry { keys: vec![self.r.state.key.clone()] })?;
         }
         Ok(())
     }
@@ -341,7 +358,16 @@ impl<T> Future<T> {
 impl<T: Value> Future<T> {
     /// Waits for the result and fetches it.
     pub async fn result(&self) -> Result<T> {
-        let payload = self.r.client.fetch(&self.r.state).await?;
+        let payload = match &self.r.client {
+            Some(client) => client.fetch(&self.r.state).await?,
+            None => match self.r.state.outcome().await {
+                Outcome::Value(p) => p,
+                Outcome::Failed(e) => return Err(e),
+                Outcome::At { .. } => {
+                    return Err(Error::Io(format!("actor call {} has no value", self.key())))
+                }
+            },
+        };
         crate::task::decode_value(self.key(), &payload)
     }
 
@@ -369,7 +395,7 @@ impl<T: Value> Future<T> {
 /// # Ok(()) }
 /// ```
 pub fn fire_and_forget<T>(future: &Future<T>) -> Result<()> {
-    let client = &future.r.client;
+    let client = client_of(&future.r, "fired and forgotten")?;
     client.check_connected()?;
     client.send(ClientMsg::FireAndForget { keys: vec![future.r.state.key.clone()] })
 }

@@ -75,6 +75,11 @@
 //! [`Client::run`], [`Client::restart`], [`Client::upload_file`],
 //! [`Client::log_event`] and [`Client::profile`] administer and observe it.
 //!
+//! **Actors are stateful objects on one worker.** Mark a struct and its
+//! `impl` block with [`macro@actor`]; [`Client::submit_actor`] places one
+//! and returns an [`Actor`] handle whose method calls go straight to that
+//! worker and return [`ActorFuture`]s (see [`actor`](mod@actor)).
+//!
 //! **Your program is its own worker.** Start `main` with [`init`] (or use
 //! `#[rudask::main]`) so that `LocalCluster::processes` and
 //! `my-app worker --scheduler ADDR` can start this executable as a worker.
@@ -83,6 +88,7 @@
 // Lets the macros' `::rudask::...` paths resolve inside this crate too (demo tasks).
 extern crate self as rudask;
 
+pub mod actor;
 mod as_completed;
 pub mod blocking;
 pub mod cli;
@@ -98,6 +104,7 @@ pub mod runtime;
 mod task;
 mod wait;
 
+pub use actor::{Actor, ActorFuture, ActorType, Constructor};
 pub use as_completed::{as_completed, AsCompleted, Batches};
 pub use client::{Client, ClientExecutor, Event, Scatter, Subscription};
 pub use client::{GraphBuilder, GraphKey, OutputKey};
@@ -111,7 +118,7 @@ pub use rudask_core as core;
 pub use rudask_core::graph::TaskGraph;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};
-pub use rudask_macros::{main, task};
+pub use rudask_macros::{actor, main, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
@@ -120,9 +127,18 @@ pub use wait::{progress, wait, Return};
 /// Items the macros expand to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::actor::{encode_arg, CtorDef, RawActor};
+    pub use crate::runtime::actors::{
+        actor_mut, host_actor, ActorObject, Method as ActorMethod, MethodKind as ActorMethodKind,
+        ATTR_BIT,
+    };
+    pub use futures::future::BoxFuture;
     pub use inventory;
-    pub use rudask_core::registry::{error_failure, task_result, TaskArgs, TaskCall, TaskDef};
+    pub use rudask_core::registry::{
+        error_failure, task_result, TaskArgs, TaskCall, TaskDef, TaskResult,
+    };
     pub use tokio;
+    pub use tokio::sync::OwnedMutexGuard;
 }
 
 /// Turns this process into a worker when it was launched as one, and returns

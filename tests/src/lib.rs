@@ -405,3 +405,117 @@ pub async fn publish_numbers(topic: String, n: u32) -> rudask::Result<()> {
     }
     Ok(())
 }
+
+/// A counter actor for the actor tests.
+#[derive(Debug)]
+#[rudask::actor]
+pub struct TestCounter {
+    /// The count.
+    #[actor(attr)]
+    pub n: u64,
+    /// A name given at creation.
+    #[actor(attr)]
+    pub label: String,
+}
+
+#[rudask::actor]
+impl TestCounter {
+    /// A counter starting at `start`.
+    pub fn new(start: u64, label: String) -> Self {
+        TestCounter { n: start, label }
+    }
+
+    /// Adds one and returns the count.
+    pub fn increment(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+
+    /// Adds `x` after yielding once, and returns the count.
+    pub async fn add_async(&mut self, x: u64) -> u64 {
+        let before = self.n;
+        yield_once().await;
+        self.n = before + x;
+        self.n
+    }
+
+    /// Panics with `message`.
+    pub fn boom(&mut self, message: String) -> u64 {
+        panic!("{message}")
+    }
+
+    /// Errs with `message` when it is not empty.
+    pub fn check(&self, message: String) -> Result<u64, String> {
+        if message.is_empty() {
+            Ok(self.n)
+        } else {
+            Err(message)
+        }
+    }
+
+    /// The process id of the actor's worker.
+    pub fn pid(&self) -> u32 {
+        std::process::id()
+    }
+}
+
+/// Suspends once, so an async actor method really awaits.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+static TRACKED_DROPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// An actor that counts its drops in its worker's process.
+#[derive(Debug)]
+#[rudask::actor]
+pub struct DropTracked {}
+
+impl Drop for DropTracked {
+    fn drop(&mut self) {
+        TRACKED_DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[rudask::actor]
+impl DropTracked {
+    /// A new tracked actor (a constructor taking no arguments).
+    pub fn create() -> Self {
+        DropTracked {}
+    }
+
+    /// The process id of the actor's worker.
+    pub fn pid(&self) -> u32 {
+        std::process::id()
+    }
+}
+
+/// How many `DropTracked` actors this process dropped.
+#[rudask::task]
+pub fn tracked_drops() -> u64 {
+    TRACKED_DROPS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Calls `counter.increment()` `times` times from inside a task and returns
+/// the last count.
+#[rudask::task]
+pub async fn increment_actor(
+    counter: rudask::Actor<TestCounter>,
+    times: u64,
+) -> rudask::Result<u64> {
+    let mut last = 0;
+    for _ in 0..times {
+        last = counter.increment().await?;
+    }
+    Ok(last)
+}

@@ -18,6 +18,24 @@ fn add(x: i64, y: i64) -> i64 {
     x + y
 }
 
+/// The actor of the `actor_call` workload.
+#[rudask::actor]
+struct BenchCounter {
+    n: u64,
+}
+
+#[rudask::actor]
+impl BenchCounter {
+    pub(crate) fn new() -> Self {
+        BenchCounter { n: 0 }
+    }
+
+    pub(crate) fn increment(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
 #[derive(Parser, Debug)]
 struct Args {
     /// Workers as separate processes over TCP (default: in-process workers).
@@ -76,6 +94,9 @@ async fn main() -> anyhow::Result<()> {
         as_completed(&client).await?;
     }
     coordination(&client, &want).await?;
+    if want("actor_call") {
+        actor_call(&client).await?;
+    }
     Ok(())
 }
 
@@ -272,5 +293,38 @@ async fn coordination(client: &Client, want: &dyn Fn(&str) -> bool) -> anyhow::R
         .await?;
         out("semaphore_acquire_release", json!({ "ops_per_s": seq, "pipelined_ops_per_s": piped }));
     }
+    Ok(())
+}
+
+async fn actor_call(client: &Client) -> anyhow::Result<()> {
+    let counter = client.submit_actor(BenchCounter::new, ()).await?;
+    // The first call opens the connection to the actor's worker.
+    counter.increment().await?;
+    let t = Instant::now();
+    for _ in 0..300 {
+        counter.increment().await?;
+    }
+    let sequential = 300.0 / t.elapsed().as_secs_f64();
+
+    const CALLS: usize = 50_000;
+    const IN_FLIGHT: usize = 64;
+    let t = Instant::now();
+    let mut window = std::collections::VecDeque::with_capacity(IN_FLIGHT);
+    let mut last = 0;
+    for _ in 0..CALLS {
+        if window.len() == IN_FLIGHT {
+            last = window.pop_front().expect("a full window").await?;
+        }
+        window.push_back(counter.increment());
+    }
+    for f in window {
+        last = f.await?;
+    }
+    let pipelined = CALLS as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(last == 301 + CALLS as u64, "wrong count {last}");
+    out(
+        "actor_call",
+        json!({ "calls": 300, "calls_per_s": sequential, "pipelined_calls_per_s": pipelined }),
+    );
     Ok(())
 }

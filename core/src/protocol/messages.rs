@@ -551,6 +551,19 @@ pub enum PeerRequest {
         /// Keys and values.
         items: Vec<(Key, Payload)>,
     },
+    /// Call a method of an actor hosted by this worker; answered by
+    /// [`PeerResponse::ActorReply`] or [`PeerResponse::NoSuchActor`].
+    ActorCall {
+        /// Request id, echoed.
+        id: u64,
+        /// The actor's id.
+        actor: u64,
+        /// Index of the method in the actor's method table (attribute
+        /// reads have the high bit set).
+        method: u32,
+        /// Encoded arguments.
+        args: Vec<Payload>,
+    },
 }
 
 /// Answer from a worker's data port.
@@ -565,6 +578,19 @@ pub enum PeerResponse {
     },
     /// [`PeerRequest::PutData`] is stored.
     PutAck {
+        /// Request id.
+        id: u64,
+    },
+    /// Outcome of [`PeerRequest::ActorCall`].
+    ActorReply {
+        /// Request id.
+        id: u64,
+        /// The method's encoded result, or why there is none.
+        result: Result<Payload, TaskFailure>,
+    },
+    /// [`PeerRequest::ActorCall`] named an actor this worker does not host
+    /// (freed, or lost in a restart).
+    NoSuchActor {
         /// Request id.
         id: u64,
     },

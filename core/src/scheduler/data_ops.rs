@@ -183,7 +183,7 @@ impl Scheduler {
         let mut movable: FxHashMap<WorkerId, Vec<TaskId>> = FxHashMap::default();
         for id in ids {
             let t = &self.tasks[id];
-            if t.nbytes == 0 || moving.contains(&t.key) {
+            if t.nbytes == 0 || moving.contains(&t.key) || is_actor(&t.key) {
                 continue;
             }
             for &w in &t.who_has {
@@ -407,4 +407,11 @@ impl Scheduler {
             );
         }
     }
+}
+
+/// An actor's key (`actor-...`, made by the SDK's `Client::submit_actor`)
+/// stands for an object living on the worker that holds it: moving the key
+/// would free the object there, so rebalancing leaves it in place.
+fn is_actor(key: &Key) -> bool {
+    key.as_str().starts_with("actor-")
 }

@@ -37,6 +37,8 @@ mod workers;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_actors;
+#[cfg(test)]
 mod tests_admin;
 #[cfg(test)]
 mod tests_coord;

@@ -5,6 +5,7 @@
 //! applied to the shared key table by the connection's reader, so a result
 //! wakes its awaiting futures without another task hop.
 
+mod actor;
 mod admin;
 mod coord;
 mod data;
@@ -162,7 +163,7 @@ impl ClientInner {
             .map(|k| {
                 let entry = table.entry(k.clone()).or_insert_with(|| (KeyState::new(k.clone()), 0));
                 entry.1 += 1;
-                Arc::new(KeyRef { state: entry.0.clone(), client: self.clone() })
+                Arc::new(KeyRef { state: entry.0.clone(), client: Some(self.clone()) })
             })
             .collect::<Vec<_>>();
         let sent = self.uplink.send(msg);

@@ -1,6 +1,7 @@
 //! The async drivers: they own sockets, timers and threads, and call into the
 //! sans-IO state machines of `rudask-core`.
 
+pub(crate) mod actors;
 mod admin;
 pub(crate) mod conn;
 pub(crate) mod executor;

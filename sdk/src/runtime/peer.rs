@@ -79,7 +79,10 @@ impl PeerPool {
             let pending = pending.clone();
             move |r: PeerResponse| {
                 let id = match &r {
-                    PeerResponse::Data { id, .. } | PeerResponse::PutAck { id } => *id,
+                    PeerResponse::Data { id, .. }
+                    | PeerResponse::PutAck { id }
+                    | PeerResponse::ActorReply { id, .. }
+                    | PeerResponse::NoSuchActor { id } => *id,
                 };
                 if let Some(tx) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
                     let _ = tx.send(r);
@@ -134,8 +137,8 @@ impl PeerPool {
     ) -> Result<Vec<(Key, Option<Payload>)>> {
         match self.request(addr, |id| PeerRequest::GetData { id, keys }).await? {
             PeerResponse::Data { items, .. } => Ok(items),
-            PeerResponse::PutAck { .. } => {
-                Err(Error::Io(format!("worker {addr} answered a data request with an ack")))
+            _ => {
+                Err(Error::Io(format!("worker {addr} answered a data request with something else")))
             }
         }
     }
@@ -144,9 +147,7 @@ impl PeerPool {
     pub(crate) async fn put_data(&self, addr: &str, items: Vec<(Key, Payload)>) -> Result<()> {
         match self.request(addr, |id| PeerRequest::PutData { id, items }).await? {
             PeerResponse::PutAck { .. } => Ok(()),
-            PeerResponse::Data { .. } => {
-                Err(Error::Io(format!("worker {addr} answered a put with data")))
-            }
+            _ => Err(Error::Io(format!("worker {addr} answered a put with something else"))),
         }
     }
 }

@@ -132,6 +132,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     };
     let exit =
         event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
+    super::actors::drop_worker(&name);
     if exit == Exit::Restart {
         tracing::info!(%name, "restarting: replacing this process with a fresh run of its binary");
         let e = super::admin::reexec();
@@ -165,6 +166,7 @@ pub(crate) async fn start_local(
             };
             let exit = event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
             peer::unregister_local(&data_addr);
+            super::actors::drop_worker(&name);
             if exit == Exit::Stop {
                 return;
             }
@@ -248,7 +250,15 @@ async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<
             let out = conn::spawn_writer::<PeerResponse>(w);
             conn::spawn_reader::<PeerRequest, _, _>(
                 reader,
-                move |req| requests.send((req, PeerReply::Conn(out.clone()))).is_ok(),
+                move |req| match req {
+                    // Served right here, not by the event loop: a call that
+                    // finds its actor idle runs on this reader, without a hop.
+                    PeerRequest::ActorCall { id, actor, method, args } => {
+                        super::actors::serve(id, actor, method, args, PeerReply::Conn(out.clone()));
+                        true
+                    }
+                    req => requests.send((req, PeerReply::Conn(out.clone()))).is_ok(),
+                },
                 |_| {},
             );
         });
@@ -358,7 +368,12 @@ async fn event_loop(
                         Event::RunDone { id, result } => {
                             out.to_scheduler.push(WorkerMsg::RunResult { id, result });
                         }
-                        Event::Sched(m) => worker.on_scheduler_message(m, &mut out),
+                        Event::Sched(m) => {
+                            if let ToWorker::Free { keys } = &m {
+                                super::actors::free(name, keys);
+                            }
+                            worker.on_scheduler_message(m, &mut out)
+                        }
                         Event::Fetched { from, items } => worker.on_fetched(from, items, &mut out),
                         Event::FetchFailed { from, keys } => worker.on_fetch_failed(from, keys, &mut out),
                     }
@@ -456,6 +471,9 @@ fn serve_request(worker: &mut Worker, (req, reply): LocalRequest) {
         PeerRequest::PutData { id, items } => {
             worker.put_data(items);
             reply.send(PeerResponse::PutAck { id });
+        }
+        PeerRequest::ActorCall { id, actor, method, args } => {
+            super::actors::serve(id, actor, method, args, reply)
         }
     }
 }
