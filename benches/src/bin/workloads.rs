@@ -204,7 +204,7 @@ where
 
 /// The primitives' workloads of dask_bench.py (each op waits for its answer),
 /// plus the same ops pipelined (`pipelined_ops_per_s`).
-async fn coordination(client: &Client, want: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+async fn coordination(client: &Client, want: &(dyn Fn(&str) -> bool + Sync)) -> anyhow::Result<()> {
     use rudask::coord::{Lock, Queue, Semaphore, Variable};
     let n = COORD_OPS;
     if want("lock_acquire_release") {
