@@ -302,6 +302,9 @@ pub struct SchedulerInfo {
     /// state, then others up to [`UNRUNNABLE_REPORTED`] entries in all.
     #[serde(default)]
     pub unrunnable: Vec<Unrunnable>,
+    /// How many scheduler plugin hooks failed or panicked so far.
+    #[serde(default)]
+    pub plugin_failures: u64,
 }
 
 /// How many no-worker tasks a [`SchedulerInfo`] lists beyond the requested keys.

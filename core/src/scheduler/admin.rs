@@ -226,6 +226,7 @@ impl Scheduler {
     pub(super) fn on_restart(&mut self, c: ClientId, request: u64, comm: &mut impl Comm) {
         let n = self.workers.len();
         tracing::info!(workers = n, tasks = self.tasks.len(), "restarting the cluster");
+        self.plugin_hook("restart", |p| p.restart());
         let workers: Vec<WorkerId> = self.workers.keys().collect();
         for &w in &workers {
             comm.send_worker(w, ToWorker::Restart);

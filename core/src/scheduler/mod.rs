@@ -26,6 +26,7 @@ mod futures;
 mod graph;
 mod long_running;
 mod placement;
+mod plugins;
 mod profile;
 mod requests;
 mod restrictions;
@@ -45,6 +46,8 @@ mod tests_futures;
 mod tests_long_running;
 #[cfg(test)]
 mod tests_placement;
+#[cfg(test)]
+mod tests_plugins;
 
 pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};
@@ -177,6 +180,9 @@ pub struct Scheduler {
     /// Microseconds on the driver's clock, set before each batch of events.
     now_us: u64,
     generations: fifo::Generations,
+    plugins: crate::plugin::SchedulerPlugins,
+    // Run time of the task finishing now, for the plugins' transition hook.
+    finishing_us: u64,
 }
 
 impl Scheduler {
@@ -203,6 +209,8 @@ impl Scheduler {
             events: Default::default(),
             now_us: 0,
             generations: Default::default(),
+            plugins: Default::default(),
+            finishing_us: 0,
         }
     }
 
@@ -311,6 +319,9 @@ impl Scheduler {
                 }
             }
             self.tasks[id].dependents = dependents;
+        }
+        if !self.plugins.is_empty() {
+            self.plugin_transition(id, old, new);
         }
     }
 

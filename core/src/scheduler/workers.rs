@@ -46,6 +46,7 @@ impl Scheduler {
         }
         self.dirty.push(id);
         self.admin_worker_joined(id, comm);
+        self.plugin_hook("add_worker", |p| p.add_worker(&hello.name));
         self.finish(comm);
         Ok(id)
     }
@@ -102,6 +103,7 @@ impl Scheduler {
         }
         self.avg_duration_us = 0.9 * self.avg_duration_us + 0.1 * duration_us as f64;
         self.record_run(w, self.tasks[id].func, duration_us);
+        self.finishing_us = duration_us;
         self.unassign(id);
         let t = &mut self.tasks[id];
         t.nbytes = nbytes;
@@ -203,6 +205,7 @@ impl Scheduler {
         };
         self.data_ops_worker_lost(w, &ws.info.name, comm);
         self.admin_worker_lost(w, "died", exit_code, comm);
+        self.plugin_hook("remove_worker", |p| p.remove_worker(&ws.info.name));
         let wire = w.to_wire();
         for other in self.workers.keys() {
             comm.send_worker(other, ToWorker::WorkerRemoved { id: wire });
