@@ -128,6 +128,11 @@ pub trait SchedulerPlugin: Send + std::fmt::Debug + 'static {
     fn restart(&mut self) -> PluginResult {
         Ok(())
     }
+    /// Answers a client's question (JSON in, JSON out), e.g. statistics the
+    /// plugin gathered.
+    fn query(&mut self, _query: &str) -> Result<String, PluginError> {
+        Err(PluginError::new(format!("plugin {} answers no queries", self.name())))
+    }
 }
 
 /// A plugin of a worker. Every hook but `name` has a default that does nothing.
@@ -243,6 +248,17 @@ impl SchedulerPlugins {
         guarded(p.as_mut(), &name, "start", |p| p.start())?;
         self.list.push(p);
         Ok(())
+    }
+
+    /// Asks the plugin called `name`; `None` if there is none.
+    pub(crate) fn query(&mut self, name: &str, q: &str) -> Option<Result<String, PluginError>> {
+        let p = self.list.iter_mut().find(|p| p.name() == name)?;
+        let mut answer = None;
+        let r = guarded(p.as_mut(), name, "query", |p| {
+            answer = Some(p.query(q)?);
+            Ok(())
+        });
+        Some(r.map(|()| answer.unwrap_or_default()))
     }
 
     /// Closes and drops the plugin called `name`; false if there is none.

@@ -24,6 +24,10 @@ enum Command {
         /// Port to listen on (0 = any free port).
         #[arg(long, default_value_t = 8786, env = "RUDASK_SCHEDULER_PORT")]
         port: u16,
+        /// Enable a plugin linked into this binary: NAME or NAME:JSON-CONFIG
+        /// (repeatable), e.g. `--plugin event-log:{"path":"events.jsonl"}`.
+        #[arg(long = "plugin", value_name = "NAME[:JSON]")]
+        plugins: Vec<crate::plugin::PluginSpec>,
     },
     /// Run a worker connected to a scheduler.
     Worker {
@@ -89,9 +93,12 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Scheduler { host, port } => {
-                let handle =
-                    scheduler::start(SchedulerOptions { host, port, ..Default::default() }).await?;
+            Command::Scheduler { host, port, plugins } => {
+                let mut opts = SchedulerOptions { host, port, ..Default::default() };
+                for spec in plugins {
+                    opts.plugins.add_named(spec)?;
+                }
+                let handle = scheduler::start(opts).await?;
                 println!("rudask scheduler listening at {}", handle.address());
                 use std::io::Write;
                 let _ = std::io::stdout().flush();

@@ -239,6 +239,27 @@ pub enum Request {
         /// Topic.
         topic: String,
     },
+    /// Build the scheduler plugin registered under `name` in the scheduler's
+    /// binary from `config` (JSON), start it and keep it, replacing one of the
+    /// same name; answered once started, or with its start error.
+    RegisterSchedulerPlugin {
+        /// Registered plugin name.
+        name: String,
+        /// JSON configuration.
+        config: String,
+    },
+    /// Close and remove the scheduler plugin `name`.
+    UnregisterSchedulerPlugin {
+        /// Plugin name.
+        name: String,
+    },
+    /// Ask the scheduler plugin `name` a question; answered by [`Reply::PluginQuery`].
+    PluginQuery {
+        /// Plugin name.
+        name: String,
+        /// The question, JSON.
+        query: String,
+    },
 }
 
 /// The scheduler's answer to a [`Request`], variant for variant.
@@ -260,6 +281,8 @@ pub enum Reply {
     RunOnScheduler(Result<Payload, TaskFailure>),
     /// Answer to [`Request::GetEvents`]: time and value of each event, oldest first.
     Events(Vec<(f64, Payload)>),
+    /// Answer to [`Request::PluginQuery`]: the plugin's answer, JSON.
+    PluginQuery(String),
 }
 
 /// Why the scheduler could not answer a [`Request`].

@@ -1,9 +1,11 @@
 //! Registered scheduler plugins and the calls into their hooks.
 
+use super::requests::reply;
 use super::task::TaskState;
-use super::{Scheduler, TaskId};
+use super::{ClientId, Comm, Scheduler, TaskId};
 use crate::graph::Key;
 use crate::plugin::{PluginResult, SchedulerPlugin, TransitionCtx};
+use crate::protocol::{Reply, RequestError, RequestErrorKind};
 
 impl Scheduler {
     /// Registers a plugin: runs its `start` and keeps it, replacing (after
@@ -107,4 +109,61 @@ impl Scheduler {
             self.plugins.each(hook, f);
         }
     }
+}
+
+impl Scheduler {
+    pub(super) fn on_register_plugin(
+        &mut self,
+        c: ClientId,
+        id: u64,
+        name: &str,
+        _config: &str,
+        comm: &mut impl Comm,
+    ) {
+        let message = format!(
+            "this scheduler runs without a driver that can build plugins, so {name:?} cannot be registered"
+        );
+        reply(comm, c, id, Err(RequestError::new(RequestErrorKind::Failed, message)))
+    }
+
+    pub(super) fn on_unregister_plugin(
+        &mut self,
+        c: ClientId,
+        id: u64,
+        name: &str,
+        comm: &mut impl Comm,
+    ) {
+        let r = if self.plugins.remove(name) {
+            Ok(Reply::Done)
+        } else {
+            Err(no_plugin(name, &self.plugins.names()))
+        };
+        reply(comm, c, id, r)
+    }
+
+    pub(super) fn on_plugin_query(
+        &mut self,
+        c: ClientId,
+        id: u64,
+        name: &str,
+        query: &str,
+        comm: &mut impl Comm,
+    ) {
+        let r = match self.plugins.query(name, query) {
+            None => Err(no_plugin(name, &self.plugins.names())),
+            Some(Ok(answer)) => Ok(Reply::PluginQuery(answer)),
+            Some(Err(e)) => Err(RequestError::new(
+                RequestErrorKind::Failed,
+                format!("plugin {name} could not answer: {e}"),
+            )),
+        };
+        reply(comm, c, id, r)
+    }
+}
+
+fn no_plugin(name: &str, known: &[String]) -> RequestError {
+    RequestError::new(
+        RequestErrorKind::InvalidArgument,
+        format!("no scheduler plugin named {name:?} is registered (registered: {known:?})"),
+    )
 }

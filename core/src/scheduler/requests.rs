@@ -37,6 +37,15 @@ impl Scheduler {
             Request::GetEvents { topic } => {
                 reply(comm, c, id, Ok(Reply::Events(self.events(&topic))))
             }
+            Request::RegisterSchedulerPlugin { name, config } => {
+                self.on_register_plugin(c, id, &name, &config, comm)
+            }
+            Request::UnregisterSchedulerPlugin { name } => {
+                self.on_unregister_plugin(c, id, &name, comm)
+            }
+            Request::PluginQuery { name, query } => {
+                self.on_plugin_query(c, id, &name, &query, comm)
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ mod data;
 mod events;
 mod graph;
 mod placement;
+mod plugins;
 mod scatter;
 
 pub use events::{Event, Subscription};
