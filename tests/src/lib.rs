@@ -324,3 +324,5 @@ pub fn flaky(path: String, fails: u32) -> Result<u32, String> {
         Ok(runs)
     }
 }
+
+pub mod example_plugin;

@@ -1,0 +1,56 @@
+//! A plugin written outside rudask, as a third-party crate would: it
+//! implements the public trait and offers itself by name. The end-to-end
+//! tests register it from clients to check that a failing `start` is
+//! reported and that a panicking hook neither stops the scheduler nor its
+//! tasks.
+
+use rudask::core::scheduler::TaskState;
+use rudask::plugin::{PluginError, PluginResult, SchedulerPlugin, TransitionCtx};
+
+/// `example` plugin. Config: `{"fail_start": "why"}` makes `start` fail with
+/// that message; `{"panic": true}` makes every transition hook panic.
+#[derive(Debug, Default)]
+pub struct ExamplePlugin {
+    fail_start: Option<String>,
+    panic: bool,
+}
+
+impl SchedulerPlugin for ExamplePlugin {
+    fn name(&self) -> &str {
+        "example"
+    }
+
+    fn start(&mut self) -> PluginResult {
+        match &self.fail_start {
+            Some(why) => Err(PluginError::new(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn transition(
+        &mut self,
+        key: &str,
+        _from: TaskState,
+        _to: TaskState,
+        _ctx: &TransitionCtx<'_>,
+    ) -> PluginResult {
+        if self.panic {
+            panic!("example plugin panics on {key}");
+        }
+        Ok(())
+    }
+}
+
+fn make(config: &str) -> Result<Box<dyn SchedulerPlugin>, PluginError> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        fail_start: Option<String>,
+        #[serde(default)]
+        panic: bool,
+    }
+    let c: Config = serde_json::from_str(config)
+        .map_err(|e| PluginError::new(format!("bad example configuration: {e}")))?;
+    Ok(Box::new(ExamplePlugin { fail_start: c.fail_start, panic: c.panic }))
+}
+rudask::register_scheduler_plugin!("example", make);
