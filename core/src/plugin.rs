@@ -2,7 +2,7 @@
 //!
 //! A [`SchedulerPlugin`] sees every task transition, graph update, worker and
 //! client arrival and departure, logged event and restart; a [`WorkerPlugin`]
-//! sees its worker's setup, teardown, task transitions and task runs. Hooks get
+//! sees its worker's setup, teardown and task runs. Hooks get
 //! borrowed data and run inline on the state machine's thread, so they must be
 //! quick; a hook that errs or panics is caught, logged and counted, and never
 //! stops the scheduler or worker. With no plugin registered the only cost is
@@ -136,6 +136,7 @@ pub trait SchedulerPlugin: Send + std::fmt::Debug + 'static {
 }
 
 /// A plugin of a worker. Every hook but `name` has a default that does nothing.
+/// Hooks run on the worker's event loop, never on a task thread.
 ///
 /// ```
 /// use rudask_core::plugin::{PluginResult, WorkerPlugin};
@@ -161,16 +162,12 @@ pub trait WorkerPlugin: Send + std::fmt::Debug + 'static {
     fn teardown(&mut self) -> PluginResult {
         Ok(())
     }
-    /// A task changed state on this worker.
-    fn transition(&mut self, _key: &str, _from: &str, _to: &str) -> PluginResult {
+    /// Task `key` of function `func` is about to run.
+    fn task_started(&mut self, _key: &str, _func: &str) -> PluginResult {
         Ok(())
     }
-    /// A task is about to run.
-    fn task_started(&mut self, _key: &str) -> PluginResult {
-        Ok(())
-    }
-    /// A task ran; `ok` is false when it failed.
-    fn task_finished(&mut self, _key: &str, _ok: bool) -> PluginResult {
+    /// A task of function `func` ran for `duration_us`; `ok` is false when it failed.
+    fn task_finished(&mut self, _func: &str, _ok: bool, _duration_us: u64) -> PluginResult {
         Ok(())
     }
 }

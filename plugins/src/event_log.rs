@@ -48,6 +48,8 @@ pub struct EventLog {
     config: EventLogConfig,
     out: Option<BufWriter<File>>,
     written: u64,
+    // Reused for every line, so that logging allocates nothing per transition.
+    line: Vec<u8>,
 }
 
 impl Clone for EventLog {
@@ -86,7 +88,7 @@ impl EventLog {
     /// });
     /// ```
     pub fn new(config: EventLogConfig) -> Self {
-        EventLog { config, out: None, written: 0 }
+        EventLog { config, out: None, written: 0, line: Vec::new() }
     }
 
     fn open(&mut self) -> Result<(), PluginError> {
@@ -125,10 +127,11 @@ impl EventLog {
             self.rotate()?;
         }
         let out = self.out.as_mut().ok_or_else(|| PluginError::new("event log is not started"))?;
-        let mut buf = serde_json::to_vec(line).map_err(|e| PluginError::new(e.to_string()))?;
-        buf.push(b'\n');
-        out.write_all(&buf).map_err(|e| PluginError::new(format!("event log: {e}")))?;
-        self.written += buf.len() as u64;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, line).map_err(|e| PluginError::new(e.to_string()))?;
+        self.line.push(b'\n');
+        out.write_all(&self.line).map_err(|e| PluginError::new(format!("event log: {e}")))?;
+        self.written += self.line.len() as u64;
         Ok(())
     }
 }

@@ -8,6 +8,8 @@
 //!   histograms, queryable with [`rudask::Client::plugin_query`].
 //! - `event-log` ([`EventLog`]): every task transition and logged event
 //!   appended to a JSON-lines file, rotated by size.
+//! - `environ` ([`Environ`], worker): environment variables set on the worker
+//!   (`rudask worker --plugin environ:{"vars":{"A":"1"}}`).
 //!
 //! ```no_run
 //! # async fn demo(client: rudask::Client) -> rudask::Result<()> {
@@ -18,9 +20,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod environ;
 mod event_log;
 mod task_stats;
 
+pub use environ::Environ;
 pub use event_log::{EventLog, EventLogConfig};
 pub use task_stats::{FunctionStats, TaskStats, HISTOGRAM_BUCKETS};
 

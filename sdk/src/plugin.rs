@@ -169,3 +169,145 @@ impl SchedulerPlugins {
         Ok(())
     }
 }
+
+/// A worker plugin type offered by name; made by
+/// [`register_worker_plugin!`](crate::register_worker_plugin).
+#[derive(Debug)]
+pub struct WorkerPluginDef {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// Builds the plugin from its JSON configuration (`"{}"` when none is given).
+    pub make: fn(&str) -> std::result::Result<Box<dyn WorkerPlugin>, PluginError>,
+}
+inventory::collect!(WorkerPluginDef);
+
+/// Offers a worker plugin type by name to every binary linking this crate.
+/// The second argument is a `fn(&str) -> Result<Box<dyn WorkerPlugin>, PluginError>`
+/// building the plugin from its JSON configuration.
+///
+/// ```
+/// use rudask::plugin::{PluginError, WorkerPlugin};
+/// #[derive(Debug)]
+/// struct Quiet;
+/// impl WorkerPlugin for Quiet { fn name(&self) -> &str { "quiet" } }
+/// rudask::register_worker_plugin!("quiet", |_config: &str| -> Result<Box<dyn WorkerPlugin>, PluginError> {
+///     Ok(Box::new(Quiet))
+/// });
+/// ```
+#[macro_export]
+macro_rules! register_worker_plugin {
+    ($name:expr, $make:expr) => {
+        $crate::__private::inventory::submit! {
+            $crate::plugin::WorkerPluginDef { name: $name, make: $make }
+        }
+    };
+}
+
+/// Builds the worker plugin registered as `name` from its JSON `config`.
+///
+/// ```
+/// let err = rudask::plugin::build_worker_plugin("no-such-plugin", "{}").unwrap_err();
+/// assert!(err.to_string().contains("no-such-plugin"));
+/// ```
+pub fn build_worker_plugin(name: &str, config: &str) -> Result<Box<dyn WorkerPlugin>> {
+    let defs = || inventory::iter::<WorkerPluginDef>.into_iter();
+    let def = defs().find(|d| d.name == name).ok_or_else(|| {
+        let mut known: Vec<_> = defs().map(|d| d.name).collect();
+        known.sort_unstable();
+        Error::InvalidArgument(format!(
+            "no worker plugin named {name:?} is linked into this binary (known: {known:?})"
+        ))
+    })?;
+    (def.make)(config).map_err(|e| {
+        Error::InvalidArgument(format!("worker plugin {name:?} rejected its configuration: {e}"))
+    })
+}
+
+/// Makes a fresh worker plugin each time a worker starts.
+pub(crate) type WorkerPluginMaker = Arc<dyn Fn() -> Result<Box<dyn WorkerPlugin>> + Send + Sync>;
+
+/// Worker plugins of [`crate::WorkerOptions`], built and set up when the worker starts.
+#[derive(Clone, Default)]
+pub struct WorkerPlugins(pub(crate) Vec<WorkerPluginMaker>);
+
+impl std::fmt::Debug for WorkerPlugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WorkerPlugins({})", self.0.len())
+    }
+}
+
+impl WorkerPlugins {
+    /// Adds a plugin instance; each worker started with these options gets a clone.
+    ///
+    /// ```
+    /// use rudask::plugin::{WorkerPlugin, WorkerPlugins};
+    /// #[derive(Clone, Debug)]
+    /// struct Quiet;
+    /// impl WorkerPlugin for Quiet { fn name(&self) -> &str { "quiet" } }
+    /// let mut plugins = WorkerPlugins::default();
+    /// plugins.add(Quiet);
+    /// ```
+    pub fn add<P: WorkerPlugin + Clone + Sync>(&mut self, plugin: P) {
+        self.0.push(Arc::new(move || Ok(Box::new(plugin.clone()))));
+    }
+
+    /// Adds a plugin offered by name, built from `spec.config` when the worker starts.
+    ///
+    /// ```
+    /// let mut plugins = rudask::plugin::WorkerPlugins::default();
+    /// assert!(plugins.add_named("no-such-plugin".parse().unwrap()).is_err());
+    /// ```
+    pub fn add_named(&mut self, spec: PluginSpec) -> Result<()> {
+        build_worker_plugin(&spec.name, &spec.config)?;
+        self.0.push(Arc::new(move || build_worker_plugin(&spec.name, &spec.config)));
+        Ok(())
+    }
+
+    /// Builds every plugin and runs its `setup` for worker `worker`; the
+    /// first failure is returned and the ones set up so far are torn down.
+    pub(crate) fn start(&self, worker: &str) -> Result<ActiveWorkerPlugins> {
+        let mut active = ActiveWorkerPlugins::default();
+        for make in &self.0 {
+            let mut p = make()?;
+            let name = p.name().to_string();
+            if let Err(e) =
+                rudask_core::plugin::guarded(p.as_mut(), &name, "setup", |p| p.setup(worker))
+            {
+                active.teardown();
+                return Err(Error::InvalidArgument(format!(
+                    "worker plugin {name:?} failed to set up: {e}"
+                )));
+            }
+            active.list.push(p);
+        }
+        Ok(active)
+    }
+}
+
+/// The set-up plugins of a running worker.
+#[derive(Debug, Default)]
+pub(crate) struct ActiveWorkerPlugins {
+    list: Vec<Box<dyn WorkerPlugin>>,
+}
+
+impl ActiveWorkerPlugins {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub(crate) fn each(
+        &mut self,
+        hook: &str,
+        mut f: impl FnMut(&mut dyn WorkerPlugin) -> PluginResult,
+    ) {
+        for p in &mut self.list {
+            let name = p.name().to_string();
+            let _ = rudask_core::plugin::guarded(p.as_mut(), &name, hook, |p| f(p));
+        }
+    }
+
+    pub(crate) fn teardown(&mut self) {
+        self.each("teardown", |p| p.teardown());
+        self.list.clear();
+    }
+}

@@ -5,7 +5,7 @@
 //! tasks.
 
 use rudask::core::scheduler::TaskState;
-use rudask::plugin::{PluginError, PluginResult, SchedulerPlugin, TransitionCtx};
+use rudask::plugin::{PluginError, PluginResult, SchedulerPlugin, TransitionCtx, WorkerPlugin};
 
 /// `example` plugin. Config: `{"fail_start": "why"}` makes `start` fail with
 /// that message; `{"panic": true}` makes every transition hook panic.
@@ -54,3 +54,42 @@ fn make(config: &str) -> Result<Box<dyn SchedulerPlugin>, PluginError> {
     Ok(Box::new(ExamplePlugin { fail_start: c.fail_start, panic: c.panic }))
 }
 rudask::register_scheduler_plugin!("example", make);
+
+/// `example-worker` plugin: every hook panics (`{"panic": true}`) or does
+/// nothing, to check that a broken worker plugin does not break its worker.
+#[derive(Debug, Default)]
+pub struct ExampleWorkerPlugin {
+    panic: bool,
+}
+
+impl WorkerPlugin for ExampleWorkerPlugin {
+    fn name(&self) -> &str {
+        "example-worker"
+    }
+
+    fn task_started(&mut self, key: &str, _func: &str) -> PluginResult {
+        if self.panic {
+            panic!("example worker plugin panics on {key}");
+        }
+        Ok(())
+    }
+
+    fn task_finished(&mut self, func: &str, _ok: bool, _us: u64) -> PluginResult {
+        if self.panic {
+            return Err(PluginError::new(format!("example worker plugin errs on {func}")));
+        }
+        Ok(())
+    }
+}
+
+fn make_worker(config: &str) -> Result<Box<dyn WorkerPlugin>, PluginError> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        panic: bool,
+    }
+    let c: Config = serde_json::from_str(config)
+        .map_err(|e| PluginError::new(format!("bad example-worker configuration: {e}")))?;
+    Ok(Box::new(ExampleWorkerPlugin { panic: c.panic }))
+}
+rudask::register_worker_plugin!("example-worker", make_worker);

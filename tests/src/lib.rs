@@ -326,3 +326,9 @@ pub fn flaky(path: String, fails: u32) -> Result<u32, String> {
 }
 
 pub mod example_plugin;
+
+/// The value of environment variable `name` in the worker running the task.
+#[rudask::task]
+pub fn getenv(name: String) -> Option<String> {
+    std::env::var(name).ok()
+}

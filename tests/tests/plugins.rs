@@ -6,7 +6,8 @@ mod common;
 
 use common::{within, Cluster};
 use rudask::Error;
-use rudask_tests::{fail, inc};
+use rudask::TaskExt;
+use rudask_tests::{fail, getenv, inc};
 use serde_json::Value;
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -120,4 +121,31 @@ async fn event_log_rotates_by_size() {
     let rotated = std::fs::metadata(path.with_extension("jsonl.1")).unwrap().len();
     assert!(rotated >= 200, "{rotated}");
     assert!(!path.with_extension("jsonl.2").exists(), "keeps one rotated file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_plugins_from_the_command_line() {
+    let mut cluster = Cluster::scheduler().await;
+    cluster.spawn_worker_with(
+        "env",
+        1,
+        &["--plugin", r#"environ:{"vars":{"RUDASK_PLUGIN_TEST":"hello"}}"#],
+    );
+    cluster.spawn_worker_with("broken", 1, &["--plugin", r#"example-worker:{"panic":true}"#]);
+    let client = cluster.client().await;
+    common::wait_for_workers(&client, 2).await;
+    let seen = client.submit(getenv.workers(["env"]), ("RUDASK_PLUGIN_TEST".to_string(),)).unwrap();
+    assert_eq!(within(&seen).await.unwrap().as_deref(), Some("hello"));
+    // Hooks that panic or err on every task leave the worker running its tasks.
+    let futs: Vec<_> =
+        (0..5).map(|i| client.submit(inc.workers(["broken"]), (i,)).unwrap()).collect();
+    for (i, f) in futs.iter().enumerate() {
+        assert_eq!(within(f).await.unwrap(), i as i64 + 1);
+    }
+
+    // A failing setup keeps the worker from starting, with the plugin's message.
+    let (ok, stderr) =
+        cluster.run_worker_to_exit(&["--plugin", r#"environ:{"vars":{"A=B":"x"}}"#]).await;
+    assert!(!ok);
+    assert!(stderr.contains("environ") && stderr.contains("A=B"), "{stderr}");
 }
