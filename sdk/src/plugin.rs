@@ -306,6 +306,27 @@ impl ActiveWorkerPlugins {
         }
     }
 
+    /// Builds plugin `name` from `config` and sets it up on worker `worker`,
+    /// replacing (after tearing it down) one of the same name; `None` only
+    /// removes it. Returns the error to report to the scheduler.
+    pub(crate) fn apply(
+        &mut self,
+        worker: &str,
+        name: &str,
+        config: Option<&str>,
+    ) -> std::result::Result<(), String> {
+        if let Some(i) = self.list.iter().position(|p| p.name() == name) {
+            let mut old = self.list.remove(i);
+            let _ = rudask_core::plugin::guarded(old.as_mut(), name, "teardown", |p| p.teardown());
+        }
+        let Some(config) = config else { return Ok(()) };
+        let mut p = build_worker_plugin(name, config).map_err(|e| e.to_string())?;
+        rudask_core::plugin::guarded(p.as_mut(), name, "setup", |p| p.setup(worker))
+            .map_err(|e| e.to_string())?;
+        self.list.push(p);
+        Ok(())
+    }
+
     pub(crate) fn teardown(&mut self) {
         self.each("teardown", |p| p.teardown());
         self.list.clear();

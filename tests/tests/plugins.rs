@@ -149,3 +149,37 @@ async fn worker_plugins_from_the_command_line() {
     assert!(!ok);
     assert!(stderr.contains("environ") && stderr.contains("A=B"), "{stderr}");
 }
+
+async fn env_on(client: &rudask::Client, worker: &str, var: &str) -> Option<String> {
+    let f = client.submit(getenv.workers([worker]).pure(false), (var.to_string(),)).unwrap();
+    within(&f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_plugins_registered_by_a_client_reach_late_joiners() {
+    let (mut cluster, client) = Cluster::start(1, 1).await;
+    let config = r#"{"vars":{"RUDASK_FROM_CLIENT":"one"}}"#;
+    within(client.register_worker_plugin("environ", config)).await.unwrap();
+    assert_eq!(env_on(&client, "w0", "RUDASK_FROM_CLIENT").await.as_deref(), Some("one"));
+
+    cluster.spawn_worker("late", 1);
+    common::wait_for_workers(&client, 2).await;
+    assert_eq!(env_on(&client, "late", "RUDASK_FROM_CLIENT").await.as_deref(), Some("one"));
+
+    // The same name again replaces the plugin everywhere.
+    let config = r#"{"vars":{"RUDASK_FROM_CLIENT":"two"}}"#;
+    within(client.register_worker_plugin("environ", config)).await.unwrap();
+    for w in ["w0", "late"] {
+        assert_eq!(env_on(&client, w, "RUDASK_FROM_CLIENT").await.as_deref(), Some("two"));
+    }
+
+    // A failing setup rejects the registration with the plugin's message.
+    let err = within(client.register_worker_plugin("environ", r#"{"vars":{"A=B":"x"}}"#))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::Scheduler(m) if m.contains("A=B")), "{err:?}");
+    let err = within(client.unregister_worker_plugin("environ")).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    let err = within(client.register_worker_plugin("no-such-plugin", "{}")).await.unwrap_err();
+    assert!(matches!(&err, Error::Scheduler(m) if m.contains("no-such-plugin")), "{err:?}");
+}

@@ -253,6 +253,20 @@ pub enum Request {
         /// Plugin name.
         name: String,
     },
+    /// Set up worker plugin `name` from `config` (JSON) on every worker, now
+    /// and on every worker that joins later; answered once every worker set
+    /// it up, or with the first worker's error (the plugin is then removed).
+    RegisterWorkerPlugin {
+        /// Registered plugin name (in the workers' binary).
+        name: String,
+        /// JSON configuration.
+        config: String,
+    },
+    /// Tear down and forget worker plugin `name` on every worker.
+    UnregisterWorkerPlugin {
+        /// Plugin name.
+        name: String,
+    },
     /// Ask the scheduler plugin `name` a question; answered by [`Reply::PluginQuery`].
     PluginQuery {
         /// Plugin name.
@@ -470,6 +484,13 @@ pub enum WorkerMsg {
         /// Resident memory of the worker's process in bytes (0: unknown).
         memory: u64,
     },
+    /// Outcome of a [`ToWorker::Plugin`]: `None` when set up, else why not.
+    PluginResult {
+        /// The registration id.
+        id: u64,
+        /// The plugin's error.
+        error: Option<String>,
+    },
 }
 
 /// Where the data of a dependency can be fetched.
@@ -544,6 +565,17 @@ pub enum ToWorker {
     /// Drop all data and tasks and register again as a fresh worker (a
     /// worker process replaces itself with a new process of its binary).
     Restart,
+    /// Build, set up and keep worker plugin `name` from `config` (JSON),
+    /// replacing one of the same name; `None` removes it. The worker answers
+    /// with [`WorkerMsg::PluginResult`] carrying the same `id`.
+    Plugin {
+        /// Registration id (0: no answer awaited).
+        id: u64,
+        /// Registered plugin name.
+        name: String,
+        /// JSON configuration, or `None` to remove the plugin.
+        config: Option<String>,
+    },
 }
 
 /// Request to a worker's data port.

@@ -231,6 +231,7 @@ impl Scheduler {
         for &w in &workers {
             comm.send_worker(w, ToWorker::Restart);
             self.admin_worker_lost(w, "was restarted", None, comm);
+            self.worker_plugins_lost(w, comm);
             let name = self.workers[w].info.name.clone();
             self.data_ops_worker_lost(w, &name, comm);
         }

@@ -22,6 +22,7 @@ impl Scheduler {
         };
         self.admin_client_lost(c);
         self.plugin_hook("remove_client", |p| p.remove_client(&cs.name));
+        self.worker_plugins_client_lost(c);
         for id in cs.wants {
             if let Some(t) = self.tasks.get_mut(id) {
                 t.wants.retain(|&x| x != c);

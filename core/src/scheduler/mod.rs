@@ -32,6 +32,7 @@ mod requests;
 mod restrictions;
 mod task;
 mod test_comm;
+mod worker_plugins;
 mod workers;
 
 #[cfg(test)]
@@ -181,6 +182,7 @@ pub struct Scheduler {
     now_us: u64,
     generations: fifo::Generations,
     plugins: crate::plugin::SchedulerPlugins,
+    worker_plugins: worker_plugins::WorkerPlugins,
     // Run time of the task finishing now, for the plugins' transition hook.
     finishing_us: u64,
 }
@@ -210,6 +212,7 @@ impl Scheduler {
             now_us: 0,
             generations: Default::default(),
             plugins: Default::default(),
+            worker_plugins: Default::default(),
             finishing_us: 0,
         }
     }

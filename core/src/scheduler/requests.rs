@@ -43,6 +43,12 @@ impl Scheduler {
             Request::UnregisterSchedulerPlugin { name } => {
                 self.on_unregister_plugin(c, id, &name, comm)
             }
+            Request::RegisterWorkerPlugin { name, config } => {
+                self.on_register_worker_plugin(c, id, name, config, comm)
+            }
+            Request::UnregisterWorkerPlugin { name } => {
+                self.on_unregister_worker_plugin(c, id, &name, comm)
+            }
             Request::PluginQuery { name, query } => {
                 self.on_plugin_query(c, id, &name, &query, comm)
             }

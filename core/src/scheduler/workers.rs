@@ -47,6 +47,7 @@ impl Scheduler {
         self.dirty.push(id);
         self.admin_worker_joined(id, comm);
         self.plugin_hook("add_worker", |p| p.add_worker(&hello.name));
+        self.worker_plugins_joined(id, comm);
         self.finish(comm);
         Ok(id)
     }
@@ -79,6 +80,9 @@ impl Scheduler {
             WorkerMsg::RunResult { id, result } => self.on_run_result(w, id, result, comm),
             WorkerMsg::LongRunning { task } => self.on_long_running(w, TaskId::from_wire(task)),
             WorkerMsg::Metrics { memory } => self.workers[w].info.memory = memory,
+            WorkerMsg::PluginResult { id, error } => {
+                self.on_worker_plugin_result(w, id, error, comm)
+            }
         }
         self.finish(comm);
     }
@@ -206,6 +210,7 @@ impl Scheduler {
         self.data_ops_worker_lost(w, &ws.info.name, comm);
         self.admin_worker_lost(w, "died", exit_code, comm);
         self.plugin_hook("remove_worker", |p| p.remove_worker(&ws.info.name));
+        self.worker_plugins_lost(w, comm);
         let wire = w.to_wire();
         for other in self.workers.keys() {
             comm.send_worker(other, ToWorker::WorkerRemoved { id: wire });

@@ -55,3 +55,38 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// Builds the worker plugin type registered as `name` in the workers'
+    /// binary from `config` (JSON) and sets it up on every worker, replacing
+    /// one of the same name; workers that join later get it too. If a
+    /// worker's `setup` fails the plugin is removed again and its error comes
+    /// back as [`Error::Scheduler`](crate::Error::Scheduler).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+    /// client.register_worker_plugin("environ", r#"{"vars":{"OMP_NUM_THREADS":"1"}}"#).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_worker_plugin(&self, name: &str, config: &str) -> Result<()> {
+        let req = Request::RegisterWorkerPlugin { name: name.into(), config: config.into() };
+        match self.inner.request(req).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Tears down worker plugin `name` on every worker and forgets it.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+    /// client.unregister_worker_plugin("environ").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn unregister_worker_plugin(&self, name: &str) -> Result<()> {
+        match self.inner.request(Request::UnregisterWorkerPlugin { name: name.into() }).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+}

@@ -381,6 +381,10 @@ async fn event_loop(
                                 tracing::error!(worker = %name, %file, error = %e, "could not write an uploaded file");
                             }
                         }
+                        Event::Sched(ToWorker::Plugin { id, name: plugin, config }) => {
+                            let error = plugins.apply(name, &plugin, config.as_deref()).err();
+                            out.to_scheduler.push(WorkerMsg::PluginResult { id, error });
+                        }
                         Event::RunDone { id, result } => {
                             out.to_scheduler.push(WorkerMsg::RunResult { id, result });
                         }
