@@ -5,6 +5,7 @@ use super::tests::*;
 use super::*;
 use crate::graph::Key;
 use crate::plugin::{PluginError, PluginResult, SchedulerPlugin, TransitionCtx};
+use crate::protocol::{ClientMsg, Reply, Request, RequestError, ToClient, ToWorker, WorkerMsg};
 use std::sync::Mutex;
 
 #[derive(Debug)]
@@ -162,4 +163,65 @@ fn same_name_replaces_after_closing_and_failing_start_rejects() {
     assert!(h.s.remove_plugin("rec"));
     assert_eq!(log_b.lock().unwrap().last().unwrap(), "close");
     assert!(h.s.plugin_names().is_empty());
+}
+
+fn plugin_msgs(h: &mut H) -> Vec<(WorkerId, u64, String, Option<String>)> {
+    h.comm
+        .take_workers()
+        .into_iter()
+        .filter_map(|(w, m)| match m {
+            ToWorker::Plugin { id, name, config } => Some((w, id, name, config)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reply_of(h: &mut H, c: ClientId) -> Option<Result<Reply, RequestError>> {
+    h.comm.take_clients().into_iter().find_map(|(to, m)| match m {
+        ToClient::Reply { reply, .. } if to == c => Some(reply),
+        _ => None,
+    })
+}
+
+#[test]
+fn worker_plugin_waits_for_every_worker_and_reaches_late_joiners() {
+    let mut h = H::new();
+    let w1 = h.worker("w1", 1, &["f"]);
+    let w2 = h.worker("w2", 1, &["f"]);
+    let c = h.client("alice");
+    let req = Request::RegisterWorkerPlugin { name: "env".into(), config: "{}".into() };
+    h.client_msg(c, ClientMsg::Request { id: 7, req });
+    let sent = plugin_msgs(&mut h);
+    assert_eq!(sent.len(), 2);
+    let id = sent[0].1;
+    h.worker_msg(w1, WorkerMsg::PluginResult { id, error: None });
+    assert!(reply_of(&mut h, c).is_none(), "answered before every worker set it up");
+    h.worker_msg(w2, WorkerMsg::PluginResult { id, error: None });
+    assert!(matches!(reply_of(&mut h, c), Some(Ok(Reply::Done))));
+
+    h.worker("late", 1, &["f"]);
+    let sent = plugin_msgs(&mut h);
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].2.as_str(), sent[0].3.as_deref()), ("env", Some("{}")));
+}
+
+#[test]
+fn worker_plugin_failing_setup_is_reported_and_removed() {
+    let mut h = H::new();
+    let w1 = h.worker("w1", 1, &["f"]);
+    let w2 = h.worker("w2", 1, &["f"]);
+    let c = h.client("alice");
+    let req = Request::RegisterWorkerPlugin { name: "env".into(), config: "{}".into() };
+    h.client_msg(c, ClientMsg::Request { id: 7, req });
+    let id = plugin_msgs(&mut h)[0].1;
+    h.worker_msg(w1, WorkerMsg::PluginResult { id, error: Some("no such dir".into()) });
+    // The other worker dies instead of answering: the request is still answered.
+    h.lose_worker(w2, None);
+    let err = reply_of(&mut h, c).unwrap().unwrap_err();
+    assert!(err.message.contains("w1") && err.message.contains("no such dir"), "{err:?}");
+    // Removed from the remaining worker and not sent to joiners.
+    let removed = plugin_msgs(&mut h);
+    assert!(removed.iter().all(|(_, _, _, config)| config.is_none()));
+    h.worker("late", 1, &["f"]);
+    assert!(plugin_msgs(&mut h).is_empty());
 }
