@@ -68,6 +68,44 @@ pub struct TransitionCtx<'a> {
     pub error: Option<&'a TaskFailure>,
 }
 
+/// What a scheduler plugin sees on each tick.
+///
+/// ```
+/// let mut ctx = rudask_core::plugin::TickCtx::new(5_000_000, 0, 0, 2);
+/// assert!(!ctx.shutdown_requested());
+/// ctx.shutdown();
+/// assert!(ctx.shutdown_requested());
+/// ```
+#[derive(Debug)]
+pub struct TickCtx {
+    /// The scheduler's clock, microseconds (see `Scheduler::set_now`).
+    pub now_us: u64,
+    /// Tasks the scheduler knows.
+    pub tasks: usize,
+    /// Connected clients.
+    pub clients: usize,
+    /// Connected workers.
+    pub workers: usize,
+    shutdown: bool,
+}
+
+impl TickCtx {
+    /// The state of a tick.
+    pub fn new(now_us: u64, tasks: usize, clients: usize, workers: usize) -> Self {
+        TickCtx { now_us, tasks, clients, workers, shutdown: false }
+    }
+
+    /// Asks the scheduler to shut the cluster down after this tick.
+    pub fn shutdown(&mut self) {
+        self.shutdown = true;
+    }
+
+    /// Whether a plugin asked for a shutdown.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown
+    }
+}
+
 /// A plugin of the scheduler. Every hook has a default that does nothing.
 ///
 /// ```
@@ -126,6 +164,11 @@ pub trait SchedulerPlugin: Send + std::fmt::Debug + 'static {
     }
     /// The cluster is being restarted.
     fn restart(&mut self) -> PluginResult {
+        Ok(())
+    }
+    /// Called on every scheduler tick (about once a second), with the
+    /// cluster's state; [`TickCtx::shutdown`] stops the cluster.
+    fn tick(&mut self, _ctx: &mut TickCtx) -> PluginResult {
         Ok(())
     }
     /// Answers a client's question (JSON in, JSON out), e.g. statistics the

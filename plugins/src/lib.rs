@@ -8,6 +8,8 @@
 //!   histograms, queryable with [`rudask::Client::plugin_query`].
 //! - `event-log` ([`EventLog`]): every task transition and logged event
 //!   appended to a JSON-lines file, rotated by size.
+//! - `idle-shutdown` ([`IdleShutdown`]): the cluster stops after N seconds
+//!   with no tasks and no clients.
 //! - `environ` ([`Environ`], worker): environment variables set on the worker
 //!   (`rudask worker --plugin environ:{"vars":{"A":"1"}}`).
 //!
@@ -22,10 +24,12 @@
 
 mod environ;
 mod event_log;
+mod idle_shutdown;
 mod task_stats;
 
 pub use environ::Environ;
 pub use event_log::{EventLog, EventLogConfig};
+pub use idle_shutdown::IdleShutdown;
 pub use task_stats::{FunctionStats, TaskStats, HISTOGRAM_BUCKETS};
 
 use rudask::plugin::PluginError;

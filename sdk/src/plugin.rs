@@ -25,7 +25,7 @@
 
 use crate::error::{Error, Result};
 pub use rudask_core::plugin::{
-    PluginError, PluginResult, SchedulerPlugin, TransitionCtx, WorkerPlugin,
+    PluginError, PluginResult, SchedulerPlugin, TickCtx, TransitionCtx, WorkerPlugin,
 };
 use std::sync::Arc;
 

@@ -183,3 +183,22 @@ async fn worker_plugins_registered_by_a_client_reach_late_joiners() {
     let err = within(client.register_worker_plugin("no-such-plugin", "{}")).await.unwrap_err();
     assert!(matches!(&err, Error::Scheduler(m) if m.contains("no-such-plugin")), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_shutdown_stops_the_cluster_once_nobody_uses_it() {
+    let mut cluster =
+        Cluster::scheduler_with(&["--plugin", r#"idle-shutdown:{"timeout_s":0.5}"#]).await;
+    cluster.spawn_worker("w0", 1);
+    let client = cluster.client().await;
+    common::wait_for_workers(&client, 1).await;
+    let f = client.submit(inc, (1,)).unwrap();
+    assert_eq!(within(&f).await.unwrap(), 2);
+    assert!(cluster.scheduler_alive(), "stopped while a client was connected");
+    drop(f);
+    drop(client);
+    common::eventually("the idle scheduler exits", || {
+        let alive = cluster.scheduler_alive();
+        async move { (!alive).then_some(()) }
+    })
+    .await;
+}

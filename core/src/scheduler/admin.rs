@@ -256,10 +256,15 @@ impl Scheduler {
 
     /// Tells every worker to stop and the driver to stop after this message.
     pub(super) fn on_shutdown(&mut self, c: ClientId, request: u64, comm: &mut impl Comm) {
+        reply(comm, c, request, Ok(Reply::Done));
+        self.stop_cluster(comm);
+    }
+
+    /// Tells every worker to stop, and the driver to stop after this event.
+    pub(super) fn stop_cluster(&mut self, comm: &mut impl Comm) {
         for w in self.workers.keys() {
             comm.send_worker(w, ToWorker::Shutdown);
         }
-        reply(comm, c, request, Ok(Reply::Done));
         self.admin.stopping = true;
     }
 }

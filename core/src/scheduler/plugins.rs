@@ -99,6 +99,24 @@ impl Scheduler {
             .each("transition", |p| p.transition(key.as_str(), from, TaskState::Forgotten, &ctx));
     }
 
+    /// Gives every plugin its tick; stops the cluster if one asks to.
+    pub(super) fn plugins_tick(&mut self, comm: &mut impl Comm) {
+        if self.plugins.is_empty() {
+            return;
+        }
+        let mut ctx = crate::plugin::TickCtx::new(
+            self.now_us,
+            self.tasks.len(),
+            self.clients.len(),
+            self.workers.len(),
+        );
+        self.plugins.each("tick", |p| p.tick(&mut ctx));
+        if ctx.shutdown_requested() && !self.stopping() {
+            tracing::info!("a scheduler plugin asked to shut the cluster down");
+            self.stop_cluster(comm);
+        }
+    }
+
     /// Calls `hook` on every plugin unless there are none.
     pub(super) fn plugin_hook(
         &mut self,

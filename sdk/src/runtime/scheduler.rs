@@ -274,13 +274,7 @@ async fn event_loop(
                 s.set_now(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX));
                 for ev in events.drain(..) {
                     if !handle(&mut s, &mut comm, ev) {
-                        for (_, tx) in comm.workers.drain() {
-                            let _ = tx.send(ToWorker::Shutdown);
-                        }
-                        s.close_plugins();
-                        tracing::info!("scheduler stopped");
-                        stopping.store(true, Ordering::Relaxed);
-                        return;
+                        return stop(&mut s, &mut comm, stopping);
                     }
                 }
             }
@@ -289,9 +283,22 @@ async fn event_loop(
                 for w in s.on_tick(&mut comm) {
                     comm.workers.remove(w);
                 }
+                if s.stopping() {
+                    return stop(&mut s, &mut comm, stopping);
+                }
             }
         }
     }
+}
+
+/// Stops workers and plugins once the scheduler was asked to stop.
+fn stop(s: &mut Scheduler, comm: &mut ChannelComm, stopping: &AtomicBool) {
+    for (_, tx) in comm.workers.drain() {
+        let _ = tx.send(ToWorker::Shutdown);
+    }
+    s.close_plugins();
+    tracing::info!("scheduler stopped");
+    stopping.store(true, Ordering::Relaxed);
 }
 
 fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
