@@ -97,7 +97,8 @@ impl EventLog {
             PluginError::new(format!("cannot open event log {}: {e}", path.display()))
         })?;
         self.written = file.metadata().map(|m| m.len()).unwrap_or(0);
-        self.out = Some(BufWriter::new(file));
+        // Large buffer: a busy scheduler writes many short lines per millisecond.
+        self.out = Some(BufWriter::with_capacity(1 << 18, file));
         Ok(())
     }
 
