@@ -20,6 +20,7 @@
 pub mod error;
 pub mod graph;
 pub mod mem;
+pub mod plugin;
 pub mod protocol;
 pub mod registry;
 pub mod scheduler;

@@ -24,6 +24,10 @@ enum Command {
         /// Port to listen on (0 = any free port).
         #[arg(long, default_value_t = 8786, env = "RUDASK_SCHEDULER_PORT")]
         port: u16,
+        /// Enable a plugin linked into this binary: NAME or NAME:JSON-CONFIG
+        /// (repeatable), e.g. `--plugin event-log:{"path":"events.jsonl"}`.
+        #[arg(long = "plugin", value_name = "NAME[:JSON]")]
+        plugins: Vec<crate::plugin::PluginSpec>,
     },
     /// Run a worker connected to a scheduler.
     Worker {
@@ -46,6 +50,10 @@ enum Command {
         /// `"GPU=2 MEMORY=8e9"` (repeatable).
         #[arg(long, value_name = "NAME=AMOUNT", env = "RUDASK_WORKER_RESOURCES")]
         resources: Vec<String>,
+        /// Enable a worker plugin linked into this binary: NAME or
+        /// NAME:JSON-CONFIG (repeatable), e.g. `--plugin environ:{"vars":{"A":"1"}}`.
+        #[arg(long = "plugin", value_name = "NAME[:JSON]")]
+        plugins: Vec<crate::plugin::PluginSpec>,
     },
     /// List the task functions registered in this binary.
     Tasks,
@@ -89,9 +97,12 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Scheduler { host, port } => {
-                let handle =
-                    scheduler::start(SchedulerOptions { host, port, ..Default::default() }).await?;
+            Command::Scheduler { host, port, plugins } => {
+                let mut opts = SchedulerOptions { host, port, ..Default::default() };
+                for spec in plugins {
+                    opts.plugins.add_named(spec)?;
+                }
+                let handle = scheduler::start(opts).await?;
                 println!("rudask scheduler listening at {}", handle.address());
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
@@ -109,7 +120,7 @@ pub fn main() -> ExitCode {
                     },
                 }
             }
-            Command::Worker { address, scheduler, nthreads, name, host, resources } => {
+            Command::Worker { address, scheduler, nthreads, name, host, resources, plugins } => {
                 let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
                 if let Some(n) = nthreads {
                     opts.nthreads = n;
@@ -118,6 +129,9 @@ pub fn main() -> ExitCode {
                 opts.host = host;
                 opts.resources = rudask_core::graph::parse_resources(&resources.join(","))
                     .map_err(|e| crate::Error::InvalidArgument(format!("--resources: {e}")))?;
+                for spec in plugins {
+                    opts.plugins.add_named(spec)?;
+                }
                 worker::run(opts).await
             }
             Command::Demo { processes, workers } => crate::demo::run(processes, workers).await,

@@ -100,6 +100,7 @@ mod demo;
 mod error;
 mod future;
 mod nested;
+pub mod plugin;
 pub mod runtime;
 mod task;
 mod wait;

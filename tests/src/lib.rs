@@ -519,3 +519,11 @@ pub async fn increment_actor(
     }
     Ok(last)
 }
+
+pub mod example_plugin;
+
+/// The value of environment variable `name` in the worker running the task.
+#[rudask::task]
+pub fn getenv(name: String) -> Option<String> {
+    std::env::var(name).ok()
+}

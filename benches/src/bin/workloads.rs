@@ -5,6 +5,8 @@
 
 use clap::Parser;
 use rudask::{Client, LocalCluster, TaskExt};
+// Links the plugins that `--plugins` registers by name.
+use rudask_plugins as _;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -53,6 +55,10 @@ struct Args {
     /// Comma-separated workload names to run (default: all).
     #[arg(long, default_value = "")]
     only: String,
+    /// Register the `task-stats` and `event-log` scheduler plugins (the log
+    /// goes to a file in the temporary directory) before running.
+    #[arg(long)]
+    plugins: bool,
 }
 
 fn out(name: &str, fields: Value) {
@@ -74,6 +80,11 @@ async fn main() -> anyhow::Result<()> {
     let cluster =
         if args.processes { builder.processes().await? } else { builder.threads().await? };
     let client = cluster.client().await?;
+    if args.plugins {
+        let log = std::env::temp_dir().join(format!("rudask-bench-{}.jsonl", std::process::id()));
+        client.register_scheduler_plugin("task-stats", "{}").await?;
+        client.register_scheduler_plugin("event-log", &json!({ "path": log }).to_string()).await?;
+    }
     out("startup", json!({ "seconds": t.elapsed().as_secs_f64(), "processes": args.processes }));
 
     if want("map_gather_tiny") {

@@ -241,6 +241,41 @@ pub enum Request {
     },
     /// A coordination primitive operation, answered by [`Reply::Coord`].
     Coord(super::CoordRequest),
+    /// Build the scheduler plugin registered under `name` in the scheduler's
+    /// binary from `config` (JSON), start it and keep it, replacing one of the
+    /// same name; answered once started, or with its start error.
+    RegisterSchedulerPlugin {
+        /// Registered plugin name.
+        name: String,
+        /// JSON configuration.
+        config: String,
+    },
+    /// Close and remove the scheduler plugin `name`.
+    UnregisterSchedulerPlugin {
+        /// Plugin name.
+        name: String,
+    },
+    /// Set up worker plugin `name` from `config` (JSON) on every worker, now
+    /// and on every worker that joins later; answered once every worker set
+    /// it up, or with the first worker's error (the plugin is then removed).
+    RegisterWorkerPlugin {
+        /// Registered plugin name (in the workers' binary).
+        name: String,
+        /// JSON configuration.
+        config: String,
+    },
+    /// Tear down and forget worker plugin `name` on every worker.
+    UnregisterWorkerPlugin {
+        /// Plugin name.
+        name: String,
+    },
+    /// Ask the scheduler plugin `name` a question; answered by [`Reply::PluginQuery`].
+    PluginQuery {
+        /// Plugin name.
+        name: String,
+        /// The question, JSON.
+        query: String,
+    },
 }
 
 /// The scheduler's answer to a [`Request`], variant for variant.
@@ -264,6 +299,8 @@ pub enum Reply {
     Events(Vec<(f64, Payload)>),
     /// Answer to [`Request::Coord`].
     Coord(super::CoordReply),
+    /// Answer to [`Request::PluginQuery`]: the plugin's answer, JSON.
+    PluginQuery(String),
 }
 
 /// Why the scheduler could not answer a [`Request`].
@@ -309,6 +346,9 @@ pub struct SchedulerInfo {
     /// state, then others up to [`UNRUNNABLE_REPORTED`] entries in all.
     #[serde(default)]
     pub unrunnable: Vec<Unrunnable>,
+    /// How many scheduler plugin hooks failed or panicked so far.
+    #[serde(default)]
+    pub plugin_failures: u64,
 }
 
 /// How many no-worker tasks a [`SchedulerInfo`] lists beyond the requested keys.
@@ -458,6 +498,13 @@ pub enum WorkerMsg {
         /// Resident memory of the worker's process in bytes (0: unknown).
         memory: u64,
     },
+    /// Outcome of a [`ToWorker::Plugin`]: `None` when set up, else why not.
+    PluginResult {
+        /// The registration id.
+        id: u64,
+        /// The plugin's error.
+        error: Option<String>,
+    },
 }
 
 /// Where the data of a dependency can be fetched.
@@ -532,6 +579,17 @@ pub enum ToWorker {
     /// Drop all data and tasks and register again as a fresh worker (a
     /// worker process replaces itself with a new process of its binary).
     Restart,
+    /// Build, set up and keep worker plugin `name` from `config` (JSON),
+    /// replacing one of the same name; `None` removes it. The worker answers
+    /// with [`WorkerMsg::PluginResult`] carrying the same `id`.
+    Plugin {
+        /// Registration id (0: no answer awaited).
+        id: u64,
+        /// Registered plugin name.
+        name: String,
+        /// JSON configuration, or `None` to remove the plugin.
+        config: Option<String>,
+    },
 }
 
 /// Request to a worker's data port.

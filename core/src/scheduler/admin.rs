@@ -226,10 +226,12 @@ impl Scheduler {
     pub(super) fn on_restart(&mut self, c: ClientId, request: u64, comm: &mut impl Comm) {
         let n = self.workers.len();
         tracing::info!(workers = n, tasks = self.tasks.len(), "restarting the cluster");
+        self.plugin_hook("restart", |p| p.restart());
         let workers: Vec<WorkerId> = self.workers.keys().collect();
         for &w in &workers {
             comm.send_worker(w, ToWorker::Restart);
             self.admin_worker_lost(w, "was restarted", None, comm);
+            self.worker_plugins_lost(w, comm);
             let name = self.workers[w].info.name.clone();
             self.data_ops_worker_lost(w, &name, comm);
         }
@@ -255,10 +257,15 @@ impl Scheduler {
 
     /// Tells every worker to stop and the driver to stop after this message.
     pub(super) fn on_shutdown(&mut self, c: ClientId, request: u64, comm: &mut impl Comm) {
+        reply(comm, c, request, Ok(Reply::Done));
+        self.stop_cluster(comm);
+    }
+
+    /// Tells every worker to stop, and the driver to stop after this event.
+    pub(super) fn stop_cluster(&mut self, comm: &mut impl Comm) {
         for w in self.workers.keys() {
             comm.send_worker(w, ToWorker::Shutdown);
         }
-        reply(comm, c, request, Ok(Reply::Done));
         self.admin.stopping = true;
     }
 }

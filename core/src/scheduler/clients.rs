@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 impl Scheduler {
     /// A client completed its handshake.
     pub fn on_client_connected(&mut self, name: &str) -> ClientId {
+        self.plugin_hook("add_client", |p| p.add_client(name));
         self.clients.insert(ClientState { name: name.to_string(), wants: Default::default() })
     }
 
@@ -21,6 +22,8 @@ impl Scheduler {
         };
         self.admin_client_lost(c);
         self.coord_client_lost(c, comm);
+        self.plugin_hook("remove_client", |p| p.remove_client(&cs.name));
+        self.worker_plugins_client_lost(c);
         for id in cs.wants {
             if let Some(t) = self.tasks.get_mut(id) {
                 t.wants.retain(|&x| x != c);
@@ -37,6 +40,11 @@ impl Scheduler {
         }
         match msg {
             ClientMsg::UpdateGraph { tasks, wanted } => {
+                if !self.plugins.is_empty() {
+                    let keys: Vec<Key> = tasks.iter().map(|t| t.key.clone()).collect();
+                    let name = self.clients[c].name.clone();
+                    self.plugin_hook("update_graph", |p| p.update_graph(&name, &keys));
+                }
                 let (new, unknown) = self.add_tasks(tasks);
                 for (id, missing) in unknown {
                     let failure = TaskFailure::new(
@@ -96,6 +104,7 @@ impl Scheduler {
                 .collect(),
             unrunnable: self.unrunnable(keys),
             primitives: self.coord_info(),
+            plugin_failures: self.plugins.failures(),
         }
     }
 

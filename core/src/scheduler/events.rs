@@ -33,6 +33,7 @@ impl Scheduler {
         data: Payload,
         comm: &mut impl Comm,
     ) {
+        self.plugin_hook("log_event", |p| p.log_event(&topic, time));
         let t = self.events.topics.entry(topic.clone()).or_default();
         for &s in &t.subscribers {
             comm.send_client(s, ToClient::Event { topic: topic.clone(), time, data: data.clone() });

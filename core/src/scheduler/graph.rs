@@ -299,6 +299,7 @@ impl Scheduler {
             }
             let t = self.tasks.remove(id).expect("checked");
             self.keys.remove(&t.key);
+            self.plugin_forgotten(&t.key, t.state);
             for d in t.deps {
                 let dep = &mut self.tasks[d];
                 if let Some(pos) = dep.dependents.iter().position(|&x| x == id) {
@@ -326,9 +327,9 @@ impl Scheduler {
                 continue;
             }
             self.withdraw(id, comm);
+            self.tasks[id].failure = Some(failure.clone());
             self.set_state(id, TaskState::Erred);
-            let t = &mut self.tasks[id];
-            t.failure = Some(failure.clone());
+            let t = &self.tasks[id];
             for &c in &t.wants {
                 comm.send_client(
                     c,

@@ -27,11 +27,13 @@ mod futures;
 mod graph;
 mod long_running;
 mod placement;
+mod plugins;
 mod profile;
 mod requests;
 mod restrictions;
 mod task;
 mod test_comm;
+mod worker_plugins;
 mod workers;
 
 #[cfg(test)]
@@ -50,6 +52,8 @@ mod tests_futures;
 mod tests_long_running;
 #[cfg(test)]
 mod tests_placement;
+#[cfg(test)]
+mod tests_plugins;
 
 pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};
@@ -183,6 +187,10 @@ pub struct Scheduler {
     now_us: u64,
     generations: fifo::Generations,
     coord: coord::Coord,
+    plugins: crate::plugin::SchedulerPlugins,
+    worker_plugins: worker_plugins::WorkerPlugins,
+    // Run time of the task finishing now, for the plugins' transition hook.
+    finishing_us: u64,
 }
 
 impl Scheduler {
@@ -210,6 +218,9 @@ impl Scheduler {
             now_us: 0,
             generations: Default::default(),
             coord: Default::default(),
+            plugins: Default::default(),
+            worker_plugins: Default::default(),
+            finishing_us: 0,
         }
     }
 
@@ -318,6 +329,9 @@ impl Scheduler {
                 }
             }
             self.tasks[id].dependents = dependents;
+        }
+        if !self.plugins.is_empty() {
+            self.plugin_transition(id, old, new);
         }
     }
 

@@ -121,12 +121,12 @@ impl Scheduler {
 
     /// Sends a task to a worker.
     pub(super) fn assign(&mut self, id: TaskId, w: WorkerId, comm: &mut impl Comm) {
-        self.set_state(id, TaskState::Processing);
         let slot = self.workers[w].processing.len();
         self.workers[w].processing.push(id);
         let t = &mut self.tasks[id];
         t.processing_on = Some(w);
         t.proc_slot = slot;
+        self.set_state(id, TaskState::Processing);
         let t = &self.tasks[id];
         let spec = (**t.spec.as_ref().expect("runnable tasks have a spec")).clone();
         let order = t.order;

@@ -38,6 +38,21 @@ impl Scheduler {
                 reply(comm, c, id, Ok(Reply::Events(self.events(&topic))))
             }
             Request::Coord(req) => self.on_coord(c, id, req, comm),
+            Request::RegisterSchedulerPlugin { name, config } => {
+                self.on_register_plugin(c, id, &name, &config, comm)
+            }
+            Request::UnregisterSchedulerPlugin { name } => {
+                self.on_unregister_plugin(c, id, &name, comm)
+            }
+            Request::RegisterWorkerPlugin { name, config } => {
+                self.on_register_worker_plugin(c, id, name, config, comm)
+            }
+            Request::UnregisterWorkerPlugin { name } => {
+                self.on_unregister_worker_plugin(c, id, &name, comm)
+            }
+            Request::PluginQuery { name, query } => {
+                self.on_plugin_query(c, id, &name, &query, comm)
+            }
         }
     }
 }

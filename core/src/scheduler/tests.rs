@@ -1897,7 +1897,8 @@ mod prop {
                     | ToWorker::Shutdown
                     | ToWorker::Run { .. }
                     | ToWorker::File { .. }
-                    | ToWorker::Restart => {}
+                    | ToWorker::Restart
+                    | ToWorker::Plugin { .. } => {}
                     ToWorker::Acquire { .. } => panic!("the model never asks for transfers"),
                 }
             }

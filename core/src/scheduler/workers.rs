@@ -46,6 +46,8 @@ impl Scheduler {
         }
         self.dirty.push(id);
         self.admin_worker_joined(id, comm);
+        self.plugin_hook("add_worker", |p| p.add_worker(&hello.name));
+        self.worker_plugins_joined(id, comm);
         self.finish(comm);
         Ok(id)
     }
@@ -78,6 +80,9 @@ impl Scheduler {
             WorkerMsg::RunResult { id, result } => self.on_run_result(w, id, result, comm),
             WorkerMsg::LongRunning { task } => self.on_long_running(w, TaskId::from_wire(task)),
             WorkerMsg::Metrics { memory } => self.workers[w].info.memory = memory,
+            WorkerMsg::PluginResult { id, error } => {
+                self.on_worker_plugin_result(w, id, error, comm)
+            }
         }
         self.finish(comm);
     }
@@ -102,6 +107,7 @@ impl Scheduler {
         }
         self.avg_duration_us = 0.9 * self.avg_duration_us + 0.1 * duration_us as f64;
         self.record_run(w, self.tasks[id].func, duration_us);
+        self.finishing_us = duration_us;
         self.unassign(id);
         let t = &mut self.tasks[id];
         t.nbytes = nbytes;
@@ -203,6 +209,8 @@ impl Scheduler {
         };
         self.data_ops_worker_lost(w, &ws.info.name, comm);
         self.admin_worker_lost(w, "died", exit_code, comm);
+        self.plugin_hook("remove_worker", |p| p.remove_worker(&ws.info.name));
+        self.worker_plugins_lost(w, comm);
         let wire = w.to_wire();
         for other in self.workers.keys() {
             comm.send_worker(other, ToWorker::WorkerRemoved { id: wire });
@@ -287,6 +295,7 @@ impl Scheduler {
             tracing::warn!(worker = %self.workers[w].info.name, "worker missed its heartbeats; removing it");
             self.on_worker_lost(w, None, comm);
         }
+        self.plugins_tick(comm);
         dead
     }
 }

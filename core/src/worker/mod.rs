@@ -221,7 +221,8 @@ impl Worker {
             ToWorker::Shutdown
             | ToWorker::Run { .. }
             | ToWorker::File { .. }
-            | ToWorker::Restart => {}
+            | ToWorker::Restart
+            | ToWorker::Plugin { .. } => {}
         }
         self.run_ready(out);
     }

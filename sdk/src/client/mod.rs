@@ -12,6 +12,7 @@ mod data;
 mod events;
 mod graph;
 mod placement;
+mod plugins;
 mod scatter;
 
 pub(crate) use coord::{Grant, Received, SubBuffer};

@@ -7,6 +7,7 @@ pub(crate) mod conn;
 pub(crate) mod executor;
 mod memory;
 pub(crate) mod peer;
+mod plugins;
 pub mod scheduler;
 pub(crate) mod slots;
 pub mod worker;

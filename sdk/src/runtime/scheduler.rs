@@ -58,6 +58,8 @@ pub struct SchedulerOptions {
     /// caller's load. `false` runs it on the caller's runtime, which is faster
     /// when clients and workers live in the same process.
     pub dedicated_thread: bool,
+    /// Plugins every scheduler started with these options gets (see [`SchedulerOptions::plugin`]).
+    pub plugins: crate::plugin::SchedulerPlugins,
 }
 
 impl Default for SchedulerOptions {
@@ -68,7 +70,24 @@ impl Default for SchedulerOptions {
             config: SchedulerConfig::default(),
             tick: Duration::from_secs(1),
             dedicated_thread: true,
+            plugins: Default::default(),
         }
+    }
+}
+
+impl SchedulerOptions {
+    /// Adds a plugin; each scheduler started with these options gets a clone of it.
+    ///
+    /// ```
+    /// use rudask::plugin::SchedulerPlugin;
+    /// #[derive(Clone, Debug)]
+    /// struct Quiet;
+    /// impl SchedulerPlugin for Quiet { fn name(&self) -> &str { "quiet" } }
+    /// let opts = rudask::SchedulerOptions { port: 0, ..Default::default() }.plugin(Quiet);
+    /// ```
+    pub fn plugin<P: crate::plugin::SchedulerPlugin + Clone + Sync>(mut self, plugin: P) -> Self {
+        self.plugins.add(plugin);
+        self
     }
 }
 
@@ -170,6 +189,14 @@ fn stopped() -> Error {
 /// Starts a scheduler listening on `opts.host:opts.port`, by default on a
 /// thread of its own (see [`SchedulerOptions::dedicated_thread`]).
 pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
+    let mut state = Scheduler::new(opts.config.clone());
+    for make in &opts.plugins.0 {
+        let plugin = make()?;
+        let name = plugin.name().to_string();
+        state.add_plugin(plugin).map_err(|e| {
+            Error::InvalidArgument(format!("scheduler plugin {name:?} failed to start: {e}"))
+        })?;
+    }
     let listener = std::net::TcpListener::bind((opts.host.as_str(), opts.port))
         .map_err(|e| Error::Io(format!("could not listen on {}:{}: {e}", opts.host, opts.port)))?;
     listener.set_nonblocking(true)?;
@@ -182,7 +209,7 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         match TcpListener::from_std(listener) {
             Ok(listener) => {
                 tokio::spawn(accept_loop(listener, accept_inbox));
-                event_loop(rx, Scheduler::new(opts.config), opts.tick, &stopping).await;
+                event_loop(rx, state, opts.tick, &stopping).await;
             }
             Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
         }
@@ -241,17 +268,13 @@ async fn event_loop(
         tokio::select! {
             n = rx.recv_many(&mut events, 1024) => {
                 if n == 0 {
+                    s.close_plugins();
                     return;
                 }
                 s.set_now(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX));
                 for ev in events.drain(..) {
                     if !handle(&mut s, &mut comm, ev) {
-                        for (_, tx) in comm.workers.drain() {
-                            let _ = tx.send(ToWorker::Shutdown);
-                        }
-                        tracing::info!("scheduler stopped");
-                        stopping.store(true, Ordering::Relaxed);
-                        return;
+                        return stop(&mut s, &mut comm, stopping);
                     }
                 }
             }
@@ -260,9 +283,22 @@ async fn event_loop(
                 for w in s.on_tick(&mut comm) {
                     comm.workers.remove(w);
                 }
+                if s.stopping() {
+                    return stop(&mut s, &mut comm, stopping);
+                }
             }
         }
     }
+}
+
+/// Stops workers and plugins once the scheduler was asked to stop.
+fn stop(s: &mut Scheduler, comm: &mut ChannelComm, stopping: &AtomicBool) {
+    for (_, tx) in comm.workers.drain() {
+        let _ = tx.send(ToWorker::Shutdown);
+    }
+    s.close_plugins();
+    tracing::info!("scheduler stopped");
+    stopping.store(true, Ordering::Relaxed);
 }
 
 fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
@@ -279,6 +315,10 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
                 });
             }
         }
+        SchedEvent::Client(
+            c,
+            ClientMsg::Request { id, req: Request::RegisterSchedulerPlugin { name, config } },
+        ) => super::plugins::register_scheduler_plugin(s, comm, c, id, &name, &config),
         SchedEvent::Client(c, msg) => {
             let restart = matches!(msg, ClientMsg::Request { req: Request::Restart, .. });
             s.on_client_message(c, msg, comm);

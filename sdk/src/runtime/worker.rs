@@ -38,9 +38,25 @@ pub struct WorkerOptions {
     /// Abstract resources offered to tasks that ask for them, name and total
     /// (`("GPU", 2.0)`); see [`crate::TaskExt::resources`].
     pub resources: Vec<(String, f64)>,
+    /// Plugins set up when the worker starts (see [`WorkerOptions::plugin`]).
+    pub plugins: crate::plugin::WorkerPlugins,
 }
 
 impl WorkerOptions {
+    /// Adds a plugin; each worker started with these options gets a clone of it.
+    ///
+    /// ```
+    /// use rudask::plugin::WorkerPlugin;
+    /// #[derive(Clone, Debug)]
+    /// struct Quiet;
+    /// impl WorkerPlugin for Quiet { fn name(&self) -> &str { "quiet" } }
+    /// let opts = rudask::WorkerOptions::new("tcp://127.0.0.1:8786").plugin(Quiet);
+    /// ```
+    pub fn plugin<P: crate::plugin::WorkerPlugin + Clone + Sync>(mut self, plugin: P) -> Self {
+        self.plugins.add(plugin);
+        self
+    }
+
     /// Options for a worker of `scheduler` with one slot per core.
     ///
     /// ```
@@ -55,6 +71,7 @@ impl WorkerOptions {
             host: "127.0.0.1".into(),
             heartbeat: Duration::from_secs(1),
             resources: Vec::new(),
+            plugins: Default::default(),
         }
     }
 }
@@ -105,6 +122,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     let data_addr = format!("tcp://{}", listener.local_addr()?);
     let name = opts.name.clone().unwrap_or_else(|| data_addr.clone());
     let hello = hello(name.clone(), data_addr.clone(), opts.nthreads, opts.resources.clone())?;
+    let mut plugins = opts.plugins.start(&name)?;
     let (reader, w, welcome) = conn::connect(&opts.scheduler, Role::Worker(hello)).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
@@ -129,10 +147,12 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         in_process: false,
         scheduler: SchedulerLink::Tcp(opts.scheduler.clone()),
         resources: opts.resources,
+        plugins: &mut plugins,
     };
     let exit =
         event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
     super::actors::drop_worker(&name);
+    plugins.teardown();
     if exit == Exit::Restart {
         tracing::info!(%name, "restarting: replacing this process with a fresh run of its binary");
         let e = super::admin::reexec();
@@ -163,6 +183,7 @@ pub(crate) async fn start_local(
                 in_process: true,
                 scheduler: link,
                 resources: resources.clone(),
+                plugins: &mut Default::default(),
             };
             let exit = event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
             peer::unregister_local(&data_addr);
@@ -280,6 +301,8 @@ struct Setup<'a> {
     scheduler: SchedulerLink,
     /// Resources offered to tasks, name and total.
     resources: Vec<(String, f64)>,
+    /// Plugins told about every task run.
+    plugins: &'a mut crate::plugin::ActiveWorkerPlugins,
 }
 
 async fn event_loop(
@@ -290,7 +313,7 @@ async fn event_loop(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
 ) -> Exit {
-    let Setup { nthreads, name, heartbeat, in_process, scheduler, resources } = setup;
+    let Setup { nthreads, name, heartbeat, in_process, scheduler, resources, plugins } = setup;
     let local_dir = match LocalDir::create(name) {
         Ok(d) => d,
         Err(e) => {
@@ -334,6 +357,9 @@ async fn event_loop(
             n = done_rx.recv_many(&mut done, 1024) => {
                 if n == 0 { return Exit::Stop; }
                 for (task, result, us, func) in done.drain(..).flatten() {
+                    if !plugins.is_empty() {
+                        plugins.each("task_finished", |p| p.task_finished(func, result.is_ok(), us));
+                    }
                     executor.observe(func, us);
                     worker.on_task_done(task, result, us, &mut out);
                 }
@@ -365,6 +391,10 @@ async fn event_loop(
                                 tracing::error!(worker = %name, %file, error = %e, "could not write an uploaded file");
                             }
                         }
+                        Event::Sched(ToWorker::Plugin { id, name: plugin, config }) => {
+                            let error = plugins.apply(name, &plugin, config.as_deref()).err();
+                            out.to_scheduler.push(WorkerMsg::PluginResult { id, error });
+                        }
                         Event::RunDone { id, result } => {
                             out.to_scheduler.push(WorkerMsg::RunResult { id, result });
                         }
@@ -391,7 +421,7 @@ async fn event_loop(
             }
             () = std::future::ready(()), if !out.executes.is_empty() => {}
         }
-        run_tasks(&mut worker, &mut executor, &mut out);
+        run_tasks(&mut worker, &mut executor, &mut out, plugins);
         for m in out.to_scheduler.drain(..) {
             if !uplink.send(m) {
                 return Exit::Stop;
@@ -444,16 +474,27 @@ const INLINE_BUDGET: Duration = Duration::from_micros(500);
 /// Starts the tasks the worker released; tiny ones complete inline, which may
 /// release more, until the budget is spent. What is left stays in the outbox
 /// and the event loop comes back to it after serving ready I/O.
-fn run_tasks(worker: &mut Worker, executor: &mut Executor, out: &mut Outbox) {
+fn run_tasks(
+    worker: &mut Worker,
+    executor: &mut Executor,
+    out: &mut Outbox,
+    plugins: &mut crate::plugin::ActiveWorkerPlugins,
+) {
     let start = std::time::Instant::now();
     let mut executes = Vec::new();
     while !out.executes.is_empty() {
         executes.append(&mut out.executes);
         let mut completed = Vec::new();
         for e in executes.drain(..) {
+            if !plugins.is_empty() {
+                plugins.each("task_started", |p| p.task_started(e.key.as_str(), &e.func));
+            }
             completed.extend(executor.start(e));
         }
         for (task, result, us, func) in completed {
+            if !plugins.is_empty() {
+                plugins.each("task_finished", |p| p.task_finished(func, result.is_ok(), us));
+            }
             executor.observe(func, us);
             worker.on_task_done(task, result, us, out);
         }

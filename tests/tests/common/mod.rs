@@ -100,8 +100,14 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Starts a scheduler only.
     pub(crate) async fn scheduler() -> Cluster {
+        Cluster::scheduler_with(&[]).await
+    }
+
+    /// Starts a scheduler only, with extra command-line arguments.
+    pub(crate) async fn scheduler_with(extra: &[&str]) -> Cluster {
         let mut scheduler = Command::new(BIN)
             .args(["scheduler", "--port", "0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr())
