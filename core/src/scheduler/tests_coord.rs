@@ -60,7 +60,12 @@ fn lock(name: &str, wait: bool) -> CoordRequest {
 }
 
 fn sem(name: &str, max: u32, wait: bool) -> CoordRequest {
-    CoordRequest::SemaphoreAcquire { name: name.into(), max_leases: max, wait, lease_timeout_us: None }
+    CoordRequest::SemaphoreAcquire {
+        name: name.into(),
+        max_leases: max,
+        wait,
+        lease_timeout_us: None,
+    }
 }
 
 #[test]

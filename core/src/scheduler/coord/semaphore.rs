@@ -41,7 +41,9 @@ impl Scheduler {
         timeout: Option<u64>,
     ) -> Answer {
         if timeout == Some(0) {
-            return Some(Err(invalid(format!("semaphore {name} needs a lease timeout above zero"))));
+            return Some(Err(invalid(format!(
+                "semaphore {name} needs a lease timeout above zero"
+            ))));
         }
         let now = self.now();
         if max_leases == 0 {
