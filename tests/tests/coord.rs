@@ -283,6 +283,12 @@ async fn blocking_client_uses_the_primitives() {
         let lock = b::Lock::new(&bc, "bl");
         assert!(lock.acquire(None)?);
         lock.release()?;
+        let sem = b::Semaphore::with_lease_timeout(&bc, "bs", 1, Duration::from_millis(300));
+        assert!(sem.acquire(None)?);
+        // Refreshed between blocking calls: still held after several timeouts and ticks.
+        let other = b::Semaphore::new(&bc, "bs", 1);
+        assert!(!other.acquire(Some(Duration::from_millis(2500)))?);
+        sem.release()?;
         let v: b::Variable<i64> = b::Variable::new(&bc, "bv");
         v.set(q.get(None)? + 1)?;
         v.get(None)
