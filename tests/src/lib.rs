@@ -527,3 +527,17 @@ pub mod example_plugin;
 pub fn getenv(name: String) -> Option<String> {
     std::env::var(name).ok()
 }
+
+/// Takes a lease of semaphore `name` (one lease) that expires unless
+/// refreshed within `timeout_ms`, sets event `name`-held, then sleeps for a
+/// minute holding it.
+#[rudask::task]
+pub async fn hold_expiring_lease(name: String, timeout_ms: u64) -> rudask::Result<()> {
+    use rudask::coord::{Event, Semaphore};
+    let client = rudask::get_client().await?;
+    let sem = Semaphore::with_lease_timeout(&client, &name, 1, Duration::from_millis(timeout_ms));
+    sem.acquire(None).await?;
+    Event::new(&client, &format!("{name}-held")).set().await?;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    sem.release().await
+}

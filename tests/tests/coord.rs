@@ -8,7 +8,8 @@ use futures::StreamExt;
 use rudask::coord::{Event, Lock, Pub, Queue, Semaphore, Sub, Variable};
 use rudask::{Error, Future, TaskExt};
 use rudask_tests::{
-    hold_lease, inc, limited_by_semaphore, locked_increments, publish_numbers, wait_event,
+    hold_expiring_lease, hold_lease, inc, limited_by_semaphore, locked_increments, publish_numbers,
+    wait_event,
 };
 use std::time::Duration;
 
@@ -68,6 +69,32 @@ async fn lease_of_a_killed_worker_is_freed() {
     let me = within(sem.holders()).await.unwrap();
     assert_eq!(me.len(), 1);
     sem.release().await.unwrap();
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap();
+    assert!(ok.success(), "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_of_a_frozen_worker_expires_unless_refreshed() {
+    let (cluster, client) = Cluster::start(1, 1).await;
+    let _task = client.submit(hold_expiring_lease, ("x".to_string(), 1000u64)).unwrap();
+    assert!(within(Event::new(&client, "x-held").wait(None)).await.unwrap());
+    let sem = Semaphore::with_lease_timeout(&client, "x", 1, Duration::from_secs(1));
+    // Three lease timeouts (and ticks) pass: the running holder refreshes it.
+    assert!(
+        !within(sem.acquire(Some(Duration::from_secs(3)))).await.unwrap(),
+        "refreshed lease expired"
+    );
+    let pid = cluster.worker_pid("w0");
+    signal(pid, "-STOP");
+    let got = within(sem.acquire(Some(Duration::from_secs(20)))).await;
+    signal(pid, "-CONT");
+    assert!(got.unwrap(), "the lease of a frozen holder was not freed");
+    assert_eq!(within(sem.holders()).await.unwrap().len(), 1);
+    sem.release().await.unwrap();
+    assert_eq!(within(sem.get_value()).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,6 +283,12 @@ async fn blocking_client_uses_the_primitives() {
         let lock = b::Lock::new(&bc, "bl");
         assert!(lock.acquire(None)?);
         lock.release()?;
+        let sem = b::Semaphore::with_lease_timeout(&bc, "bs", 1, Duration::from_millis(300));
+        assert!(sem.acquire(None)?);
+        // Refreshed between blocking calls: still held after several timeouts and ticks.
+        let other = b::Semaphore::new(&bc, "bs", 1);
+        assert!(!other.acquire(Some(Duration::from_millis(2500)))?);
+        sem.release()?;
         let v: b::Variable<i64> = b::Variable::new(&bc, "bv");
         v.set(q.get(None)? + 1)?;
         v.get(None)

@@ -122,6 +122,9 @@ pub enum CoordRequest {
         max_leases: u32,
         /// Wait for a lease.
         wait: bool,
+        /// Expire the lease unless refreshed ([`CoordRequest::SemaphoreRefresh`])
+        /// within this many microseconds; `None`: held until released.
+        lease_timeout_us: Option<u64>,
     },
     /// Give back the lease acquired by request `lease` of this client.
     SemaphoreRelease {
@@ -175,6 +178,14 @@ pub enum CoordRequest {
     Cancel {
         /// Id of the waiting request.
         request: u64,
+    },
+    /// Keep the leases acquired by these requests of this client (with a
+    /// lease timeout) from expiring for another timeout. Gets no reply.
+    SemaphoreRefresh {
+        /// Semaphore name.
+        name: String,
+        /// Ids of the acquiring requests.
+        leases: Vec<u64>,
     },
 }
 

@@ -60,7 +60,12 @@ fn lock(name: &str, wait: bool) -> CoordRequest {
 }
 
 fn sem(name: &str, max: u32, wait: bool) -> CoordRequest {
-    CoordRequest::SemaphoreAcquire { name: name.into(), max_leases: max, wait }
+    CoordRequest::SemaphoreAcquire {
+        name: name.into(),
+        max_leases: max,
+        wait,
+        lease_timeout_us: None,
+    }
 }
 
 #[test]
@@ -463,4 +468,106 @@ proptest! {
         h.s.check_invariants();
         prop_assert!(h.s.coord_info().is_empty());
     }
+}
+
+fn timed_sem(name: &str, max: u32, timeout_us: u64) -> CoordRequest {
+    CoordRequest::SemaphoreAcquire {
+        name: name.into(),
+        max_leases: max,
+        wait: true,
+        lease_timeout_us: Some(timeout_us),
+    }
+}
+
+fn refresh(name: &str, leases: &[u64]) -> CoordRequest {
+    CoordRequest::SemaphoreRefresh { name: name.into(), leases: leases.to_vec() }
+}
+
+fn release(name: &str, lease: u64) -> CoordRequest {
+    CoordRequest::SemaphoreRelease { name: name.into(), lease }
+}
+
+#[test]
+fn unrefreshed_lease_expires_and_goes_to_the_next_waiter() {
+    let mut h = H::new();
+    let (a, b) = (h.client("a"), h.client("b"));
+    h.s.set_now(1_000);
+    coord(&mut h, a, 1, timed_sem("s", 1, 100));
+    coord(&mut h, b, 1, sem("s", 1, true));
+    assert_eq!(granted(&answers(&mut h, a)), vec![1]);
+    assert!(answers(&mut h, b).is_empty());
+    h.s.set_now(1_100);
+    h.tick();
+    assert!(answers(&mut h, b).is_empty(), "expired at its deadline, not after it");
+    h.s.set_now(1_101);
+    h.tick();
+    h.s.check_invariants();
+    assert_eq!(granted(&answers(&mut h, b)), vec![1]);
+    coord(&mut h, a, 2, release("s", 1));
+    let err = h.comm.take_clients();
+    let msg = err
+        .iter()
+        .find_map(|(to, m)| match m {
+            ToClient::Reply { id: 2, reply: Err(e) } if *to == a => Some(e.message.clone()),
+            _ => None,
+        })
+        .expect("an error for releasing an expired lease");
+    assert!(msg.contains("expired"), "{msg}");
+    coord(&mut h, a, 3, release("s", 1));
+    assert!(matches!(answers(&mut h, a)[..], [(3, Err(RequestErrorKind::InvalidArgument))]));
+    coord(&mut h, b, 2, release("s", 1));
+    assert!(matches!(answers(&mut h, b)[..], [(2, Ok(CoordReply::Done))]));
+    assert!(h.s.coord_info().is_empty());
+}
+
+#[test]
+fn refreshed_lease_is_kept_and_untimed_leases_never_expire() {
+    let mut h = H::new();
+    let (a, b) = (h.client("a"), h.client("b"));
+    h.s.set_now(0);
+    coord(&mut h, a, 1, timed_sem("s", 2, 100));
+    coord(&mut h, b, 1, sem("s", 2, true));
+    coord(&mut h, b, 2, sem("s", 2, true));
+    for t in 1..10u64 {
+        h.s.set_now(t * 90);
+        coord(&mut h, a, 1 + t, refresh("s", &[1]));
+        h.tick();
+    }
+    assert_eq!(granted(&answers(&mut h, a)), vec![1], "refresh gets no reply");
+    assert_eq!(granted(&answers(&mut h, b)), vec![1], "a refreshed lease was freed");
+    // Another client cannot refresh a's lease.
+    h.s.set_now(1_000);
+    coord(&mut h, b, 3, refresh("s", &[1]));
+    h.s.set_now(1_000_000);
+    h.tick();
+    h.s.check_invariants();
+    assert_eq!(granted(&answers(&mut h, b)), vec![2]);
+    coord(&mut h, b, 4, CoordRequest::SemaphoreHolders { name: "s".into() });
+    assert!(
+        matches!(&answers(&mut h, b)[..], [(4, Ok(CoordReply::Holders(n)))] if n == &["b", "b"])
+    );
+    h.s.on_client_lost(a, &mut h.comm);
+    h.s.check_invariants();
+    coord(&mut h, b, 5, timed_sem("z", 1, 0));
+    assert!(matches!(answers(&mut h, b)[..], [(5, Err(RequestErrorKind::InvalidArgument))]));
+}
+
+#[test]
+fn waiter_granted_later_gets_its_own_full_timeout() {
+    let mut h = H::new();
+    let (a, b) = (h.client("a"), h.client("b"));
+    h.s.set_now(0);
+    coord(&mut h, a, 1, sem("s", 1, true));
+    coord(&mut h, b, 1, timed_sem("s", 1, 100));
+    h.s.set_now(500);
+    coord(&mut h, a, 2, release("s", 1));
+    assert_eq!(granted(&answers(&mut h, b)), vec![1]);
+    h.s.set_now(600);
+    h.tick();
+    coord(&mut h, b, 2, CoordRequest::SemaphoreValue { name: "s".into() });
+    assert!(matches!(answers(&mut h, b)[..], [(2, Ok(CoordReply::Count(1)))]));
+    h.s.set_now(601);
+    h.tick();
+    h.s.check_invariants();
+    assert!(h.s.coord_info().is_empty());
 }

@@ -295,6 +295,7 @@ impl Scheduler {
             tracing::warn!(worker = %self.workers[w].info.name, "worker missed its heartbeats; removing it");
             self.on_worker_lost(w, None, comm);
         }
+        self.semaphore_expire(comm);
         self.plugins_tick(comm);
         dead
     }

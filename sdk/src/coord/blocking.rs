@@ -329,6 +329,36 @@ impl Semaphore {
         Semaphore { client: client.clone(), inner }
     }
 
+    /// A handle whose leases expire when not refreshed within
+    /// `lease_timeout` (see [`crate::coord::Semaphore::with_lease_timeout`]).
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// let s = rudask::coord::blocking::Semaphore::with_lease_timeout(
+    ///     &client,
+    ///     "s",
+    ///     2,
+    ///     std::time::Duration::from_secs(30),
+    /// );
+    /// s.acquire(None)?;
+    /// s.release()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_lease_timeout(
+        client: &Client,
+        name: &str,
+        max_leases: u32,
+        lease_timeout: Duration,
+    ) -> Self {
+        let inner = super::Semaphore::with_lease_timeout(
+            client.as_async(),
+            name,
+            max_leases,
+            lease_timeout,
+        );
+        Semaphore { client: client.clone(), inner }
+    }
+
     /// See [`crate::coord::Semaphore::acquire`].
     ///
     /// ```no_run

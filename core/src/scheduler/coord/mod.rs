@@ -28,7 +28,7 @@ use crate::graph::Key;
 use crate::protocol::{
     CoordReply, CoordRequest, CoordValue, PrimitiveInfo, Reply, RequestError, RequestErrorKind,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A request waiting for a grant: the client and its request id.
 pub(super) type Waiter = (ClientId, u64);
@@ -56,6 +56,9 @@ pub(in crate::scheduler) struct Coord {
     semaphores: FxHashMap<String, semaphore::Semaphore>,
     topics: FxHashMap<String, Vec<(ClientId, u64)>>,
     waiting: FxHashMap<Waiter, (Kind, String)>,
+    // Leases freed because they were not refreshed in time, until their
+    // owner releases them (an error saying so) or leaves.
+    expired_leases: FxHashSet<Waiter>,
     // How many stored values hold each key; the keys are wanted by `holder`.
     holds: FxHashMap<TaskId, u32>,
     // A client entry of the scheduler (with no connection) whose wants keep
@@ -104,8 +107,8 @@ impl Scheduler {
             CoordRequest::EventClear { name } => self.event_clear(&name),
             CoordRequest::EventWait { name, wait } => self.event_wait(w, name, wait),
             CoordRequest::EventIsSet { name } => self.event_is_set(&name),
-            CoordRequest::SemaphoreAcquire { name, max_leases, wait } => {
-                self.semaphore_acquire(w, name, max_leases, wait)
+            CoordRequest::SemaphoreAcquire { name, max_leases, wait, lease_timeout_us } => {
+                self.semaphore_acquire(w, name, max_leases, wait, lease_timeout_us)
             }
             CoordRequest::SemaphoreRelease { name, lease } => {
                 self.semaphore_release((c, lease), &name, comm)
@@ -126,6 +129,10 @@ impl Scheduler {
                         self.coord_unhold(std::slice::from_ref(&k));
                     }
                 }
+                None
+            }
+            CoordRequest::SemaphoreRefresh { name, leases } => {
+                self.semaphore_refresh(c, &name, &leases);
                 None
             }
             CoordRequest::Cancel { request } => {
@@ -246,6 +253,7 @@ impl Scheduler {
         }
         self.lock_client_lost(c, comm);
         self.semaphore_client_lost(c, comm);
+        self.coord.expired_leases.retain(|l| l.0 != c);
         self.topic_client_lost(c);
         let (lost, kept) = std::mem::take(&mut self.coord.in_transit)
             .into_iter()
@@ -317,6 +325,9 @@ impl Scheduler {
                 Kind::Semaphore => co.semaphores.contains_key(name),
             };
             assert!(present, "waiter on missing primitive {name}");
+        }
+        for &(c, _) in &co.expired_leases {
+            assert!(self.clients.contains_key(c), "expired lease of a lost client");
         }
         for l in co.locks.values() {
             assert!(l.holder.is_some() || l.waiters.is_empty(), "free lock with waiters");
