@@ -7,7 +7,7 @@ mod common;
 use common::{on_plain_thread, Cluster, LIMIT};
 use rudask::blocking::{self, Client};
 use rudask::{Error, GraphBuilder, Return, Status, TaskExt};
-use rudask_tests::{inc, needs_file, process_identity, read_local_file, slow};
+use rudask_tests::{getenv, inc, needs_file, process_identity, read_local_file, slow};
 use std::time::Duration;
 
 /// Runs `body` with a blocking client of a fresh `n`-worker cluster, on a
@@ -124,6 +124,15 @@ fn administration_and_events() {
         client.unsubscribe_topic("blocking").unwrap();
         let events = client.get_events::<u32>("blocking").unwrap();
         assert_eq!(events.iter().map(|e| e.1).collect::<Vec<_>>(), vec![5]);
+
+        client.register_scheduler_plugin("task-stats", "{}").unwrap();
+        client.submit(inc.pure(false), (1,)).unwrap().result().unwrap();
+        assert!(client.plugin_query("task-stats", "{}").unwrap().contains("inc"));
+        client.unregister_scheduler_plugin("task-stats").unwrap();
+        client.register_worker_plugin("environ", r#"{"vars":{"RUDASK_BLOCKING":"yes"}}"#).unwrap();
+        let env = client.run(getenv, ("RUDASK_BLOCKING".to_string(),)).unwrap();
+        assert!(env.values().all(|v| v.as_ref().unwrap().as_deref() == Some("yes")), "{env:?}");
+        client.unregister_worker_plugin("environ").unwrap();
 
         let before = client.submit(slow.pure(false), (5_000, 1)).unwrap();
         client.restart().unwrap();

@@ -384,4 +384,64 @@ impl Client {
     pub fn get_events<T: Value>(&self, topic: &str) -> Result<Vec<(SystemTime, T)>> {
         self.block_on(self.inner.get_events(topic))?
     }
+
+    /// Starts the scheduler plugin registered as `name` with a JSON config.
+    /// See [`crate::Client::register_scheduler_plugin`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// client.register_scheduler_plugin("task-stats", "{}")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn register_scheduler_plugin(&self, name: &str, config: &str) -> Result<()> {
+        self.block_on(self.inner.register_scheduler_plugin(name, config))?
+    }
+
+    /// Closes and removes a scheduler plugin. See
+    /// [`crate::Client::unregister_scheduler_plugin`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// client.unregister_scheduler_plugin("task-stats")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn unregister_scheduler_plugin(&self, name: &str) -> Result<()> {
+        self.block_on(self.inner.unregister_scheduler_plugin(name))?
+    }
+
+    /// Asks a scheduler plugin a question (JSON in, JSON out). See
+    /// [`crate::Client::plugin_query`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// println!("{}", client.plugin_query("task-stats", "{}")?);
+    /// # Ok(()) }
+    /// ```
+    pub fn plugin_query(&self, name: &str, query: &str) -> Result<String> {
+        self.block_on(self.inner.plugin_query(name, query))?
+    }
+
+    /// Sets up the worker plugin registered as `name` on every worker, now
+    /// and later. See [`crate::Client::register_worker_plugin`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// client.register_worker_plugin("environ", r#"{"vars":{"MODE":"batch"}}"#)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn register_worker_plugin(&self, name: &str, config: &str) -> Result<()> {
+        self.block_on(self.inner.register_worker_plugin(name, config))?
+    }
+
+    /// Tears down a worker plugin on every worker. See
+    /// [`crate::Client::unregister_worker_plugin`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: rudask::blocking::Client) -> rudask::Result<()> {
+    /// client.unregister_worker_plugin("environ")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn unregister_worker_plugin(&self, name: &str) -> Result<()> {
+        self.block_on(self.inner.unregister_worker_plugin(name))?
+    }
 }
