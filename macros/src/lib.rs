@@ -146,13 +146,7 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn actor(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = TokenStream2::from(attr);
     let item = TokenStream2::from(item);
-    if !attr.is_empty() {
-        let mut tokens =
-            syn::Error::new_spanned(attr, "this attribute takes no arguments").to_compile_error();
-        tokens.extend(item);
-        return tokens.into();
-    }
-    match syn::parse2(item.clone()).and_then(actor::expand) {
+    match syn::parse2(item.clone()).and_then(|i| actor::expand(attr, i)) {
         Ok(tokens) => tokens.into(),
         Err(err) => {
             let mut tokens = err.to_compile_error();

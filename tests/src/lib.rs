@@ -527,3 +527,83 @@ pub mod example_plugin;
 pub fn getenv(name: String) -> Option<String> {
     std::env::var(name).ok()
 }
+
+/// An interleaving actor whose `meet` calls wait for each other.
+#[derive(Debug, Default)]
+#[rudask::actor]
+pub struct Meeting {
+    inside: std::sync::atomic::AtomicU64,
+    left: std::sync::atomic::AtomicU64,
+    arrived: tokio::sync::Notify,
+    writes: u64,
+}
+
+#[rudask::actor(interleave)]
+impl Meeting {
+    /// A new meeting.
+    pub fn new() -> Self {
+        Meeting::default()
+    }
+
+    /// Waits up to `patience_ms` for `n` calls (this one included) to be
+    /// inside at once; returns whether they were, and the writes seen on entry.
+    pub async fn meet(&self, n: u64, patience_ms: u64) -> (bool, u64) {
+        let writes = self.writes;
+        let met = meet(&self.inside, &self.arrived, n, patience_ms).await;
+        self.left.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (met, writes)
+    }
+
+    /// An exclusive call: counts a write, and returns how many `meet` calls
+    /// had ended and how many are inside.
+    pub async fn write(&mut self) -> (u64, u64) {
+        self.writes += 1;
+        yield_once().await;
+        let left = self.left.load(std::sync::atomic::Ordering::SeqCst);
+        (left, self.inside.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// The same meeting without `interleave`: its calls run one at a time.
+#[derive(Debug, Default)]
+#[rudask::actor]
+pub struct SerialMeeting {
+    inside: std::sync::atomic::AtomicU64,
+    arrived: tokio::sync::Notify,
+}
+
+#[rudask::actor]
+impl SerialMeeting {
+    /// A new meeting.
+    pub fn new() -> Self {
+        SerialMeeting::default()
+    }
+
+    /// As [`Meeting::meet`], without the writes.
+    pub async fn meet(&self, n: u64, patience_ms: u64) -> bool {
+        meet(&self.inside, &self.arrived, n, patience_ms).await
+    }
+}
+
+async fn meet(
+    inside: &std::sync::atomic::AtomicU64,
+    arrived: &tokio::sync::Notify,
+    n: u64,
+    patience_ms: u64,
+) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    inside.fetch_add(1, SeqCst);
+    arrived.notify_waiters();
+    let wait = async {
+        loop {
+            let notified = arrived.notified();
+            if inside.load(SeqCst) >= n {
+                break;
+            }
+            notified.await;
+        }
+    };
+    let met = tokio::time::timeout(std::time::Duration::from_millis(patience_ms), wait).await.is_ok();
+    inside.fetch_sub(1, SeqCst);
+    met
+}
