@@ -533,6 +533,7 @@ pub fn getenv(name: String) -> Option<String> {
 #[rudask::actor]
 pub struct Meeting {
     inside: std::sync::atomic::AtomicU64,
+    meetings: std::sync::atomic::AtomicU64,
     left: std::sync::atomic::AtomicU64,
     arrived: tokio::sync::Notify,
     writes: u64,
@@ -549,7 +550,7 @@ impl Meeting {
     /// inside at once; returns whether they were, and the writes seen on entry.
     pub async fn meet(&self, n: u64, patience_ms: u64) -> (bool, u64) {
         let writes = self.writes;
-        let met = meet(&self.inside, &self.arrived, n, patience_ms).await;
+        let met = meet([&self.inside, &self.meetings], &self.arrived, n, patience_ms).await;
         self.left.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         (met, writes)
     }
@@ -569,6 +570,7 @@ impl Meeting {
 #[rudask::actor]
 pub struct SerialMeeting {
     inside: std::sync::atomic::AtomicU64,
+    meetings: std::sync::atomic::AtomicU64,
     arrived: tokio::sync::Notify,
 }
 
@@ -581,29 +583,39 @@ impl SerialMeeting {
 
     /// As [`Meeting::meet`], without the writes.
     pub async fn meet(&self, n: u64, patience_ms: u64) -> bool {
-        meet(&self.inside, &self.arrived, n, patience_ms).await
+        meet([&self.inside, &self.meetings], &self.arrived, n, patience_ms).await
     }
 }
 
+/// Enters; whoever sees `n` calls inside at once counts a meeting, which
+/// every call inside then sees (the first to leave must not strand the
+/// others).
 async fn meet(
-    inside: &std::sync::atomic::AtomicU64,
+    [inside, meetings]: [&std::sync::atomic::AtomicU64; 2],
     arrived: &tokio::sync::Notify,
     n: u64,
     patience_ms: u64,
 ) -> bool {
     use std::sync::atomic::Ordering::SeqCst;
+    let seen = meetings.load(SeqCst);
     inside.fetch_add(1, SeqCst);
     arrived.notify_waiters();
     let wait = async {
         loop {
             let notified = arrived.notified();
+            if meetings.load(SeqCst) > seen {
+                break;
+            }
             if inside.load(SeqCst) >= n {
+                meetings.fetch_add(1, SeqCst);
+                arrived.notify_waiters();
                 break;
             }
             notified.await;
         }
     };
-    let met = tokio::time::timeout(std::time::Duration::from_millis(patience_ms), wait).await.is_ok();
+    let met =
+        tokio::time::timeout(std::time::Duration::from_millis(patience_ms), wait).await.is_ok();
     inside.fetch_sub(1, SeqCst);
     met
 }

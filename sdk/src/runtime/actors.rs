@@ -507,6 +507,50 @@ mod tests {
         assert!(!lock(&c.queue).busy, "idle again");
     }
 
+    /// Two shared calls meet: each waits for the other to have started.
+    fn meet(object: &(dyn Any + Send), _args: TaskArgs) -> BoxFuture<'static, TaskResult> {
+        let barrier = actor_shared::<tokio::sync::Barrier>(object);
+        Box::pin(async move {
+            barrier?.wait().await;
+            rudask_core::registry::task_result(1u64)
+        })
+    }
+
+    fn exclusive(object: &mut (dyn Any + Send), _args: TaskArgs) -> TaskResult {
+        actor_mut::<tokio::sync::Barrier>(object)?;
+        rudask_core::registry::task_result(2u64)
+    }
+
+    static SHARED: [Method; 2] = [
+        Method { name: "meet", kind: MethodKind::Shared(meet) },
+        Method { name: "exclusive", kind: MethodKind::Sync(exclusive) },
+    ];
+
+    #[tokio::test]
+    async fn shared_calls_overlap_and_exclusive_ones_wait_for_them() {
+        let c = Arc::new(ActorCell {
+            worker: "w".into(),
+            methods: &SHARED,
+            attrs: &[],
+            runtime: tokio::runtime::Handle::current(),
+            object: Arc::new(tokio::sync::Mutex::new(interleaving(tokio::sync::Barrier::new(2)))),
+            queue: Mutex::default(),
+        });
+        // Each shared call passes the barrier only with another one running.
+        let before = [call(&c, 0, arg(())), call(&c, 0, arg(()))];
+        let write = call(&c, 1, arg(()));
+        let after = [call(&c, 0, arg(())), call(&c, 0, arg(()))];
+        // The exclusive call waits for `before`, and `after` behind it.
+        assert_eq!(lock(&c.queue).calls.len(), 3);
+        for f in before {
+            assert_eq!(f.await.unwrap(), 1);
+        }
+        for f in after {
+            assert_eq!(f.await.unwrap(), 1);
+        }
+        assert_eq!(write.await.unwrap(), 2);
+    }
+
     #[test]
     fn actor_keys_carry_their_id() {
         let key = Key::from(actor_key(0xdead_beef, "Counter"));
