@@ -269,8 +269,7 @@ impl ActorCell {
     /// calls (a waiting one then runs when the last shared call ends).
     fn next(self: &Arc<Self>) -> Option<Call> {
         let mut q = lock(&self.queue);
-        loop {
-            let Some((index, _, _)) = q.calls.front() else { break };
+        while let Some((index, _, _)) = q.calls.front() {
             if let Some((name, f)) = self.shared(*index) {
                 let Some((_, args, sink)) = q.calls.pop_front() else { break };
                 self.start_shared(&mut q, name, f, args, sink);
@@ -333,19 +332,10 @@ pub fn actor_shared<T: Send + Sync + 'static>(
     object.downcast_ref::<Arc<T>>().cloned().ok_or_else(not_a::<T>)
 }
 
-/// Marks the types an interleaving actor can be: its shared calls run on
-/// several threads at once.
-#[diagnostic::on_unimplemented(
-    message = "`#[rudask::actor(interleave)]` needs `{Self}` to be `Sync`: its async `&self` methods run concurrently on several threads",
-    label = "not `Sync`",
-    note = "make the fields `Sync` (e.g. atomics, `std::sync::Mutex`), or drop `interleave` so calls run one at a time"
-)]
-pub trait Interleaving: Send + Sync + 'static {}
-
-impl<T: Send + Sync + 'static> Interleaving for T {}
-
-/// The object of a new interleaving actor.
-pub fn interleaving<T: Interleaving>(object: T) -> ActorObject {
+/// The object of a new interleaving actor. `Sync` because its shared calls
+/// borrow it on several threads at once: for a type that is not, the
+/// compiler's error points at `interleave`.
+pub fn interleaving<T: Send + Sync + 'static>(object: T) -> ActorObject {
     Box::new(Arc::new(object))
 }
 
