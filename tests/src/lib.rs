@@ -536,7 +536,9 @@ pub struct Meeting {
     meetings: std::sync::atomic::AtomicU64,
     left: std::sync::atomic::AtomicU64,
     arrived: tokio::sync::Notify,
-    writes: u64,
+    /// How many `write` calls ran.
+    #[actor(attr)]
+    pub writes: u64,
 }
 
 #[rudask::actor(interleave)]

@@ -199,4 +199,6 @@ async fn a_mut_self_call_of_an_interleaving_actor_is_exclusive() {
     assert_eq!(within(write).await.unwrap(), (2, 0));
     assert_eq!(within(client.gather(&first)).await.unwrap(), vec![(false, 0), (false, 0)]);
     assert_eq!(within(client.gather(&after)).await.unwrap(), vec![(true, 1), (true, 1)]);
+    // Attribute reads are exclusive calls too.
+    assert_eq!(within(m.attr_writes()).await.unwrap(), 1);
 }
