@@ -10,10 +10,29 @@ use syn::{
     ReturnType, Type, Visibility,
 };
 
-pub(crate) fn expand(item: Item) -> Result<TokenStream2, syn::Error> {
+pub(crate) fn expand(attr: TokenStream2, item: Item) -> Result<TokenStream2, syn::Error> {
+    let interleave = if attr.is_empty() {
+        None
+    } else {
+        match syn::parse2::<Ident>(attr.clone()) {
+            Ok(id) if id == "interleave" => Some(id),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    attr,
+                    "the only option is #[rudask::actor(interleave)], on the impl block",
+                ))
+            }
+        }
+    };
     match item {
-        Item::Struct(s) => expand_struct(s),
-        Item::Impl(i) => expand_impl(i),
+        Item::Struct(s) => match interleave {
+            Some(id) => Err(syn::Error::new_spanned(
+                id,
+                "`interleave` goes on the actor's impl block: #[rudask::actor(interleave)] impl ..",
+            )),
+            None => expand_struct(s),
+        },
+        Item::Impl(i) => expand_impl(i, interleave),
         other => Err(syn::Error::new_spanned(
             other,
             "#[rudask::actor] goes on a struct and on its impl block",
@@ -153,7 +172,7 @@ fn returns_self(output: &ReturnType, name: &Ident) -> bool {
     }
 }
 
-fn expand_impl(imp: ItemImpl) -> Result<TokenStream2, syn::Error> {
+fn expand_impl(imp: ItemImpl, interleave: Option<Ident>) -> Result<TokenStream2, syn::Error> {
     let mut errors = Errors::default();
     if !imp.generics.params.is_empty() {
         errors.push(&imp.generics, "actor types cannot be generic");
@@ -181,6 +200,11 @@ fn expand_impl(imp: ItemImpl) -> Result<TokenStream2, syn::Error> {
     let mut methods = Vec::new();
     let mut handle_fns = Vec::new();
     let mut ctors = Vec::new();
+    let mut shared_methods = 0;
+    let boxed = match &interleave {
+        Some(id) => quote_spanned!(id.span()=> ::rudask::__private::interleaving),
+        None => quote!(::std::boxed::Box::new),
+    };
     for item in &imp.items {
         let ImplItem::Fn(func) = item else { continue };
         if matches!(func.vis, Visibility::Inherited) {
@@ -227,7 +251,7 @@ fn expand_impl(imp: ItemImpl) -> Result<TokenStream2, syn::Error> {
                                     let __object = #name::#fname(#(#idents),*);
                                     ::rudask::__private::host_actor(
                                         __id,
-                                        ::std::boxed::Box::new(__object),
+                                        #boxed(__object),
                                         #name::__RUDASK_METHODS,
                                         #name::__RUDASK_ATTRS,
                                     )
@@ -276,7 +300,29 @@ fn expand_impl(imp: ItemImpl) -> Result<TokenStream2, syn::Error> {
             #args.expect_len(#len)?;
             #(let #idents: #tys = #args.get(#indices, #names)?;)*
         };
-        let kind = if sig.asyncness.is_some() {
+        let shared = interleave.is_some()
+            && sig.asyncness.is_some()
+            && receiver.is_some_and(|r| r.mutability.is_none());
+        let kind = if shared {
+            shared_methods += 1;
+            quote_spanned! {site=>
+                ::rudask::__private::ActorMethodKind::Shared({
+                    fn __method(
+                        __object: &(dyn ::std::any::Any + ::std::marker::Send),
+                        #args: ::rudask::__private::TaskArgs,
+                    ) -> ::rudask::__private::BoxFuture<'static, ::rudask::__private::TaskResult> {
+                        let __shared = ::rudask::__private::actor_shared::<#name>(__object);
+                        ::std::boxed::Box::pin(async move {
+                            let __shared = __shared?;
+                            #decode
+                            let __this: &#name = &__shared;
+                            #run
+                        })
+                    }
+                    __method
+                })
+            }
+        } else if sig.asyncness.is_some() {
             quote_spanned! {site=>
                 ::rudask::__private::ActorMethodKind::Async({
                     fn __method(
@@ -320,6 +366,15 @@ fn expand_impl(imp: ItemImpl) -> Result<TokenStream2, syn::Error> {
                 self.attrs.0.call(#index, __args)
             }
         });
+    }
+    if let Some(id) = &interleave {
+        if shared_methods == 0 {
+            errors.push(
+                id,
+                "`interleave` lets async `&self` methods run concurrently, but this impl block \
+                 has no public `async fn` taking `&self`; remove `interleave`",
+            );
+        }
     }
     errors.finish()?;
 

@@ -125,6 +125,31 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Parameters must be plain identifiers of owned, serializable types;
 /// generic actor types are not supported.
 ///
+/// Calls on one actor run one at a time, in arrival order. On the `impl`
+/// block, `#[rudask::actor(interleave)]` lets its `async fn`s taking `&self`
+/// run concurrently with each other (interleaving at their `.await`s);
+/// every other call still runs alone, after the `&self` calls that arrived
+/// before it finished and before those arriving after it start. The type
+/// must be `Sync` and the block must have a public async `&self` method, or
+/// the macro's expansion fails to compile with an error pointing at
+/// `interleave`:
+///
+/// ```ignore
+/// #[rudask::actor]
+/// pub struct Lookup {
+///     hits: std::sync::atomic::AtomicU64,
+/// }
+///
+/// #[rudask::actor(interleave)]
+/// impl Lookup {
+///     pub fn new() -> Self { Lookup { hits: Default::default() } }
+///     // Concurrent with other `find` calls.
+///     pub async fn find(&self, key: String) -> Option<String> { None }
+///     // Alone.
+///     pub fn reset(&mut self) { *self.hits.get_mut() = 0; }
+/// }
+/// ```
+///
 /// ```ignore
 /// #[rudask::actor]
 /// pub struct Counter {
@@ -146,13 +171,7 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn actor(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = TokenStream2::from(attr);
     let item = TokenStream2::from(item);
-    if !attr.is_empty() {
-        let mut tokens =
-            syn::Error::new_spanned(attr, "this attribute takes no arguments").to_compile_error();
-        tokens.extend(item);
-        return tokens.into();
-    }
-    match syn::parse2(item.clone()).and_then(actor::expand) {
+    match syn::parse2(item.clone()).and_then(|i| actor::expand(attr, i)) {
         Ok(tokens) => tokens.into(),
         Err(err) => {
             let mut tokens = err.to_compile_error();

@@ -18,7 +18,18 @@
 //!   were made). Synchronous methods run on the thread that received the
 //!   call, so keep them short; long work belongs in an `async fn` method,
 //!   which runs as a task on the worker and holds the actor until it
-//!   completes, so async methods never interleave either.
+//!   completes, so async methods never interleave either, unless the actor
+//!   opts in (next point).
+//! * **Interleaving (opt-in).** With `#[rudask::actor(interleave)]` on the
+//!   `impl` block, async methods taking `&self` run concurrently with each
+//!   other, interleaving at their `.await`s, and start on arrival. Every
+//!   other call (sync methods, `&mut self` methods, attribute reads) stays
+//!   exclusive and in arrival order: it waits for the `&self` calls running
+//!   before it to finish, and the calls arriving after it wait for it (a
+//!   reader/writer discipline per actor). The type must then be `Sync`
+//!   (share state between concurrent calls with atomics or locks), and the
+//!   block must have some public async `&self` method; both are checked at
+//!   compile time.
 //! * **Attributes.** Fields marked `#[actor(attr)]` are read with
 //!   `handle.attr_NAME()`.
 //! * **Lifetime.** The actor lives while some client holds a handle (clones
@@ -68,6 +79,48 @@
 //!
 //! let calls: Vec<_> = (0..3).map(|_| counter.increment()).collect();
 //! assert_eq!(client.gather(&calls).await?, vec![17, 18, 19]);
+//! # Ok(()) }
+//! ```
+//!
+//! An interleaving actor: `fetch` calls overlap (each waits on a slow
+//! source without holding up the others), while `set_source` runs alone.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! #[rudask::actor]
+//! pub struct Cache {
+//!     source: String,
+//!     fetches: AtomicU64,
+//! }
+//!
+//! #[rudask::actor(interleave)]
+//! impl Cache {
+//!     pub fn new(source: String) -> Self {
+//!         Cache { source, fetches: AtomicU64::new(0) }
+//!     }
+//!     /// Shared: runs concurrently with other `fetch` calls.
+//!     pub async fn fetch(&self, key: String) -> String {
+//!         tokio::task::yield_now().await;
+//!         self.fetches.fetch_add(1, Ordering::Relaxed);
+//!         format!("{}/{key}", self.source)
+//!     }
+//!     /// Exclusive: waits for running `fetch` calls, then runs alone.
+//!     pub fn set_source(&mut self, source: String) -> u64 {
+//!         self.source = source;
+//!         *self.fetches.get_mut()
+//!     }
+//! }
+//!
+//! # #[tokio::main] async fn main() -> rudask::Result<()> {
+//! let cluster = rudask::LocalCluster::threads(1).await?;
+//! let client = cluster.client().await?;
+//! let cache = client.submit_actor(Cache::new, ("a".to_string(),)).await?;
+//! let before: Vec<_> = ["x", "y"].map(|k| cache.fetch(k.into())).into();
+//! // Arrives after both fetches: sees them done.
+//! assert_eq!(cache.set_source("b".into()).await?, 2);
+//! assert_eq!(client.gather(&before).await?, vec!["a/x", "a/y"]);
+//! assert_eq!(cache.fetch("z".into()).await?, "b/z");
 //! # Ok(()) }
 //! ```
 

@@ -130,8 +130,8 @@ pub use wait::{progress, wait, Return};
 pub mod __private {
     pub use crate::actor::{encode_arg, CtorDef, RawActor};
     pub use crate::runtime::actors::{
-        actor_mut, host_actor, ActorObject, Method as ActorMethod, MethodKind as ActorMethodKind,
-        ATTR_BIT,
+        actor_mut, actor_shared, host_actor, interleaving, ActorObject, Method as ActorMethod,
+        MethodKind as ActorMethodKind, ATTR_BIT,
     };
     pub use futures::future::BoxFuture;
     pub use inventory;

@@ -541,3 +541,97 @@ pub async fn hold_expiring_lease(name: String, timeout_ms: u64) -> rudask::Resul
     tokio::time::sleep(Duration::from_secs(60)).await;
     sem.release().await
 }
+
+/// An interleaving actor whose `meet` calls wait for each other.
+#[derive(Debug, Default)]
+#[rudask::actor]
+pub struct Meeting {
+    inside: std::sync::atomic::AtomicU64,
+    meetings: std::sync::atomic::AtomicU64,
+    left: std::sync::atomic::AtomicU64,
+    arrived: tokio::sync::Notify,
+    /// How many `write` calls ran.
+    #[actor(attr)]
+    pub writes: u64,
+}
+
+#[rudask::actor(interleave)]
+impl Meeting {
+    /// A new meeting.
+    pub fn new() -> Self {
+        Meeting::default()
+    }
+
+    /// Waits up to `patience_ms` for `n` calls (this one included) to be
+    /// inside at once; returns whether they were, and the writes seen on entry.
+    pub async fn meet(&self, n: u64, patience_ms: u64) -> (bool, u64) {
+        let writes = self.writes;
+        let met = meet([&self.inside, &self.meetings], &self.arrived, n, patience_ms).await;
+        self.left.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (met, writes)
+    }
+
+    /// An exclusive call: counts a write, and returns how many `meet` calls
+    /// had ended and how many are inside.
+    pub async fn write(&mut self) -> (u64, u64) {
+        self.writes += 1;
+        yield_once().await;
+        let left = self.left.load(std::sync::atomic::Ordering::SeqCst);
+        (left, self.inside.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// The same meeting without `interleave`: its calls run one at a time.
+#[derive(Debug, Default)]
+#[rudask::actor]
+pub struct SerialMeeting {
+    inside: std::sync::atomic::AtomicU64,
+    meetings: std::sync::atomic::AtomicU64,
+    arrived: tokio::sync::Notify,
+}
+
+#[rudask::actor]
+impl SerialMeeting {
+    /// A new meeting.
+    pub fn new() -> Self {
+        SerialMeeting::default()
+    }
+
+    /// As [`Meeting::meet`], without the writes.
+    pub async fn meet(&self, n: u64, patience_ms: u64) -> bool {
+        meet([&self.inside, &self.meetings], &self.arrived, n, patience_ms).await
+    }
+}
+
+/// Enters; whoever sees `n` calls inside at once counts a meeting, which
+/// every call inside then sees (the first to leave must not strand the
+/// others).
+async fn meet(
+    [inside, meetings]: [&std::sync::atomic::AtomicU64; 2],
+    arrived: &tokio::sync::Notify,
+    n: u64,
+    patience_ms: u64,
+) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    let seen = meetings.load(SeqCst);
+    inside.fetch_add(1, SeqCst);
+    arrived.notify_waiters();
+    let wait = async {
+        loop {
+            let notified = arrived.notified();
+            if meetings.load(SeqCst) > seen {
+                break;
+            }
+            if inside.load(SeqCst) >= n {
+                meetings.fetch_add(1, SeqCst);
+                arrived.notify_waiters();
+                break;
+            }
+            notified.await;
+        }
+    };
+    let met =
+        tokio::time::timeout(std::time::Duration::from_millis(patience_ms), wait).await.is_ok();
+    inside.fetch_sub(1, SeqCst);
+    met
+}

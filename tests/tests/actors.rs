@@ -6,7 +6,9 @@ mod common;
 use common::{eventually, within, Cluster};
 use futures::StreamExt;
 use rudask::{Error, Return, TaskExt};
-use rudask_tests::{increment_actor, tracked_drops, DropTracked, TestCounter};
+use rudask_tests::{
+    increment_actor, tracked_drops, DropTracked, Meeting, SerialMeeting, TestCounter,
+};
 
 #[tokio::test]
 async fn counter_is_exact_under_sequential_and_concurrent_calls() {
@@ -163,4 +165,40 @@ async fn bad_constructor_and_argument_errors_are_clear() {
         matches!(&err, Error::InvalidArgument(m) if m.contains("not an actor constructor")),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn async_self_methods_of_an_interleaving_actor_overlap() {
+    let (_cluster, client) = Cluster::start(1, 1).await;
+    let m = within(client.submit_actor(Meeting::new, ())).await.unwrap();
+    // Each call waits until the other is inside: they only return `true` if
+    // they ran at the same time.
+    let calls = vec![m.meet(2, 30_000), m.meet(2, 30_000)];
+    assert_eq!(within(client.gather(&calls)).await.unwrap(), vec![(true, 0), (true, 0)]);
+}
+
+#[tokio::test]
+async fn without_interleave_async_methods_do_not_overlap() {
+    let (_cluster, client) = Cluster::start(1, 1).await;
+    let m = within(client.submit_actor(SerialMeeting::new, ())).await.unwrap();
+    // The first call holds the actor until its patience runs out, alone.
+    let calls = vec![m.meet(2, 300), m.meet(2, 300)];
+    assert_eq!(within(client.gather(&calls)).await.unwrap(), vec![false, false]);
+}
+
+#[tokio::test]
+async fn a_mut_self_call_of_an_interleaving_actor_is_exclusive() {
+    let (_cluster, client) = Cluster::start(1, 1).await;
+    let m = within(client.submit_actor(Meeting::new, ())).await.unwrap();
+    // Two shared calls wait (in vain) for a third; the write arrives next and
+    // waits for both to end; the calls after it see the write and run
+    // together again.
+    let first = vec![m.meet(3, 300), m.meet(3, 300)];
+    let write = m.write();
+    let after = vec![m.meet(2, 30_000), m.meet(2, 30_000)];
+    assert_eq!(within(write).await.unwrap(), (2, 0));
+    assert_eq!(within(client.gather(&first)).await.unwrap(), vec![(false, 0), (false, 0)]);
+    assert_eq!(within(client.gather(&after)).await.unwrap(), vec![(true, 1), (true, 1)]);
+    // Attribute reads are exclusive calls too.
+    assert_eq!(within(m.attr_writes()).await.unwrap(), 1);
 }
