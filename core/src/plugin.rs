@@ -213,6 +213,15 @@ pub trait WorkerPlugin: Send + std::fmt::Debug + 'static {
     fn task_finished(&mut self, _func: &str, _ok: bool, _duration_us: u64) -> PluginResult {
         Ok(())
     }
+    /// Task `key` changed state on this worker, from `from` to `to`.
+    fn transition(
+        &mut self,
+        _key: &str,
+        _from: crate::worker::WorkerTaskState,
+        _to: crate::worker::WorkerTaskState,
+    ) -> PluginResult {
+        Ok(())
+    }
 }
 
 /// Runs one hook, turning an error or a panic into a logged failure.

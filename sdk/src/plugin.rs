@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 pub use rudask_core::plugin::{
     PluginError, PluginResult, SchedulerPlugin, TickCtx, TransitionCtx, WorkerPlugin,
 };
+pub use rudask_core::worker::WorkerTaskState;
 use std::sync::Arc;
 
 /// A scheduler plugin type offered by name; made by

@@ -202,3 +202,28 @@ async fn idle_shutdown_stops_the_cluster_once_nobody_uses_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_plugins_see_a_tasks_full_life_in_order() {
+    let (_cluster, client) = Cluster::start(1, 1).await;
+    let log = temp_path("worker-transitions.log");
+    let config = serde_json::json!({ "log": log }).to_string();
+    within(client.register_worker_plugin("example-worker", &config)).await.unwrap();
+    let f = client.submit(inc, (1,)).unwrap();
+    assert_eq!(within(&f).await.unwrap(), 2);
+    let key = f.key().to_string();
+    drop(f);
+    let expected: Vec<String> =
+        ["Received Ready", "Ready Executing", "Executing Memory", "Memory Released"]
+            .iter()
+            .map(|t| format!("{key} {t}"))
+            .collect();
+    let seen = common::eventually("the worker plugin sees the key released", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> =
+            text.lines().filter(|l| l.starts_with(&format!("{key} "))).map(String::from).collect();
+        async move { lines.last().is_some_and(|l| l.ends_with("Released")).then_some(lines) }
+    })
+    .await;
+    assert_eq!(seen, expected);
+}

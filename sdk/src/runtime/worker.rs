@@ -332,6 +332,7 @@ async fn event_loop(
     });
     let mut worker = Worker::new(welcome.id, nthreads);
     worker.set_resources(resources);
+    worker.set_track_transitions(!plugins.is_empty());
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
     }
@@ -393,6 +394,7 @@ async fn event_loop(
                         }
                         Event::Sched(ToWorker::Plugin { id, name: plugin, config }) => {
                             let error = plugins.apply(name, &plugin, config.as_deref()).err();
+                            worker.set_track_transitions(!plugins.is_empty());
                             out.to_scheduler.push(WorkerMsg::PluginResult { id, error });
                         }
                         Event::RunDone { id, result } => {
@@ -422,6 +424,9 @@ async fn event_loop(
             () = std::future::ready(()), if !out.executes.is_empty() => {}
         }
         run_tasks(&mut worker, &mut executor, &mut out, plugins);
+        for (key, from, to) in out.transitions.drain(..) {
+            plugins.each("transition", |p| p.transition(key.as_str(), from, to));
+        }
         for m in out.to_scheduler.drain(..) {
             if !uplink.send(m) {
                 return Exit::Stop;
