@@ -178,17 +178,33 @@ pub trait SchedulerPlugin: Send + std::fmt::Debug + 'static {
     }
 }
 
+/// The worker a [`WorkerPlugin`] is set up on.
+///
+/// ```
+/// use rudask_core::plugin::WorkerSetup;
+/// let w = WorkerSetup { name: "w0", local_dir: std::path::Path::new("/tmp") };
+/// assert_eq!(w.name, "w0");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSetup<'a> {
+    /// The worker's name.
+    pub name: &'a str,
+    /// The worker's own scratch directory (removed when the worker stops),
+    /// the one tasks see as `rudask::local_directory()`.
+    pub local_dir: &'a std::path::Path,
+}
+
 /// A plugin of a worker. Every hook but `name` has a default that does nothing.
 /// Hooks run on the worker's event loop, never on a task thread.
 ///
 /// ```
-/// use rudask_core::plugin::{PluginResult, WorkerPlugin};
+/// use rudask_core::plugin::{PluginResult, WorkerPlugin, WorkerSetup};
 /// #[derive(Debug)]
 /// struct Hello;
 /// impl WorkerPlugin for Hello {
 ///     fn name(&self) -> &str { "hello" }
-///     fn setup(&mut self, worker: &str) -> PluginResult {
-///         tracing::info!(worker, "hello");
+///     fn setup(&mut self, worker: &WorkerSetup<'_>) -> PluginResult {
+///         tracing::info!(worker = worker.name, dir = %worker.local_dir.display(), "hello");
 ///         Ok(())
 ///     }
 /// }
@@ -197,8 +213,8 @@ pub trait SchedulerPlugin: Send + std::fmt::Debug + 'static {
 pub trait WorkerPlugin: Send + std::fmt::Debug + 'static {
     /// Unique name; registering another plugin of the same name replaces this one.
     fn name(&self) -> &str;
-    /// Called once on the worker named `worker`; an error rejects the registration.
-    fn setup(&mut self, _worker: &str) -> PluginResult {
+    /// Called once on a worker; an error rejects the registration.
+    fn setup(&mut self, _worker: &WorkerSetup<'_>) -> PluginResult {
         Ok(())
     }
     /// Called when the plugin is removed or replaced, or the worker stops.
@@ -211,6 +227,15 @@ pub trait WorkerPlugin: Send + std::fmt::Debug + 'static {
     }
     /// A task of function `func` ran for `duration_us`; `ok` is false when it failed.
     fn task_finished(&mut self, _func: &str, _ok: bool, _duration_us: u64) -> PluginResult {
+        Ok(())
+    }
+    /// Task `key` changed state on this worker, from `from` to `to`.
+    fn transition(
+        &mut self,
+        _key: &str,
+        _from: crate::worker::WorkerTaskState,
+        _to: crate::worker::WorkerTaskState,
+    ) -> PluginResult {
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! `environ`: environment variables set on every worker.
 
-use rudask::plugin::{PluginError, PluginResult, WorkerPlugin};
+use rudask::plugin::{PluginError, PluginResult, WorkerPlugin, WorkerSetup};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -34,7 +34,7 @@ impl WorkerPlugin for Environ {
         "environ"
     }
 
-    fn setup(&mut self, worker: &str) -> PluginResult {
+    fn setup(&mut self, worker: &WorkerSetup<'_>) -> PluginResult {
         for (k, v) in &self.vars {
             if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
                 return Err(PluginError::new(format!(
@@ -47,7 +47,7 @@ impl WorkerPlugin for Environ {
             // other thread of this process reads the environment meanwhile.
             std::env::set_var(k, v);
         }
-        tracing::info!(worker, vars = self.vars.len(), "environment set");
+        tracing::info!(worker = worker.name, vars = self.vars.len(), "environment set");
         Ok(())
     }
 }

@@ -12,6 +12,8 @@
 //!   with no tasks and no clients.
 //! - `environ` ([`Environ`], worker): environment variables set on the worker
 //!   (`rudask worker --plugin environ:{"vars":{"A":"1"}}`).
+//! - `upload-directory` ([`UploadDirectory`], worker): a client-side
+//!   directory's files written into every worker's local directory.
 //!
 //! ```no_run
 //! # async fn demo(client: rudask::Client) -> rudask::Result<()> {
@@ -26,11 +28,13 @@ mod environ;
 mod event_log;
 mod idle_shutdown;
 mod task_stats;
+mod upload_directory;
 
 pub use environ::Environ;
 pub use event_log::{EventLog, EventLogConfig};
 pub use idle_shutdown::IdleShutdown;
 pub use task_stats::{FunctionStats, TaskStats, HISTOGRAM_BUCKETS};
+pub use upload_directory::UploadDirectory;
 
 use rudask::plugin::PluginError;
 

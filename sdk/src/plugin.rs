@@ -25,8 +25,9 @@
 
 use crate::error::{Error, Result};
 pub use rudask_core::plugin::{
-    PluginError, PluginResult, SchedulerPlugin, TickCtx, TransitionCtx, WorkerPlugin,
+    PluginError, PluginResult, SchedulerPlugin, TickCtx, TransitionCtx, WorkerPlugin, WorkerSetup,
 };
+pub use rudask_core::worker::WorkerTaskState;
 use std::sync::Arc;
 
 /// A scheduler plugin type offered by name; made by
@@ -265,7 +266,7 @@ impl WorkerPlugins {
 
     /// Builds every plugin and runs its `setup` for worker `worker`; the
     /// first failure is returned and the ones set up so far are torn down.
-    pub(crate) fn start(&self, worker: &str) -> Result<ActiveWorkerPlugins> {
+    pub(crate) fn start(&self, worker: &WorkerSetup<'_>) -> Result<ActiveWorkerPlugins> {
         let mut active = ActiveWorkerPlugins::default();
         for make in &self.0 {
             let mut p = make()?;
@@ -311,7 +312,7 @@ impl ActiveWorkerPlugins {
     /// removes it. Returns the error to report to the scheduler.
     pub(crate) fn apply(
         &mut self,
-        worker: &str,
+        worker: &WorkerSetup<'_>,
         name: &str,
         config: Option<&str>,
     ) -> std::result::Result<(), String> {

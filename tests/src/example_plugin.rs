@@ -5,6 +5,7 @@
 //! tasks.
 
 use rudask::core::scheduler::TaskState;
+use rudask::plugin::WorkerTaskState;
 use rudask::plugin::{PluginError, PluginResult, SchedulerPlugin, TransitionCtx, WorkerPlugin};
 
 /// `example` plugin. Config: `{"fail_start": "why"}` makes `start` fail with
@@ -57,9 +58,12 @@ rudask::register_scheduler_plugin!("example", make);
 
 /// `example-worker` plugin: every hook panics (`{"panic": true}`) or does
 /// nothing, to check that a broken worker plugin does not break its worker.
+/// With `{"log": "path"}` it appends each task transition to that file as a
+/// `key from to` line, so tests can check the order a worker plugin sees.
 #[derive(Debug, Default)]
 pub struct ExampleWorkerPlugin {
     panic: bool,
+    log: Option<std::path::PathBuf>,
 }
 
 impl WorkerPlugin for ExampleWorkerPlugin {
@@ -80,6 +84,22 @@ impl WorkerPlugin for ExampleWorkerPlugin {
         }
         Ok(())
     }
+
+    fn transition(
+        &mut self,
+        key: &str,
+        from: WorkerTaskState,
+        to: WorkerTaskState,
+    ) -> PluginResult {
+        let Some(path) = &self.log else { return Ok(()) };
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| PluginError::new(format!("cannot open {}: {e}", path.display())))?;
+        writeln!(f, "{key} {from:?} {to:?}").map_err(|e| PluginError::new(e.to_string()))
+    }
 }
 
 fn make_worker(config: &str) -> Result<Box<dyn WorkerPlugin>, PluginError> {
@@ -87,9 +107,11 @@ fn make_worker(config: &str) -> Result<Box<dyn WorkerPlugin>, PluginError> {
     struct Config {
         #[serde(default)]
         panic: bool,
+        #[serde(default)]
+        log: Option<std::path::PathBuf>,
     }
     let c: Config = serde_json::from_str(config)
         .map_err(|e| PluginError::new(format!("bad example-worker configuration: {e}")))?;
-    Ok(Box::new(ExampleWorkerPlugin { panic: c.panic }))
+    Ok(Box::new(ExampleWorkerPlugin { panic: c.panic, log: c.log }))
 }
 rudask::register_worker_plugin!("example-worker", make_worker);

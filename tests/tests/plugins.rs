@@ -7,7 +7,7 @@ mod common;
 use common::{within, Cluster};
 use rudask::Error;
 use rudask::TaskExt;
-use rudask_tests::{fail, getenv, inc};
+use rudask_tests::{fail, getenv, inc, read_local_file};
 use serde_json::Value;
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -201,4 +201,57 @@ async fn idle_shutdown_stops_the_cluster_once_nobody_uses_it() {
         async move { (!alive).then_some(()) }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_plugins_see_a_tasks_full_life_in_order() {
+    let (_cluster, client) = Cluster::start(1, 1).await;
+    let log = temp_path("worker-transitions.log");
+    let config = serde_json::json!({ "log": log }).to_string();
+    within(client.register_worker_plugin("example-worker", &config)).await.unwrap();
+    let f = client.submit(inc, (1,)).unwrap();
+    assert_eq!(within(&f).await.unwrap(), 2);
+    let key = f.key().to_string();
+    drop(f);
+    let expected: Vec<String> =
+        ["Received Ready", "Ready Executing", "Executing Memory", "Memory Released"]
+            .iter()
+            .map(|t| format!("{key} {t}"))
+            .collect();
+    let seen = common::eventually("the worker plugin sees the key released", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> =
+            text.lines().filter(|l| l.starts_with(&format!("{key} "))).map(String::from).collect();
+        async move { lines.last().is_some_and(|l| l.ends_with("Released")).then_some(lines) }
+    })
+    .await;
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_directory_reaches_every_worker_and_late_joiners() {
+    let dir = temp_path("upload-src").join("assets");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("top.txt"), "top").unwrap();
+    std::fs::write(dir.join("sub").join("deep.txt"), "deep\n").unwrap();
+    let config = rudask_plugins::UploadDirectory::config_for(&dir).unwrap();
+
+    let (mut cluster, client) = Cluster::start(2, 1).await;
+    within(client.register_worker_plugin("upload-directory", &config)).await.unwrap();
+    cluster.spawn_worker("late", 1);
+    common::wait_for_workers(&client, 3).await;
+    for w in ["w0", "w1", "late"] {
+        for (file, text) in [("assets/top.txt", "top"), ("assets/sub/deep.txt", "deep\n")] {
+            let f = client
+                .submit(read_local_file.workers([w]).pure(false), (file.to_string(),))
+                .unwrap();
+            assert_eq!(within(&f).await.unwrap().as_deref(), Some(text), "{file} on {w}");
+        }
+    }
+
+    let bad = r#"{"name":"x","files":{"../escape":"00"}}"#;
+    let err = within(client.register_worker_plugin("upload-directory", bad)).await.unwrap_err();
+    assert!(matches!(&err, Error::Scheduler(m) if m.contains("../escape")), "{err:?}");
+    let err = rudask_plugins::UploadDirectory::config_for(temp_path("no-such-dir")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
 }

@@ -76,6 +76,33 @@ pub struct Outbox {
     pub fetches: Vec<Fetch>,
     /// Tasks to start.
     pub executes: Vec<Execute>,
+    /// Task state changes, recorded only when
+    /// [`Worker::set_track_transitions`] is on (worker plugins want them).
+    pub transitions: Vec<(Key, WorkerTaskState, WorkerTaskState)>,
+}
+
+/// A task's state on a worker, as worker plugins see it.
+///
+/// ```
+/// use rudask_core::worker::WorkerTaskState;
+/// assert_ne!(WorkerTaskState::Ready, WorkerTaskState::Executing);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkerTaskState {
+    /// Just assigned by the scheduler.
+    Received,
+    /// Waiting for dependencies to arrive from peers.
+    Fetching,
+    /// All inputs here; waiting for a free slot.
+    Ready,
+    /// Running.
+    Executing,
+    /// Finished; its result is held here.
+    Memory,
+    /// Finished with an error.
+    Error,
+    /// Dropped by this worker (freed, stolen, cancelled or its inputs lost).
+    Released,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +144,7 @@ pub struct Worker {
     me: u64,
     avg_us: f64,
     acquiring: rustc_hash::FxHashSet<Key>,
+    track_transitions: bool,
 }
 
 impl Worker {
@@ -138,6 +166,33 @@ impl Worker {
             me,
             avg_us: 2.0 * PREFETCH_BELOW_US,
             acquiring: Default::default(),
+            track_transitions: false,
+        }
+    }
+
+    /// Records every task state change into [`Outbox::transitions`]; off by
+    /// default so workers without plugins pay nothing.
+    ///
+    /// ```
+    /// use rudask_core::worker::Worker;
+    /// let mut w = Worker::new(1, 4);
+    /// w.set_track_transitions(true);
+    /// ```
+    pub fn set_track_transitions(&mut self, on: bool) {
+        self.track_transitions = on;
+    }
+
+    fn note(&self, out: &mut Outbox, key: &Key, from: WorkerTaskState, to: WorkerTaskState) {
+        if self.track_transitions {
+            out.transitions.push((key.clone(), from, to));
+        }
+    }
+
+    fn note_state(state: State) -> WorkerTaskState {
+        match state {
+            State::Fetching => WorkerTaskState::Fetching,
+            State::Ready => WorkerTaskState::Ready,
+            State::Executing | State::Cancelled => WorkerTaskState::Executing,
         }
     }
 
@@ -194,13 +249,17 @@ impl Worker {
             ToWorker::Compute(ct) => self.on_compute(*ct, out),
             ToWorker::Free { keys } => {
                 for k in keys {
-                    self.data.remove(&k);
+                    if self.data.remove(&k).is_some() {
+                        self.note(out, &k, WorkerTaskState::Memory, WorkerTaskState::Released);
+                    }
                     if let Some(id) = self.by_key.get(&k).copied() {
                         let t = self.tasks.get_mut(&id).expect("indexed");
                         if t.state == State::Executing {
                             t.state = State::Cancelled;
                         } else {
+                            let from = Self::note_state(t.state);
                             self.drop_task(id);
+                            self.note(out, &k, from, WorkerTaskState::Released);
                         }
                     }
                 }
@@ -208,6 +267,11 @@ impl Worker {
             ToWorker::Steal { task } => {
                 let stolen = matches!(self.tasks.get(&task), Some(t) if matches!(t.state, State::Fetching | State::Ready));
                 if stolen {
+                    if self.track_transitions {
+                        let t = &self.tasks[&task];
+                        let (key, from) = (t.spec.key.clone(), Self::note_state(t.state));
+                        self.note(out, &key, from, WorkerTaskState::Released);
+                    }
                     self.drop_task(task);
                 }
                 out.to_scheduler.push(WorkerMsg::StealResponse { task, stolen });
@@ -283,6 +347,9 @@ impl Worker {
         }
         let key = ct.spec.key.clone();
         let state = if missing == 0 { State::Ready } else { State::Fetching };
+        if self.track_transitions {
+            self.note(out, &key, WorkerTaskState::Received, Self::note_state(state));
+        }
         self.by_key.insert(key, id);
         self.tasks.insert(
             id,
@@ -349,6 +416,15 @@ impl Worker {
                             if t.missing == 0 && t.state == State::Fetching {
                                 t.state = State::Ready;
                                 let (constrained, order) = (t.constrained, t.order);
+                                if self.track_transitions {
+                                    let key = t.spec.key.clone();
+                                    self.note(
+                                        out,
+                                        &key,
+                                        WorkerTaskState::Fetching,
+                                        WorkerTaskState::Ready,
+                                    );
+                                }
                                 self.push_ready(constrained, order, id);
                             }
                         }
@@ -399,6 +475,14 @@ impl Worker {
         let cancelled = t.state == State::Cancelled;
         let key = t.spec.key.clone();
         self.drop_task(task);
+        if self.track_transitions {
+            let to = match (&result, cancelled) {
+                (_, true) => WorkerTaskState::Released,
+                (Ok(_), false) => WorkerTaskState::Memory,
+                (Err(_), false) => WorkerTaskState::Error,
+            };
+            self.note(out, &key, WorkerTaskState::Executing, to);
+        }
         if !cancelled {
             match result {
                 Ok(value) => {
@@ -446,12 +530,23 @@ impl Worker {
                 }
             }
             if let Some(key) = lost {
+                if self.track_transitions {
+                    let own = t.spec.key.clone();
+                    self.note(out, &own, WorkerTaskState::Ready, WorkerTaskState::Released);
+                }
                 self.drop_task(id);
                 out.to_scheduler.push(WorkerMsg::MissingData { task: id, key, worker: self.me });
                 continue;
             }
             if let Some(need) = needs(&t.spec) {
                 self.resources.acquire(need);
+            }
+            if self.track_transitions {
+                out.transitions.push((
+                    t.spec.key.clone(),
+                    WorkerTaskState::Ready,
+                    WorkerTaskState::Executing,
+                ));
             }
             self.executing += 1;
             out.executes.push(Execute {
@@ -540,3 +635,5 @@ mod tests_acquire;
 mod tests_resources;
 #[cfg(test)]
 mod tests_secede;
+#[cfg(test)]
+mod tests_transitions;

@@ -122,7 +122,12 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     let data_addr = format!("tcp://{}", listener.local_addr()?);
     let name = opts.name.clone().unwrap_or_else(|| data_addr.clone());
     let hello = hello(name.clone(), data_addr.clone(), opts.nthreads, opts.resources.clone())?;
-    let mut plugins = opts.plugins.start(&name)?;
+    // Plugins are set up after the local directory exists, so they may fill it.
+    let local_dir = LocalDir::create(&name)
+        .map_err(|e| Error::Io(format!("could not create the worker's local directory: {e}")))?;
+    let mut plugins = opts
+        .plugins
+        .start(&rudask_core::plugin::WorkerSetup { name: &name, local_dir: &local_dir.0 })?;
     let (reader, w, welcome) = conn::connect(&opts.scheduler, Role::Worker(hello)).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
@@ -148,6 +153,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         scheduler: SchedulerLink::Tcp(opts.scheduler.clone()),
         resources: opts.resources,
         plugins: &mut plugins,
+        local_dir,
     };
     let exit =
         event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
@@ -176,6 +182,13 @@ pub(crate) async fn start_local(
             let LocalJoin { uplink, welcome, events, rx, peer_rx, data_addr } = joined;
             let heartbeat = Duration::from_secs(1);
             let link = SchedulerLink::Local(scheduler.clone());
+            let local_dir = match LocalDir::create(&name) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(worker = %name, error = %e, "could not create the worker's local directory");
+                    return;
+                }
+            };
             let setup = Setup {
                 nthreads,
                 name: &name,
@@ -184,6 +197,7 @@ pub(crate) async fn start_local(
                 scheduler: link,
                 resources: resources.clone(),
                 plugins: &mut Default::default(),
+                local_dir,
             };
             let exit = event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
             peer::unregister_local(&data_addr);
@@ -303,6 +317,8 @@ struct Setup<'a> {
     resources: Vec<(String, f64)>,
     /// Plugins told about every task run.
     plugins: &'a mut crate::plugin::ActiveWorkerPlugins,
+    /// The worker's scratch directory, removed when the event loop ends.
+    local_dir: LocalDir,
 }
 
 async fn event_loop(
@@ -313,14 +329,8 @@ async fn event_loop(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
 ) -> Exit {
-    let Setup { nthreads, name, heartbeat, in_process, scheduler, resources, plugins } = setup;
-    let local_dir = match LocalDir::create(name) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(worker = %name, error = %e, "could not create the worker's local directory");
-            return Exit::Stop;
-        }
-    };
+    let Setup { nthreads, name, heartbeat, in_process, scheduler, resources, plugins, local_dir } =
+        setup;
     let (slot_events, mut slot_rx) = mpsc::unbounded_channel::<SlotEvent>();
     let ctx = Arc::new(WorkerContext {
         name: name.to_string(),
@@ -332,6 +342,7 @@ async fn event_loop(
     });
     let mut worker = Worker::new(welcome.id, nthreads);
     worker.set_resources(resources);
+    worker.set_track_transitions(!plugins.is_empty());
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
     }
@@ -392,7 +403,9 @@ async fn event_loop(
                             }
                         }
                         Event::Sched(ToWorker::Plugin { id, name: plugin, config }) => {
-                            let error = plugins.apply(name, &plugin, config.as_deref()).err();
+                            let me = rudask_core::plugin::WorkerSetup { name, local_dir: &local_dir.0 };
+                            let error = plugins.apply(&me, &plugin, config.as_deref()).err();
+                            worker.set_track_transitions(!plugins.is_empty());
                             out.to_scheduler.push(WorkerMsg::PluginResult { id, error });
                         }
                         Event::RunDone { id, result } => {
@@ -422,6 +435,9 @@ async fn event_loop(
             () = std::future::ready(()), if !out.executes.is_empty() => {}
         }
         run_tasks(&mut worker, &mut executor, &mut out, plugins);
+        for (key, from, to) in out.transitions.drain(..) {
+            plugins.each("transition", |p| p.transition(key.as_str(), from, to));
+        }
         for m in out.to_scheduler.drain(..) {
             if !uplink.send(m) {
                 return Exit::Stop;
