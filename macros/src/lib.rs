@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod actor;
+mod plugin;
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
@@ -172,6 +173,38 @@ pub fn actor(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = TokenStream2::from(attr);
     let item = TokenStream2::from(item);
     match syn::parse2(item.clone()).and_then(|i| actor::expand(attr, i)) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => {
+            let mut tokens = err.to_compile_error();
+            tokens.extend(item);
+            tokens.into()
+        }
+    }
+}
+
+/// Offers a plugin by name: put it on the function that builds the plugin
+/// from its JSON configuration. Any binary linking the crate can then enable
+/// it with `--plugin name[:json]` or `client.register_*_plugin(name, json)`.
+///
+/// ```ignore
+/// use rudask::plugin::{PluginError, SchedulerPlugin};
+///
+/// #[derive(Debug)]
+/// struct Quiet;
+/// impl SchedulerPlugin for Quiet {
+///     fn name(&self) -> &str { "quiet" }
+/// }
+///
+/// #[rudask::plugin(scheduler = "quiet")]
+/// fn quiet(_config: &str) -> Result<Box<dyn SchedulerPlugin>, PluginError> {
+///     Ok(Box::new(Quiet))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = TokenStream2::from(attr);
+    let item = TokenStream2::from(item);
+    match syn::parse2(item.clone()).and_then(|f| plugin::expand(attr, f)) {
         Ok(tokens) => tokens.into(),
         Err(err) => {
             let mut tokens = err.to_compile_error();

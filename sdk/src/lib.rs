@@ -119,7 +119,7 @@ pub use rudask_core as core;
 pub use rudask_core::graph::TaskGraph;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};
-pub use rudask_macros::{actor, main, task};
+pub use rudask_macros::{actor, main, plugin, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};

@@ -42,6 +42,7 @@ impl SchedulerPlugin for ExamplePlugin {
     }
 }
 
+#[rudask::plugin(scheduler = "example")]
 fn make(config: &str) -> Result<Box<dyn SchedulerPlugin>, PluginError> {
     #[derive(serde::Deserialize)]
     struct Config {
@@ -54,7 +55,6 @@ fn make(config: &str) -> Result<Box<dyn SchedulerPlugin>, PluginError> {
         .map_err(|e| PluginError::new(format!("bad example configuration: {e}")))?;
     Ok(Box::new(ExamplePlugin { fail_start: c.fail_start, panic: c.panic }))
 }
-rudask::register_scheduler_plugin!("example", make);
 
 /// `example-worker` plugin: every hook panics (`{"panic": true}`) or does
 /// nothing, to check that a broken worker plugin does not break its worker.
@@ -102,6 +102,7 @@ impl WorkerPlugin for ExampleWorkerPlugin {
     }
 }
 
+#[rudask::plugin(worker = "example-worker")]
 fn make_worker(config: &str) -> Result<Box<dyn WorkerPlugin>, PluginError> {
     #[derive(serde::Deserialize)]
     struct Config {
@@ -114,4 +115,3 @@ fn make_worker(config: &str) -> Result<Box<dyn WorkerPlugin>, PluginError> {
         .map_err(|e| PluginError::new(format!("bad example-worker configuration: {e}")))?;
     Ok(Box::new(ExampleWorkerPlugin { panic: c.panic, log: c.log }))
 }
-rudask::register_worker_plugin!("example-worker", make_worker);
