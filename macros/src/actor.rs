@@ -1,7 +1,7 @@
 //! `#[rudask::actor]`: on a struct, attribute reads; on its `impl` block, the
 //! typed handle, the method table and the registered constructors.
 
-use super::{check_common, output_of, unsupported_in_type, Errors, Output};
+use super::{check_common, output_of, run_and_encode, unsupported_in_type, Errors};
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
@@ -280,21 +280,7 @@ fn expand_impl(imp: ItemImpl, interleave: Option<Ident>) -> Result<TokenStream2,
         let output_ty = output.ty();
         let await_call = sig.asyncness.as_ref().map(|_| quote!(.await));
         let call = quote_spanned!(site=> __this.#fname(#(#idents),*) #await_call);
-        let run = match output {
-            Output::Unit => quote_spanned! {site=>
-                #call;
-                ::rudask::__private::task_result(())
-            },
-            Output::Plain(_) => quote_spanned! {site=>
-                let __r = #call;
-                ::rudask::__private::task_result(__r)
-            },
-            Output::Fallible(_) => quote_spanned! {site=>
-                let __r = #call;
-                let __r = __r.map_err(|e| ::rudask::__private::error_failure(&e))?;
-                ::rudask::__private::task_result(__r)
-            },
-        };
+        let run = run_and_encode(&output, site, call);
         let indices = 0..len;
         let decode = quote_spanned! {site=>
             #args.expect_len(#len)?;

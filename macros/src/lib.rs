@@ -352,6 +352,27 @@ impl Output<'_> {
     }
 }
 
+/// Statements that make `call` and turn its value into a task result (an
+/// `Err` into a failure). A unit output is encoded directly: binding `()` to a
+/// variable would trip clippy's `let_unit_value` in the user's crate.
+fn run_and_encode(output: &Output<'_>, site: Span, call: TokenStream2) -> TokenStream2 {
+    match output {
+        Output::Unit => quote_spanned! {site=>
+            #call;
+            ::rudask::__private::task_result(())
+        },
+        Output::Plain(_) => quote_spanned! {site=>
+            let __r = #call;
+            ::rudask::__private::task_result(__r)
+        },
+        Output::Fallible(_) => quote_spanned! {site=>
+            let __r = #call;
+            let __r = __r.map_err(|e| ::rudask::__private::error_failure(&e))?;
+            ::rudask::__private::task_result(__r)
+        },
+    }
+}
+
 fn output_of(output: &ReturnType) -> Output<'_> {
     let ReturnType::Type(_, ty) = output else {
         return Output::Unit;
@@ -449,23 +470,7 @@ fn expand_task(func: ItemFn) -> Result<TokenStream2, syn::Error> {
     let site = Span::mixed_site();
     let await_call = asyncness.as_ref().map(|_| quote!(.await));
     let call = quote_spanned!(site=> #name::call(#(#idents),*) #await_call);
-    // A unit output is encoded directly: binding `()` to a variable would trip
-    // clippy's `let_unit_value` in the user's crate.
-    let run_and_encode = match output {
-        Output::Unit => quote_spanned! {site=>
-            #call;
-            ::rudask::__private::task_result(())
-        },
-        Output::Plain(_) => quote_spanned! {site=>
-            let __r = #call;
-            ::rudask::__private::task_result(__r)
-        },
-        Output::Fallible(_) => quote_spanned! {site=>
-            let __r = #call;
-            let __r = __r.map_err(|e| ::rudask::__private::error_failure(&e))?;
-            ::rudask::__private::task_result(__r)
-        },
-    };
+    let run_and_encode = run_and_encode(&output, site, call);
     let body = quote_spanned! {site=>
         args.expect_len(#len)?;
         #(let #idents: #tys = args.get(#indices, #param_names)?;)*

@@ -75,13 +75,8 @@ impl Client {
         let options = SubmitOptions::new().pure(false);
         let task = CtorTask { id: func, name };
         let (spec, deps) = build_spec(&task, &options, slots, Some(ctor_key))?;
-        let wanted = vec![spec.key.clone()];
-        let refs = self.inner.register(
-            &wanted,
-            ClientMsg::UpdateGraph { tasks: vec![spec], wanted: wanted.clone() },
-        )?;
+        let placed: Future<String> = self.inner.submit_spec(spec)?;
         drop(deps);
-        let placed: Future<String> = Future::new(refs.into_iter().next().expect("one key"));
         let worker = placed.result().await?;
         let host = lock(&self.inner.shared.workers)
             .values()

@@ -124,6 +124,16 @@ impl Drop for ClientInner {
 }
 
 impl ClientInner {
+    /// Submits one task the client wants, and returns its future.
+    pub(crate) fn submit_spec<T>(self: &Arc<Self>, spec: TaskSpec) -> Result<Future<T>> {
+        let wanted = vec![spec.key.clone()];
+        let refs = self.register(
+            &wanted,
+            ClientMsg::UpdateGraph { tasks: vec![spec], wanted: wanted.clone() },
+        )?;
+        Ok(Future::new(refs.into_iter().next().expect("one key")))
+    }
+
     /// Sends a request to the scheduler and waits for its reply.
     pub(crate) async fn request(&self, req: Request) -> Result<Reply> {
         let id = self.shared.next_request.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -334,13 +344,9 @@ impl Client {
         let options = task.options();
         options.validate()?;
         let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
-        let wanted = vec![spec.key.clone()];
-        let refs = self.inner.register(
-            &wanted,
-            ClientMsg::UpdateGraph { tasks: vec![spec], wanted: wanted.clone() },
-        )?;
+        let future = self.inner.submit_spec(spec)?;
         drop(deps);
-        Ok(Future::new(refs.into_iter().next().expect("one key")))
+        Ok(future)
     }
 
     /// Submits one task per argument tuple, in one message.
