@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod collection;
 pub mod error;
 pub mod graph;
 pub mod mem;

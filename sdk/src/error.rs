@@ -95,6 +95,10 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// The operation is not available for this input; the message says what
+    /// is, instead.
+    #[error("{0}")]
+    Unsupported(String),
     /// A function was called where it cannot work: a worker-only function
     /// outside a task, or a blocking call inside async code.
     #[error("{0}")]

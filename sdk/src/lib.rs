@@ -107,7 +107,7 @@ mod wait;
 
 pub use actor::{Actor, ActorFuture, ActorType, Constructor};
 pub use as_completed::{as_completed, AsCompleted, Batches};
-pub use client::{Client, ClientExecutor, Event, Scatter, Subscription};
+pub use client::{Client, ClientExecutor, Event, PersistOptions, Scatter, Subscription};
 pub use client::{GraphBuilder, GraphKey, OutputKey};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::{local_directory, worker_name};
@@ -116,6 +116,7 @@ pub use error::{Error, Result};
 pub use future::{fire_and_forget, Future, KeyRef, Status};
 pub use nested::{get_client, rejoin, secede, worker_client, WorkerClient};
 pub use rudask_core as core;
+pub use rudask_core::collection::{Collection, CollectionMeta, Retain};
 pub use rudask_core::graph::TaskGraph;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};

@@ -159,7 +159,39 @@ fn decode_bytes<T: DeserializeOwned + Any>(p: &Bytes) -> Result<T, String> {
             std::any::type_name::<T>()
         ));
     }
-    rmp_serde::from_slice(p).map_err(|e| e.to_string())
+    let previous = DECODING.with(|d| d.replace(Some(p.clone())));
+    let r = rmp_serde::from_slice(p).map_err(|e| e.to_string());
+    DECODING.with(|d| d.replace(previous));
+    r
+}
+
+thread_local! {
+    /// The buffer being decoded by [`decode`] on this thread, so that
+    /// [`shared_bytes`] can hand out slices of it instead of copies.
+    static DECODING: std::cell::RefCell<Option<Bytes>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `slice` as [`Bytes`]: a zero-copy slice of the buffer being decoded when
+/// `slice` lies inside it (as the bytes a `Deserialize` impl borrows with
+/// `visit_borrowed_bytes` do), a copy otherwise. Large values such as Arrow
+/// IPC partitions use it to keep their buffers in the received frame.
+///
+/// ```
+/// let p = rudask_core::registry::encode(&"not borrowed".to_string()).unwrap();
+/// let b = rudask_core::registry::shared_bytes(b"abc");
+/// assert_eq!(&b[..], b"abc");
+/// # drop(p);
+/// ```
+pub fn shared_bytes(slice: &[u8]) -> Bytes {
+    DECODING.with(|d| match &*d.borrow() {
+        Some(src)
+            if src.as_ptr() <= slice.as_ptr()
+                && slice.as_ptr() as usize + slice.len() <= src.as_ptr() as usize + src.len() =>
+        {
+            src.slice_ref(slice)
+        }
+        _ => Bytes::copy_from_slice(slice),
+    })
 }
 
 /// A value kept in memory, with its encoding made at most once.
@@ -249,6 +281,39 @@ mod tests {
         let p = hold(vec![1.0f64]);
         assert!(decode::<Vec<i64>>(&p).unwrap_err().contains("found a vector of f64"));
         assert!(decode::<String>(&hold(3i64)).is_err());
+    }
+
+    /// Bytes that decode as slices of the payload they came from.
+    #[derive(Clone)]
+    struct Shared(Bytes);
+
+    impl<'de> serde::Deserialize<'de> for Shared {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Shared;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Shared, E> {
+                    Ok(Shared(shared_bytes(v)))
+                }
+            }
+            d.deserialize_bytes(V)
+        }
+    }
+
+    #[test]
+    fn borrowed_bytes_are_slices_of_the_payload_not_copies() {
+        let body = vec![7u8; 10_000];
+        let p = encode(&body).unwrap();
+        let raw = p.as_bytes().unwrap().clone();
+        let got: Shared = decode(&p).unwrap();
+        assert_eq!(&got.0[..], &body[..]);
+        let inside = raw.as_ptr() <= got.0.as_ptr()
+            && got.0.as_ptr() as usize + got.0.len() <= raw.as_ptr() as usize + raw.len();
+        assert!(inside, "the decoded bytes point into the payload");
+        assert_eq!(&shared_bytes(b"outside")[..], b"outside", "outside a decode it copies");
     }
 
     #[test]

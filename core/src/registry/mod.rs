@@ -8,7 +8,7 @@
 
 mod codec;
 
-pub use codec::{decode, encode, encode_serde, hold};
+pub use codec::{decode, encode, encode_serde, hold, shared_bytes};
 
 use crate::error::{FailureKind, TaskFailure};
 use crate::protocol::Payload;
@@ -61,6 +61,39 @@ impl TaskArgs {
                 format!("task {} takes {n} arguments but was given {}", self.name, self.args.len()),
             ))
         }
+    }
+
+    /// Number of arguments.
+    pub fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    /// True when there are no arguments.
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty()
+    }
+
+    /// Decodes every argument from `i` on as `T`: the variadic tail of a
+    /// task that takes any number of dependencies (a concatenation, a
+    /// reduction), registered by hand as a [`TaskDef`].
+    ///
+    /// ```
+    /// use rudask_core::registry::{encode, TaskArgs};
+    /// let args = TaskArgs::new("sum", vec![encode(&1i64).unwrap(), encode(&2i64).unwrap()]);
+    /// assert_eq!(args.get_rest::<i64>(0, "parts").unwrap(), [1, 2]);
+    /// ```
+    pub fn get_rest<T: DeserializeOwned + Clone + std::any::Any>(
+        &self,
+        i: usize,
+        param: &str,
+    ) -> Result<Vec<T>, TaskFailure> {
+        (i..self.args.len()).map(|j| self.get(j, param)).collect()
+    }
+
+    /// Argument `i` as it arrived, not decoded (a kernel that passes a
+    /// value through unchanged, whatever its type).
+    pub fn payload(&self, i: usize) -> Option<&Payload> {
+        self.args.get(i)
     }
 
     /// Decodes argument `i` (named `param` in the function) as `T`.

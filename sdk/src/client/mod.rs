@@ -7,6 +7,7 @@
 
 mod actor;
 mod admin;
+mod collection;
 mod coord;
 mod data;
 mod events;
@@ -15,6 +16,7 @@ mod placement;
 mod plugins;
 mod scatter;
 
+pub use collection::PersistOptions;
 pub(crate) use coord::{Grant, Received, SubBuffer};
 pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};

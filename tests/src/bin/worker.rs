@@ -1,5 +1,6 @@
 //! `rudask-test-worker`: the `rudask` command line with the test tasks linked in.
 
+use rudask_collections as _;
 use rudask_plugins as _;
 use rudask_tests as _;
 
