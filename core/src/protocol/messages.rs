@@ -276,6 +276,32 @@ pub enum Request {
         /// The question, JSON.
         query: String,
     },
+    /// Publish datasets, all or none: a name taken by another dataset fails
+    /// the request unless `override_existing`.
+    PublishDatasets {
+        /// Names and what they name.
+        items: Vec<(String, super::Publication)>,
+        /// Replace datasets of the same names.
+        override_existing: bool,
+        /// The publisher's clock, seconds since the Unix epoch.
+        time: f64,
+    },
+    /// Remove a dataset (its keys are released, its files deleted).
+    UnpublishDataset {
+        /// The name.
+        name: String,
+    },
+    /// Describe every dataset; answered by [`Reply::Datasets`].
+    ListDatasets,
+    /// A dataset; answered by [`Reply::Dataset`], or [`Reply::NoDataset`]
+    /// when there is none of that name and `wait` is false. With `wait`, the
+    /// answer comes once the name is published.
+    GetDataset {
+        /// The name.
+        name: String,
+        /// Wait for the name to be published.
+        wait: bool,
+    },
 }
 
 /// The scheduler's answer to a [`Request`], variant for variant.
@@ -301,6 +327,14 @@ pub enum Reply {
     Coord(super::CoordReply),
     /// Answer to [`Request::PluginQuery`]: the plugin's answer, JSON.
     PluginQuery(String),
+    /// Answer to [`Request::GetDataset`]. The keys are held for the getter
+    /// (as if it had submitted them) before this is sent.
+    Dataset(super::Publication),
+    /// Answer to [`Request::GetDataset`] for a name that is not published:
+    /// the names that are.
+    NoDataset(Vec<String>),
+    /// Answer to [`Request::ListDatasets`].
+    Datasets(Vec<super::DatasetInfo>),
 }
 
 /// Why the scheduler could not answer a [`Request`].
@@ -319,6 +353,8 @@ pub enum RequestErrorKind {
     InvalidArgument,
     /// The request was valid but could not be carried out.
     Failed,
+    /// A dataset of that name exists (publishing without override).
+    Exists,
 }
 
 impl RequestError {
@@ -505,6 +541,13 @@ pub enum WorkerMsg {
         /// The plugin's error.
         error: Option<String>,
     },
+    /// Outcome of a [`ToWorker::StoreParts`], one entry per key asked for.
+    PartsStored {
+        /// The dataset's directory, as sent.
+        dir: String,
+        /// Each key and its file, or why it could not be written.
+        results: Vec<(Key, Result<super::StoredPart, String>)>,
+    },
 }
 
 /// Where the data of a dependency can be fetched.
@@ -589,6 +632,16 @@ pub enum ToWorker {
         name: String,
         /// JSON configuration, or `None` to remove the plugin.
         config: Option<String>,
+    },
+    /// Write these keys' data to files of a published dataset, atomically,
+    /// and answer with [`WorkerMsg::PartsStored`].
+    StoreParts {
+        /// The dataset store's directory (shared with the scheduler's host).
+        store: String,
+        /// The dataset's directory inside it.
+        dir: String,
+        /// Each key and its file name.
+        parts: Vec<(Key, String)>,
     },
 }
 

@@ -10,12 +10,17 @@
 mod coalesce;
 pub mod codec;
 mod coord;
+mod datasets;
 mod messages;
 mod payload;
 mod profile;
 
 pub use coalesce::Coalesce;
 pub use coord::{CoordReply, CoordRequest, CoordValue, PrimitiveInfo};
+pub use datasets::{
+    check_dataset_name, CatalogChange, DatasetInfo, DatasetRecord, Publication, StoredPart,
+    MAX_DATASET_NAME,
+};
 pub use messages::*;
 pub use payload::{Object, Payload, INLINE_MAX};
 pub use profile::{FunctionProfile, Profile, WorkerTime};

@@ -252,6 +252,7 @@ impl Scheduler {
         self.dirty.clear();
         self.fire_and_forget.clear();
         self.coord_restarted();
+        self.datasets_restarted(comm);
         self.on_wait_for_workers(c, request, n, comm);
     }
 

@@ -22,6 +22,7 @@ impl Scheduler {
         };
         self.admin_client_lost(c);
         self.coord_client_lost(c, comm);
+        self.datasets_client_lost(c);
         self.plugin_hook("remove_client", |p| p.remove_client(&cs.name));
         self.worker_plugins_client_lost(c);
         for id in cs.wants {
@@ -39,36 +40,7 @@ impl Scheduler {
             return;
         }
         match msg {
-            ClientMsg::UpdateGraph { tasks, wanted } => {
-                if !self.plugins.is_empty() {
-                    let keys: Vec<Key> = tasks.iter().map(|t| t.key.clone()).collect();
-                    let name = self.clients[c].name.clone();
-                    self.plugin_hook("update_graph", |p| p.update_graph(&name, &keys));
-                }
-                let (new, unknown) = self.add_tasks(tasks);
-                for (id, missing) in unknown {
-                    let failure = TaskFailure::new(
-                        FailureKind::MissingDependency,
-                        format!(
-                            "dependency {missing} of task {} is not known to the scheduler (was it released?)",
-                            self.tasks[id].key
-                        ),
-                    );
-                    self.fail(id, failure, comm);
-                }
-                let cyclic = self.cyclic(&new);
-                self.unlink(&cyclic);
-                for id in cyclic {
-                    let failure = TaskFailure::new(
-                        FailureKind::MissingDependency,
-                        format!("task {} is part of a dependency cycle", self.tasks[id].key),
-                    );
-                    self.fail(id, failure, comm);
-                }
-                self.want_keys(c, wanted, comm);
-                // Tasks sent along that nothing wants or depends on are dropped.
-                self.maybe_release.extend(new);
-            }
+            ClientMsg::UpdateGraph { tasks, wanted } => self.submit_tasks(c, tasks, wanted, comm),
             ClientMsg::Want { keys } => self.want_keys(c, keys, comm),
             ClientMsg::Release { keys } => {
                 for k in keys {
@@ -90,12 +62,51 @@ impl Scheduler {
         self.finish(comm);
     }
 
+    /// Adds tasks sent by client `c` (or a holder of the scheduler's own)
+    /// and makes `c` want `wanted`.
+    pub(super) fn submit_tasks(
+        &mut self,
+        c: ClientId,
+        tasks: Vec<crate::graph::TaskSpec>,
+        wanted: Vec<Key>,
+        comm: &mut impl Comm,
+    ) {
+        if !self.plugins.is_empty() {
+            let keys: Vec<Key> = tasks.iter().map(|t| t.key.clone()).collect();
+            let name = self.clients[c].name.clone();
+            self.plugin_hook("update_graph", |p| p.update_graph(&name, &keys));
+        }
+        let (new, unknown) = self.add_tasks(tasks);
+        for (id, missing) in unknown {
+            let failure = TaskFailure::new(
+                FailureKind::MissingDependency,
+                format!(
+                    "dependency {missing} of task {} is not known to the scheduler (was it released?)",
+                    self.tasks[id].key
+                ),
+            );
+            self.fail(id, failure, comm);
+        }
+        let cyclic = self.cyclic(&new);
+        self.unlink(&cyclic);
+        for id in cyclic {
+            let failure = TaskFailure::new(
+                FailureKind::MissingDependency,
+                format!("task {} is part of a dependency cycle", self.tasks[id].key),
+            );
+            self.fail(id, failure, comm);
+        }
+        self.want_keys(c, wanted, comm);
+        // Tasks sent along that nothing wants or depends on are dropped.
+        self.maybe_release.extend(new);
+    }
+
     /// A snapshot of the scheduler's state, with the states of `keys`.
     pub fn info(&self, keys: &[Key]) -> crate::protocol::SchedulerInfo {
         crate::protocol::SchedulerInfo {
             workers: self.worker_infos(),
             tasks: self.tasks.len(),
-            clients: self.clients.len() - usize::from(self.coord.holder().is_some()),
+            clients: self.client_count(),
             key_states: keys
                 .iter()
                 .map(|k| {

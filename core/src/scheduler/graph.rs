@@ -201,6 +201,7 @@ impl Scheduler {
     pub(super) fn finish(&mut self, comm: &mut impl Comm) {
         loop {
             self.drain(comm);
+            self.datasets_flush(comm);
             if self.dirty.is_empty() {
                 break;
             }

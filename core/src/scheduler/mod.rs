@@ -21,6 +21,8 @@ mod admin;
 mod clients;
 mod coord;
 mod data_ops;
+mod datasets;
+pub use datasets::LOAD_PART;
 mod events;
 mod fifo;
 mod futures;
@@ -46,6 +48,8 @@ mod tests_admin;
 mod tests_coord;
 #[cfg(test)]
 mod tests_data_ops;
+#[cfg(test)]
+mod tests_datasets;
 #[cfg(test)]
 mod tests_futures;
 #[cfg(test)]
@@ -98,6 +102,10 @@ pub trait Comm {
     fn send_client(&mut self, client: ClientId, msg: ToClient);
     /// Queue a message to a worker.
     fn send_worker(&mut self, worker: WorkerId, msg: ToWorker);
+    /// Record a change of a published dataset in the durable catalog. Only
+    /// called once [`Scheduler::restore_datasets`] configured a store;
+    /// drivers without one need not implement it.
+    fn catalog(&mut self, _change: crate::protocol::CatalogChange) {}
 }
 
 /// Tunables of the scheduling rules.
@@ -187,6 +195,7 @@ pub struct Scheduler {
     now_us: u64,
     generations: fifo::Generations,
     coord: coord::Coord,
+    datasets: datasets::Datasets,
     plugins: crate::plugin::SchedulerPlugins,
     worker_plugins: worker_plugins::WorkerPlugins,
     // Run time of the task finishing now, for the plugins' transition hook.
@@ -218,6 +227,7 @@ impl Scheduler {
             now_us: 0,
             generations: Default::default(),
             coord: Default::default(),
+            datasets: Default::default(),
             plugins: Default::default(),
             worker_plugins: Default::default(),
             finishing_us: 0,
@@ -274,7 +284,13 @@ impl Scheduler {
 
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
-        self.clients.len() - usize::from(self.coord.holder().is_some())
+        self.clients.len() - self.pseudo_clients()
+    }
+
+    /// Clients that are the scheduler's own holders of keys (coordination
+    /// primitives, published datasets), not connections.
+    fn pseudo_clients(&self) -> usize {
+        usize::from(self.coord.holder().is_some()) + usize::from(self.datasets_holder().is_some())
     }
 
     fn intern_func(&mut self, id: &Arc<str>) -> FuncIdx {
@@ -300,8 +316,11 @@ impl Scheduler {
         {
             self.maybe_release.push(id);
         }
+        let deps = if old.is_active() != new.is_active() { std::mem::take(&mut t.deps) } else { Vec::new() };
+        if matches!(new, TaskState::Memory | TaskState::Erred) {
+            self.dataset_task_settled(id);
+        }
         if old.is_active() != new.is_active() {
-            let deps = std::mem::take(&mut t.deps);
             for &d in &deps {
                 let dep = &mut self.tasks[d];
                 if new.is_active() {
@@ -431,6 +450,7 @@ impl Scheduler {
         self.check_data_ops();
         self.check_restrictions();
         self.check_coord();
+        self.check_datasets();
     }
 }
 

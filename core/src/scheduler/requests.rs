@@ -53,6 +53,12 @@ impl Scheduler {
             Request::PluginQuery { name, query } => {
                 self.on_plugin_query(c, id, &name, &query, comm)
             }
+            Request::PublishDatasets { items, override_existing, time } => {
+                self.on_publish(c, id, items, override_existing, time, comm)
+            }
+            Request::UnpublishDataset { name } => self.on_unpublish(c, id, name, comm),
+            Request::ListDatasets => reply(comm, c, id, Ok(Reply::Datasets(self.on_list_datasets()))),
+            Request::GetDataset { name, wait } => self.on_get_dataset(c, id, name, wait, comm),
         }
     }
 }

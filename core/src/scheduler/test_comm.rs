@@ -1,7 +1,7 @@
 //! [`TestComm`]: an outbox that records messages, for tests of the scheduler.
 
 use super::{ClientId, Comm, WorkerId};
-use crate::protocol::{ToClient, ToWorker};
+use crate::protocol::{CatalogChange, ToClient, ToWorker};
 
 /// Records everything the scheduler sends.
 ///
@@ -16,6 +16,8 @@ pub struct TestComm {
     pub clients: Vec<(ClientId, ToClient)>,
     /// Messages to workers, in order.
     pub workers: Vec<(WorkerId, ToWorker)>,
+    /// Changes of the durable dataset catalog, in order.
+    pub catalog: Vec<CatalogChange>,
 }
 
 impl TestComm {
@@ -37,5 +39,9 @@ impl Comm for TestComm {
 
     fn send_worker(&mut self, worker: WorkerId, msg: ToWorker) {
         self.workers.push((worker, msg));
+    }
+
+    fn catalog(&mut self, change: CatalogChange) {
+        self.catalog.push(change);
     }
 }

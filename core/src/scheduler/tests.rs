@@ -1898,7 +1898,8 @@ mod prop {
                     | ToWorker::Run { .. }
                     | ToWorker::File { .. }
                     | ToWorker::Restart
-                    | ToWorker::Plugin { .. } => {}
+                    | ToWorker::Plugin { .. }
+                    | ToWorker::StoreParts { .. } => {}
                     ToWorker::Acquire { .. } => panic!("the model never asks for transfers"),
                 }
             }

@@ -83,6 +83,7 @@ impl Scheduler {
             WorkerMsg::PluginResult { id, error } => {
                 self.on_worker_plugin_result(w, id, error, comm)
             }
+            WorkerMsg::PartsStored { dir, results } => self.on_parts_stored(&dir, results, comm),
         }
         self.finish(comm);
     }

@@ -286,7 +286,8 @@ impl Worker {
             | ToWorker::Run { .. }
             | ToWorker::File { .. }
             | ToWorker::Restart
-            | ToWorker::Plugin { .. } => {}
+            | ToWorker::Plugin { .. }
+            | ToWorker::StoreParts { .. } => {}
         }
         self.run_ready(out);
     }
