@@ -28,6 +28,15 @@ enum Command {
         /// (repeatable), e.g. `--plugin event-log:{"path":"events.jsonl"}`.
         #[arg(long = "plugin", value_name = "NAME[:JSON]")]
         plugins: Vec<crate::plugin::PluginSpec>,
+        /// Directory of the durable dataset store: published datasets are
+        /// written there and restored when a scheduler starts over it.
+        /// Default: `rudask-scheduler-PORT/datasets` under the system's
+        /// temporary directory (with `--port 0`, PID instead of PORT).
+        #[arg(long, value_name = "DIR", env = "RUDASK_DATASET_STORE", conflicts_with = "no_dataset_store")]
+        dataset_store: Option<std::path::PathBuf>,
+        /// Keep published datasets in memory only.
+        #[arg(long)]
+        no_dataset_store: bool,
     },
     /// Run a worker connected to a scheduler.
     Worker {
@@ -97,8 +106,16 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Scheduler { host, port, plugins } => {
-                let mut opts = SchedulerOptions { host, port, ..Default::default() };
+            Command::Scheduler { host, port, plugins, dataset_store, no_dataset_store } => {
+                let dataset_store = match (dataset_store, no_dataset_store) {
+                    (_, true) => None,
+                    (Some(dir), false) => Some(dir),
+                    (None, false) => {
+                        let id = if port == 0 { std::process::id() } else { u32::from(port) };
+                        Some(std::env::temp_dir().join(format!("rudask-scheduler-{id}")).join("datasets"))
+                    }
+                };
+                let mut opts = SchedulerOptions { host, port, dataset_store, ..Default::default() };
                 for spec in plugins {
                     opts.plugins.add_named(spec)?;
                 }

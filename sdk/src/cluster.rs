@@ -24,6 +24,7 @@ pub struct LocalClusterBuilder {
     threads_per_worker: usize,
     port: u16,
     resources: Vec<(String, f64)>,
+    dataset_store: Option<std::path::PathBuf>,
 }
 
 impl LocalClusterBuilder {
@@ -67,8 +68,27 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Writes published datasets to a durable store in `dir`, and restores
+    /// the datasets a previous cluster left there (default: none, datasets
+    /// live in memory only).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let cluster = rudask::LocalCluster::builder().dataset_store("/var/lib/rudask").threads().await?;
+    /// # drop(cluster); Ok(()) }
+    /// ```
+    pub fn dataset_store(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.dataset_store = Some(dir.into());
+        self
+    }
+
     async fn start_scheduler(&self, dedicated_thread: bool) -> Result<SchedulerHandle> {
-        let opts = SchedulerOptions { port: self.port, dedicated_thread, ..Default::default() };
+        let opts = SchedulerOptions {
+            port: self.port,
+            dedicated_thread,
+            dataset_store: self.dataset_store.clone(),
+            ..Default::default()
+        };
         scheduler::start(opts).await
     }
 
@@ -150,7 +170,7 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Settings, starting from 2 workers with 1 slot each.
     pub fn builder() -> LocalClusterBuilder {
-        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0, resources: Vec::new() }
+        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0, resources: Vec::new(), dataset_store: None }
     }
 
     /// `n` in-process workers with one slot each.

@@ -123,6 +123,18 @@ pub enum Error {
         /// Messages dropped.
         missed: u64,
     },
+    /// Publishing under a name that is taken, without override; the message
+    /// names it.
+    #[error("{0}")]
+    DatasetExists(String),
+    /// No dataset has this name.
+    #[error("no dataset named {name:?} is published; the published datasets are: [{}]; publish it first or check the name", .available.join(", "))]
+    DatasetNotFound {
+        /// The name asked for.
+        name: String,
+        /// The names that are published.
+        available: Vec<String>,
+    },
     /// An actor's worker died or no longer hosts it: its state is gone, and
     /// every pending and later call of its handles fails with this.
     #[error("actor {actor} was lost with its worker {worker}; its state is gone, create a new actor with Client::submit_actor")]
@@ -161,6 +173,7 @@ impl From<RequestError> for Error {
         match e.kind {
             RequestErrorKind::InvalidArgument => Error::InvalidArgument(e.message),
             RequestErrorKind::Failed => Error::Scheduler(e.message),
+            RequestErrorKind::Exists => Error::DatasetExists(e.message),
         }
     }
 }

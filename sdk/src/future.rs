@@ -242,6 +242,11 @@ impl<T> Future<T> {
         Future { r, _t: PhantomData }
     }
 
+    /// The same key, read as another type.
+    pub(crate) fn cast<U>(self) -> Future<U> {
+        Future { r: self.r, _t: PhantomData }
+    }
+
     pub(crate) fn key_ref(&self) -> &Arc<KeyRef> {
         &self.r
     }

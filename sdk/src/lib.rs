@@ -108,6 +108,8 @@ mod wait;
 pub use actor::{Actor, ActorFuture, ActorType, Constructor};
 pub use as_completed::{as_completed, AsCompleted, Batches};
 pub use client::{Client, ClientExecutor, Event, PersistOptions, Scatter, Subscription};
+pub use client::{Datasets, FromDataset, Futures, Publish, PublishDatasets};
+pub use rudask_core::protocol::DatasetInfo;
 pub use client::{GraphBuilder, GraphKey, OutputKey};
 pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use context::{local_directory, worker_name};

@@ -8,6 +8,7 @@
 mod actor;
 mod admin;
 mod collection;
+mod datasets;
 mod coord;
 mod data;
 mod events;
@@ -17,6 +18,7 @@ mod plugins;
 mod scatter;
 
 pub use collection::PersistOptions;
+pub use datasets::{Datasets, FromDataset, Futures, Publish, PublishDatasets};
 pub(crate) use coord::{Grant, Received, SubBuffer};
 pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};

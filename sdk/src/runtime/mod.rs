@@ -3,6 +3,7 @@
 
 pub(crate) mod actors;
 mod admin;
+pub(crate) mod dataset_store;
 pub(crate) mod conn;
 pub(crate) mod executor;
 mod memory;

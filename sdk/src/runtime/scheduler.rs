@@ -60,6 +60,10 @@ pub struct SchedulerOptions {
     pub dedicated_thread: bool,
     /// Plugins every scheduler started with these options gets (see [`SchedulerOptions::plugin`]).
     pub plugins: crate::plugin::SchedulerPlugins,
+    /// Directory of the durable dataset store: published datasets are
+    /// written there and restored from there when a scheduler starts over
+    /// it. `None` (the default) keeps datasets in memory only.
+    pub dataset_store: Option<std::path::PathBuf>,
 }
 
 impl Default for SchedulerOptions {
@@ -71,6 +75,7 @@ impl Default for SchedulerOptions {
             tick: Duration::from_secs(1),
             dedicated_thread: true,
             plugins: Default::default(),
+            dataset_store: None,
         }
     }
 }
@@ -190,6 +195,16 @@ fn stopped() -> Error {
 /// thread of its own (see [`SchedulerOptions::dedicated_thread`]).
 pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let mut state = Scheduler::new(opts.config.clone());
+    let store = match &opts.dataset_store {
+        Some(dir) => {
+            let store = super::dataset_store::DatasetStore::open(dir)?;
+            let records = store.load()?;
+            tracing::info!(store = %store.dir(), datasets = records.len(), "dataset store opened");
+            state.restore_datasets(store.dir(), records);
+            Some(store)
+        }
+        None => None,
+    };
     for make in &opts.plugins.0 {
         let plugin = make()?;
         let name = plugin.name().to_string();
@@ -209,7 +224,7 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         match TcpListener::from_std(listener) {
             Ok(listener) => {
                 tokio::spawn(accept_loop(listener, accept_inbox));
-                event_loop(rx, state, opts.tick, &stopping).await;
+                event_loop(rx, state, opts.tick, store, &stopping).await;
             }
             Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
         }
@@ -233,6 +248,7 @@ struct ChannelComm {
     clients: SecondaryMap<ClientId, mpsc::UnboundedSender<ToClient>>,
     workers: SecondaryMap<WorkerId, mpsc::UnboundedSender<ToWorker>>,
     joining: Vec<(WorkerId, ToWorker)>,
+    store: Option<super::dataset_store::DatasetStore>,
 }
 
 impl Comm for ChannelComm {
@@ -250,15 +266,22 @@ impl Comm for ChannelComm {
             None => self.joining.push((worker, msg)),
         }
     }
+
+    fn catalog(&mut self, change: rudask_core::protocol::CatalogChange) {
+        if let Some(store) = &self.store {
+            store.apply(change);
+        }
+    }
 }
 
 async fn event_loop(
     mut rx: mpsc::UnboundedReceiver<SchedEvent>,
     mut s: Scheduler,
     tick: Duration,
+    store: Option<super::dataset_store::DatasetStore>,
     stopping: &AtomicBool,
 ) {
-    let mut comm = ChannelComm::default();
+    let mut comm = ChannelComm { store, ..Default::default() };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events = Vec::with_capacity(1024);

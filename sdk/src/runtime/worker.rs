@@ -82,6 +82,7 @@ enum Event {
     Fetched { from: u64, items: Vec<(Key, Option<Payload>)> },
     FetchFailed { from: u64, keys: Vec<Key> },
     RunDone { id: u64, result: rudask_core::registry::TaskResult },
+    PartsStored { dir: String, results: Vec<(Key, Result<rudask_core::protocol::StoredPart, String>)> },
 }
 
 /// Why a worker's event loop ended.
@@ -410,6 +411,30 @@ async fn event_loop(
                         }
                         Event::RunDone { id, result } => {
                             out.to_scheduler.push(WorkerMsg::RunResult { id, result });
+                        }
+                        Event::Sched(ToWorker::StoreParts { store, dir, parts }) => {
+                            let keys: Vec<Key> = parts.iter().map(|p| p.0.clone()).collect();
+                            let values = worker.get_data(&keys);
+                            let events = events.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let results = parts
+                                    .into_iter()
+                                    .zip(values)
+                                    .map(|((key, file), (_, value))| {
+                                        let written = value
+                                            .ok_or_else(|| format!("the worker no longer holds {key}"))
+                                            .and_then(|v| v.encoded())
+                                            .and_then(|bytes| {
+                                                super::dataset_store::write_part(&store, &dir, &file, &bytes)
+                                            });
+                                        (key, written)
+                                    })
+                                    .collect();
+                                let _ = events.send(Event::PartsStored { dir, results });
+                            });
+                        }
+                        Event::PartsStored { dir, results } => {
+                            out.to_scheduler.push(WorkerMsg::PartsStored { dir, results });
                         }
                         Event::Sched(m) => {
                             if let ToWorker::Free { keys } = &m {
