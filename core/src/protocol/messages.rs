@@ -327,8 +327,9 @@ pub enum Reply {
     Coord(super::CoordReply),
     /// Answer to [`Request::PluginQuery`]: the plugin's answer, JSON.
     PluginQuery(String),
-    /// Answer to [`Request::GetDataset`]. The keys are held for the getter
-    /// (as if it had submitted them) before this is sent.
+    /// Answer to [`Request::GetDataset`]. The dataset holds its keys (and
+    /// has started loading those that were only on disk); the getter then
+    /// wants them like any key.
     Dataset(super::Publication),
     /// Answer to [`Request::GetDataset`] for a name that is not published:
     /// the names that are.

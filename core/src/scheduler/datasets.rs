@@ -235,8 +235,9 @@ impl Scheduler {
             .collect()
     }
 
-    /// Answers a get: the getter wants the keys from now on; keys that only
-    /// live on disk are loaded back first, by tasks the dataset holds.
+    /// Answers a get with the dataset's keys (the getter then wants them);
+    /// keys that only live on disk are loaded back first, by tasks the
+    /// dataset holds.
     pub(super) fn on_get_dataset(
         &mut self,
         c: ClientId,
@@ -283,10 +284,6 @@ impl Scheduler {
             self.submit_tasks(holder, loads, Vec::new(), comm);
             let ids: Vec<TaskId> = keys.iter().map(|k| self.keys[k]).collect();
             self.dataset_hold(&ids, comm);
-        }
-        for k in &publication.keys {
-            let t = self.keys[k];
-            self.add_want(c, t, comm);
         }
         reply(comm, c, id, Ok(Reply::Dataset(publication)));
     }

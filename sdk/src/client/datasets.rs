@@ -222,10 +222,6 @@ impl Client {
         };
         let expected = C::dataset_type();
         if p.meta.type_tag() != expected {
-            // The scheduler made this client want the keys: let go of them.
-            if p.graph.is_empty() {
-                self.inner.send(ClientMsg::Release { keys: p.keys.clone() })?;
-            }
             return Err(Error::Type {
                 what: format!("dataset {name:?}"),
                 expected,
@@ -240,7 +236,7 @@ impl Client {
         C::from_dataset(&p.meta, p.keys, held)
     }
 
-    /// Futures of keys the scheduler already made this client want.
+    /// Futures of keys a dataset holds, now wanted by this client too.
     fn hold_keys(&self, keys: &[Key]) -> Result<Vec<Future<()>>> {
         let refs = self.inner.register(keys, ClientMsg::Want { keys: keys.to_vec() })?;
         Ok(refs.into_iter().map(Future::new).collect())

@@ -188,6 +188,16 @@ impl Cluster {
         matches!(w.child.try_wait(), Ok(None))
     }
 
+    /// Sends SIGKILL to the scheduler and every worker, and reaps them.
+    pub(crate) async fn kill_all(&mut self) {
+        self.scheduler.start_kill().expect("sending SIGKILL");
+        within(self.scheduler.wait()).await.expect("reaping the scheduler");
+        for mut w in self.workers.drain(..) {
+            let _ = w.child.start_kill();
+            within(w.child.wait()).await.expect("reaping a worker");
+        }
+    }
+
     /// Whether the scheduler process is still running.
     pub(crate) fn scheduler_alive(&mut self) -> bool {
         matches!(self.scheduler.try_wait(), Ok(None))
