@@ -8,6 +8,8 @@
 //! is built, so a typo fails at the call that made it, not on a worker.
 
 mod expr;
+mod ops;
+mod stats;
 mod table;
 
 pub use expr::{col, lit, BinaryOp, Expr, Literal};
