@@ -8,11 +8,13 @@
 //! is built, so a typo fails at the call that made it, not on a worker.
 
 mod expr;
+mod io;
 mod ops;
 mod stats;
 mod table;
 
 pub use expr::{col, lit, BinaryOp, Expr, Literal};
+pub use io::{CsvOptions, ParquetCompression};
 pub use table::Table;
 
 use crate::kernel::{error_failure, task_result, variadic_kernel, TaskArgs};
