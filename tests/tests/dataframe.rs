@@ -305,3 +305,237 @@ async fn operations_chain_over_many_partitions() {
     assert_eq!(column(&got, "b2").as_ref(), b2.as_ref());
     assert_eq!(column(&got, "name"), column(&kept, "name"));
 }
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let unique =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("rudask-{what}-{}-{unique}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Accounts with no nulls in the string column (CSV writes a null string
+/// and an empty one alike) and only types CSV inference gives back.
+fn csv_accounts(rows: i64, offset: i64) -> RecordBatch {
+    let name = StringArray::from_iter_values((0..rows).map(|i| format!("n{}", (i + offset) % 7)));
+    let balance = Int64Array::from_iter(
+        (0..rows).map(|i| ((i + offset) % 13 != 3).then_some((i + offset) * 7 % 101 - 50)),
+    );
+    let score =
+        Float64Array::from_iter_values((0..rows).map(|i| ((i + offset) % 17) as f64 * 0.25 - 1.0));
+    RecordBatch::try_from_iter_with_nullable([
+        ("name", Arc::new(name) as ArrayRef, true),
+        ("balance", Arc::new(balance) as _, true),
+        ("score", Arc::new(score) as _, true),
+    ])
+    .unwrap()
+}
+
+fn write_csv(path: &str, batch: &RecordBatch, delimiter: u8, header: bool) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w =
+        arrow::csv::WriterBuilder::new().with_delimiter(delimiter).with_header(header).build(file);
+    w.write(batch).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_files_read_on_the_workers_equal_the_written_batches() {
+    let (_cluster, client) = Cluster::start(2, 1).await;
+    let dir = TempDir::new("csv");
+    let parts: Vec<RecordBatch> = (0..3).map(|i| csv_accounts(200 + i * 50, i * 1000)).collect();
+    // Written out of order: partitions follow the sorted paths.
+    for i in [2, 0, 1] {
+        write_csv(&dir.path(&format!("accounts-{i}.csv")), &parts[i], b',', true);
+    }
+    let df = DataFrame::read_csv(&dir.path("accounts-*.csv")).unwrap();
+    assert_eq!(df.npartitions(), 3);
+    assert_eq!(df.schema(), parts[0].schema(), "inferred: Utf8, Int64, Float64");
+    let got = df.to_batches(&client).await.unwrap();
+    assert_eq!(got, parts);
+    let all = concat_batches(&parts[0].schema(), &parts).unwrap();
+    assert_eq!(compute(&client, &df).await, all);
+
+    let filtered = df.filter(col("balance").lt(0)).unwrap();
+    let mask = cmp::lt(column(&all, "balance"), &Int64Array::new_scalar(0)).unwrap();
+    assert_eq!(compute(&client, &filtered).await, filter_record_batch(&all, &mask).unwrap());
+
+    // Semicolons, no header, an explicit schema.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("who", DataType::Utf8, true),
+        Field::new("amount", DataType::Int64, true),
+        Field::new("score", DataType::Float64, true),
+    ]));
+    write_csv(&dir.path("plain.txt"), &parts[1], b';', false);
+    let opts = rudask_collections::dataframe::CsvOptions::new()
+        .delimiter(b';')
+        .header(false)
+        .schema(schema.clone());
+    let df = DataFrame::read_csv_with(&dir.path("plain.txt"), &opts).unwrap();
+    let got = compute(&client, &df).await;
+    assert_eq!(got, RecordBatch::try_new(schema, parts[1].columns().to_vec()).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_errors_name_the_file_and_the_line() {
+    let (_cluster, client) = Cluster::start(2, 1).await;
+    let dir = TempDir::new("csv-bad");
+    let err = DataFrame::read_csv(&dir.path("*.csv")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("no file matches") && err.to_string().contains(&dir.path("*.csv")),
+        "{err}"
+    );
+
+    let good = dir.path("a.csv");
+    let bad = dir.path("b.csv");
+    write_csv(&good, &csv_accounts(20, 0), b',', true);
+    std::fs::write(&bad, "name,balance,score\nx,1,0.5\ny,2,1.5\nz,lots,2.5\n").unwrap();
+    let df = DataFrame::read_csv(&dir.path("*.csv")).unwrap();
+    let err = within(client.compute(&df).unwrap()).await.unwrap_err();
+    assert!(matches!(err, Error::Task { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&bad) && msg.contains("line 4") && msg.contains("lots"), "{msg}");
+
+    std::fs::write(&bad, "name,balance,score\nx,1,0.5\ny,2\n").unwrap();
+    let df = DataFrame::read_csv(&dir.path("*.csv")).unwrap();
+    let msg = within(client.compute(&df).unwrap()).await.unwrap_err().to_string();
+    assert!(msg.contains(&bad) && msg.contains("line 3"), "{msg}");
+
+    // A file that goes away after the graph is built fails on the worker.
+    std::fs::write(&bad, "name,balance,score\nx,1,0.5\n").unwrap();
+    let df = DataFrame::read_csv(&dir.path("*.csv")).unwrap();
+    std::fs::remove_file(&bad).unwrap();
+    let msg = within(client.compute(&df).unwrap()).await.unwrap_err().to_string();
+    assert!(msg.contains("cannot open") && msg.contains(&bad), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parquet_round_trip_through_the_workers() {
+    let (_cluster, client) = Cluster::start(2, 1).await;
+    let dir = TempDir::new("parquet");
+    let batch = accounts(1000);
+    let df = DataFrame::from_batches(vec![batch.clone()], 4).unwrap();
+    let out = dir.path("out");
+    let rows =
+        within(client.compute(&df.filter(col("balance").ge(0)).unwrap().to_parquet(&out)).unwrap())
+            .await
+            .unwrap();
+    let mask = cmp::gt_eq(column(&batch, "balance"), &Int64Array::new_scalar(0)).unwrap();
+    let expected = filter_record_batch(&batch, &mask).unwrap();
+    assert_eq!(rows, expected.num_rows() as u64);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet", "part-00003.parquet"],
+        "no temporary files left"
+    );
+
+    let back = DataFrame::read_parquet(&format!("{out}/*.parquet")).unwrap();
+    assert_eq!(back.npartitions(), 4);
+    assert_eq!(back.schema(), batch.schema());
+    assert_eq!(compute(&client, &back).await, expected);
+    let batches = back.to_batches(&client).await.unwrap();
+    assert_eq!(concat_batches(&batch.schema(), &batches).unwrap(), expected);
+    let len = within(client.compute(&back.len()).unwrap()).await.unwrap();
+    assert_eq!(len, expected.num_rows() as u64);
+}
+
+/// The compression of the first column chunk of a Parquet file.
+fn compression_of(path: &str) -> parquet::basic::Compression {
+    use parquet::file::reader::FileReader;
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap())
+            .unwrap();
+    reader.metadata().row_group(0).column(0).compression()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parquet_files_compressed_with_snappy_and_zstd_are_read() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    let (_cluster, client) = Cluster::start(2, 1).await;
+    let dir = TempDir::new("parquet-codecs");
+    let parts = [accounts(300), accounts(500)];
+    let codecs = [Compression::SNAPPY, Compression::ZSTD(ZstdLevel::default())];
+    for (i, (part, codec)) in parts.iter().zip(codecs).enumerate() {
+        let path = dir.path(&format!("p{i}.parquet"));
+        let props = WriterProperties::builder()
+            .set_compression(codec)
+            .set_max_row_group_row_count(Some(128))
+            .build();
+        let mut w =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), part.schema(), Some(props))
+                .unwrap();
+        w.write(part).unwrap();
+        w.close().unwrap();
+        assert_eq!(compression_of(&path), codec);
+    }
+    let df = DataFrame::read_parquet(&dir.path("*.parquet")).unwrap();
+    assert_eq!(df.to_batches(&client).await.unwrap(), parts);
+
+    // And the sink writes either.
+    let zstd = dir.path("zstd");
+    let write = df.to_parquet_with(&zstd, rudask_collections::dataframe::ParquetCompression::Zstd);
+    assert_eq!(within(client.compute(&write).unwrap()).await.unwrap(), 800);
+    assert!(matches!(compression_of(&format!("{zstd}/part-00001.parquet")), Compression::ZSTD(_)));
+    let snappy = dir.path("snappy");
+    within(client.compute(&df.to_parquet(&snappy)).unwrap()).await.unwrap();
+    assert_eq!(compression_of(&format!("{snappy}/part-00000.parquet")), Compression::SNAPPY);
+    let back = DataFrame::read_parquet(&format!("{zstd}/*.parquet")).unwrap();
+    assert_eq!(back.to_batches(&client).await.unwrap(), parts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_parquet_files_are_clear_errors() {
+    let (_cluster, client) = Cluster::start(2, 1).await;
+    let dir = TempDir::new("parquet-bad");
+    let err = DataFrame::read_parquet(&dir.path("*.parquet")).unwrap_err();
+    assert!(err.to_string().contains("no file matches"), "{err}");
+
+    let garbage = dir.path("a.parquet");
+    std::fs::write(&garbage, b"this is not parquet at all").unwrap();
+    let err = DataFrame::read_parquet(&dir.path("*.parquet")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains(&garbage), "{err}");
+
+    // The first file is fine, a later one is not: the worker says which.
+    std::fs::remove_file(&garbage).unwrap();
+    let df = DataFrame::from_batches(vec![accounts(50)], 1).unwrap();
+    within(client.compute(&df.to_parquet(dir.path("ok"))).unwrap()).await.unwrap();
+    std::fs::rename(dir.path("ok/part-00000.parquet"), dir.path("a.parquet")).unwrap();
+    let later = dir.path("b.parquet");
+    std::fs::write(&later, b"PAR1 garbage").unwrap();
+    let df = DataFrame::read_parquet(&dir.path("*.parquet")).unwrap();
+    let err = within(client.compute(&df).unwrap()).await.unwrap_err();
+    assert!(matches!(err, Error::Task { .. }), "{err:?}");
+    assert!(err.to_string().contains(&later), "{err}");
+
+    // Another file with other columns.
+    let other = DataFrame::from_batches(vec![accounts(10).project(&[1, 0]).unwrap()], 1).unwrap();
+    within(client.compute(&other.to_parquet(dir.path("other"))).unwrap()).await.unwrap();
+    std::fs::rename(dir.path("other/part-00000.parquet"), &later).unwrap();
+    let df = DataFrame::read_parquet(&dir.path("*.parquet")).unwrap();
+    let msg = within(client.compute(&df).unwrap()).await.unwrap_err().to_string();
+    assert!(msg.contains(&later) && msg.contains("differ"), "{msg}");
+}
