@@ -635,3 +635,4 @@ async fn meet(
     inside.fetch_sub(1, SeqCst);
     met
 }
+pub mod dataframe_tasks;

@@ -7,8 +7,14 @@
 //! `client.compute(&df)`. Column names and types are checked while the graph
 //! is built, so a typo fails at the call that made it, not on a worker.
 
+mod expr;
+mod io;
+mod ops;
+mod stats;
 mod table;
 
+pub use expr::{col, lit, BinaryOp, Expr, Literal};
+pub use io::{CsvOptions, ParquetCompression};
 pub use table::Table;
 
 use crate::kernel::{error_failure, task_result, variadic_kernel, TaskArgs};
