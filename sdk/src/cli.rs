@@ -1,6 +1,7 @@
 //! The `rudask` command line: `scheduler`, `worker` and `demo`. Programs that
 //! carry their own tasks (such as a test worker binary) can call [`main`] to
-//! offer the same commands.
+//! offer the same commands; the `rudask` binary passes its demo to
+//! [`main_with_demo`].
 
 use crate::runtime::scheduler::{self, SchedulerOptions};
 use crate::runtime::worker::{self, WorkerOptions};
@@ -66,7 +67,8 @@ enum Command {
     },
     /// List the task functions registered in this binary.
     Tasks,
-    /// Start a local cluster in this process and run a small workload.
+    /// Start a local cluster in this process and run the published-dataset
+    /// story (only in the `rudask` binary).
     Demo {
         /// Run the workers as separate processes over TCP.
         #[arg(long)]
@@ -80,14 +82,36 @@ enum Command {
 /// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG`
 /// (default `info`).
 pub fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Like [`init_logging`], with `default` when `RUST_LOG` is not set.
+fn init_logging_at(default: &str) {
     let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// Parses the command line and runs the command.
+/// What `rudask demo` runs: given `--processes` and `--workers`.
+pub type Demo = fn(bool, usize) -> futures::future::BoxFuture<'static, crate::Result<()>>;
+
+/// Parses the command line and runs the command; `demo` is not available.
 pub fn main() -> ExitCode {
+    main_with_demo(None)
+}
+
+/// Parses the command line and runs the command, with `demo` as `rudask demo`.
+///
+/// ```no_run
+/// fn demo(_processes: bool, _workers: usize) -> futures::future::BoxFuture<'static, rudask::Result<()>> {
+///     Box::pin(async { Ok(()) })
+/// }
+/// fn main() -> std::process::ExitCode {
+///     rudask::cli::main_with_demo(Some(demo))
+/// }
+/// ```
+pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
     crate::init();
     let cli = Cli::parse();
     if let Command::Tasks = cli.command {
@@ -96,7 +120,8 @@ pub fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    init_logging();
+    // The demo's story is its output; only problems are logged.
+    init_logging_at(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -151,7 +176,12 @@ pub fn main() -> ExitCode {
                 }
                 worker::run(opts).await
             }
-            Command::Demo { processes, workers } => crate::demo::run(processes, workers).await,
+            Command::Demo { processes, workers } => match demo {
+                Some(demo) => demo(processes, workers).await,
+                None => Err(crate::Error::Unsupported(
+                    "this binary has no demo; run `cargo run --bin rudask -- demo`".into(),
+                )),
+            },
             Command::Tasks => Ok(()),
         }
     });

@@ -85,7 +85,7 @@
 //! `my-app worker --scheduler ADDR` can start this executable as a worker.
 #![deny(missing_docs)]
 
-// Lets the macros' `::rudask::...` paths resolve inside this crate too (demo tasks).
+// Lets the macros' `::rudask::...` paths resolve inside this crate too (its test tasks).
 extern crate self as rudask;
 
 pub mod actor;
@@ -96,7 +96,6 @@ mod client;
 mod cluster;
 mod context;
 pub mod coord;
-mod demo;
 mod error;
 mod future;
 mod nested;

@@ -3,9 +3,10 @@
 //! can be enabled with `--plugin NAME[:JSON]`, and the kernels of the
 //! collections (DataFrame, Array) run on a stock worker.
 
-use rudask_collections as _;
+mod demo;
+
 use rudask_plugins as _;
 
 fn main() -> std::process::ExitCode {
-    rudask::cli::main()
+    rudask::cli::main_with_demo(Some(demo::run))
 }
