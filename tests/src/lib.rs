@@ -635,3 +635,5 @@ async fn meet(
     inside.fetch_sub(1, SeqCst);
     met
 }
+
+pub mod array_tasks;

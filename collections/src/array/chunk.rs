@@ -543,7 +543,7 @@ impl<'de, T: Element> Deserialize<'de> for NdArray<T> {
 mod tests {
     use super::*;
     use rudask::core::registry::{decode, encode};
-    use rudask::Payload;
+    use rudask::core::Payload;
 
     fn round_trip<T: Element>(a: ArrayD<T>) {
         let chunk = NdArray::new(a.clone());

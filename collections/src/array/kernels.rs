@@ -191,14 +191,31 @@ fn sum_combine<T: Number>(args: TaskArgs) -> TaskResult {
     task_result(parts.into_iter().fold(T::zero(), T::add))
 }
 
-/// `(chunk, scale)`: the sum of its elements as `f64`, times `scale` (one
-/// over the number of elements of the whole array, so the tree's sum of
-/// these is the mean).
+/// `(chunk)`: the sum of its elements as `f64`.
 fn mean_all<T: Number>(args: TaskArgs) -> TaskResult {
     let chunk: NdArray<T> = args.get(0, "chunk")?;
-    let scale: f64 = args.get(1, "scale")?;
-    task_result(chunk.iter().fold(0.0, |s, &x| s + x.to_f64()) * scale)
+    task_result(chunk.iter().fold(0.0, |s, &x| s + x.to_f64()))
 }
+
+/// `(sum, n)`: `sum / n`, the last step of a mean.
+fn divide(args: TaskArgs) -> TaskResult {
+    let sum: f64 = args.get(0, "sum")?;
+    let n: f64 = args.get(1, "n")?;
+    task_result(sum / n)
+}
+pub(crate) const DIVIDE: &str = "rudask_collections::array::divide";
+variadic_kernel!(DIVIDE, divide);
+
+/// `(sums, n)`: `sums / n` elementwise, the last step of a mean along an
+/// axis.
+fn divide_chunk(args: TaskArgs) -> TaskResult {
+    let sums: NdArray<f64> = args.get(0, "sums")?;
+    let n: f64 = args.get(1, "n")?;
+    let mut sums = sums.into_inner();
+    sums.mapv_inplace(|s| s / n);
+    task_result(NdArray::new(sums))
+}
+variadic_kernel!("rudask_collections::array::divide_chunk<f64>", divide_chunk);
 
 /// `(chunk, extreme)`: its smallest or largest element.
 fn extreme_all<T: Element>(args: TaskArgs) -> TaskResult {
@@ -249,18 +266,15 @@ fn sum_axis<T: Number>(args: TaskArgs) -> TaskResult {
     task_result(NdArray::new(fold_axis(&chunk.view(), axis, |x| x, T::add)))
 }
 
-/// `(chunk, axis, scale)`: its sums along `axis` as `f64`, times `scale`.
+/// `(chunk, axis)`: its sums along `axis` as `f64`.
 fn mean_axis<T: Number>(args: TaskArgs) -> TaskResult {
     let chunk: NdArray<T> = args.get(0, "chunk")?;
     let axis: usize = args.get(1, "axis")?;
-    let scale: f64 = args.get(2, "scale")?;
     axis_check(&chunk, axis)?;
     if chunk.len_of(Axis(axis)) == 0 {
         return Err(failure("mean along an axis of length 0"));
     }
-    let mut sums = fold_axis(&chunk.view(), axis, T::to_f64, |s, x| s + x.to_f64());
-    sums.mapv_inplace(|s| s * scale);
-    task_result(NdArray::new(sums))
+    task_result(NdArray::new(fold_axis(&chunk.view(), axis, T::to_f64, |s, x| s + x.to_f64())))
 }
 
 /// `(chunk, axis, extreme)`: its minima or maxima along `axis`.
@@ -437,7 +451,7 @@ mod tests {
     use super::*;
     use rudask::core::registry::{decode, encode, Catalog};
 
-    fn call(id: &str, args: Vec<rudask::Payload>) -> TaskResult {
+    fn call(id: &str, args: Vec<rudask::core::Payload>) -> TaskResult {
         let def = Catalog::global().get(id).unwrap_or_else(|| panic!("{id} is registered"));
         match (def.prepare)(TaskArgs::new(def.id, args)) {
             rudask::core::registry::TaskCall::Sync(f) => f(),

@@ -12,8 +12,9 @@
 //!
 //! Reductions (`sum`, `mean`, `min`, `max`, over all elements or along one
 //! axis) reduce each chunk, then combine the partial results in a tree, at
-//! most [`SPLIT_EVERY`] at a time; `mean` sums `x / n` over the whole array
-//! rather than averaging chunk means, so it is exact for any chunking.
+//! most [`SPLIT_EVERY`] at a time; `mean` divides the sum of the whole array
+//! by its count rather than averaging chunk means, so it is the same for any
+//! chunking.
 
 mod chunk;
 mod kernels;
@@ -33,6 +34,14 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Arc;
+
+/// The tasks of a reduction along an axis: each is a function id and the
+/// parameters it is given.
+struct Steps {
+    chunk: (String, Vec<Arg>),
+    combine: (String, Vec<Arg>),
+    finish: Option<(String, Vec<Arg>)>,
+}
 
 /// How many partial results a reduction combines in one task.
 pub const SPLIT_EVERY: usize = 8;
@@ -590,18 +599,12 @@ impl<T: Element> Array<T> {
         })
     }
 
-    /// Reduces along `axis` (checked by the caller) with
-    /// `chunk_func(chunk, axis, chunk_params..)` per chunk, then a tree of
-    /// `combine(params.., partials..)` along the axis for each output chunk.
-    fn reduce_axis<U: Element>(
-        &self,
-        op: &str,
-        axis: usize,
-        chunk_func: String,
-        chunk_params: Vec<Arg>,
-        combine: String,
-        params: Vec<Arg>,
-    ) -> Array<U> {
+    /// Reduces along `axis` (checked by the caller) with the chunk task
+    /// `(chunk, axis, params..)`, then a tree of combine tasks `(params..,
+    /// partials..)` along the axis for each output chunk, then the finish
+    /// task `(root, params..)` if there is one.
+    fn reduce_axis<U: Element>(&self, op: &str, axis: usize, steps: Steps) -> Array<U> {
+        let Steps { chunk: (chunk_func, chunk_params), combine: (combine, params), finish } = steps;
         let mut all_params = vec![Arg::Value(encode(&axis).expect("an integer encodes"))];
         all_params.extend(chunk_params);
         let partials: Array<U> =
@@ -625,7 +628,30 @@ impl<T: Element> Array<T> {
                     })
                     .collect();
                 let block_token = Token::of(op, [token.bytes().as_slice(), &i.to_le_bytes()]);
-                tree_reduce(&mut graph, block_token, op, inputs, &combine, &params, SPLIT_EVERY)
+                let root = tree_reduce(
+                    &mut graph,
+                    block_token,
+                    op,
+                    inputs,
+                    &combine,
+                    &params,
+                    SPLIT_EVERY,
+                );
+                match &finish {
+                    None => root,
+                    Some((func, params)) => {
+                        let key = token.key(&format!("{op}.finish"), i);
+                        let mut args = vec![Arg::Dep(root)];
+                        args.extend(params.iter().cloned());
+                        graph.insert(TaskSpec {
+                            key: key.clone(),
+                            func: func.as_str().into(),
+                            args,
+                            options: Default::default(),
+                        });
+                        key
+                    }
+                }
             })
             .collect();
         Array {
@@ -671,14 +697,12 @@ impl<T: Element> Array<T> {
             )));
         }
         let e_arg = Arg::Value(encode(&e).expect("an enum encodes"));
-        Ok(self.reduce_axis(
-            op,
-            axis,
-            id::<T>("extreme_axis"),
-            vec![e_arg.clone()],
-            id::<T>("extreme_chunks"),
-            vec![e_arg],
-        ))
+        let steps = Steps {
+            chunk: (id::<T>("extreme_axis"), vec![e_arg.clone()]),
+            combine: (id::<T>("extreme_chunks"), vec![e_arg]),
+            finish: None,
+        };
+        Ok(self.reduce_axis(op, axis, steps))
     }
 }
 
@@ -880,14 +904,20 @@ impl<T: Number> Array<T> {
     /// ```
     pub fn mean(&self) -> Scalar<f64> {
         let n = self.shape.iter().product::<usize>() as f64;
-        let scale = 1.0 / n;
-        let partials: Array<f64> = self.blockwise(
-            "mean",
-            id::<T>("mean_all"),
-            vec![Arg::Value(encode(&scale).expect("a float encodes"))],
-            &scale.to_le_bytes(),
-        );
-        partials.reduce_to_scalar("mean", &id::<f64>("sum_combine"), &[])
+        let partials: Array<f64> = self.blockwise("mean", id::<T>("mean_all"), Vec::new(), &[]);
+        let sum: Scalar<f64> = partials.reduce_to_scalar("mean", &id::<f64>("sum_combine"), &[]);
+        let mut graph = sum.graph();
+        let key = partials.token.key("mean.divide", 0);
+        graph.insert(TaskSpec {
+            key: key.clone(),
+            func: kernels::DIVIDE.into(),
+            args: vec![
+                Arg::Dep(sum.key().clone()),
+                Arg::Value(encode(&n).expect("a float encodes")),
+            ],
+            options: Default::default(),
+        });
+        Scalar::new(graph, key, self.retain.clone())
     }
 
     /// The sums along `axis` (an array with that axis removed).
@@ -900,14 +930,12 @@ impl<T: Number> Array<T> {
     /// ```
     pub fn sum_axis(&self, axis: usize) -> Result<Self> {
         self.axis_len("sum_axis", axis)?;
-        Ok(self.reduce_axis(
-            "sum_axis",
-            axis,
-            id::<T>("sum_axis"),
-            Vec::new(),
-            id::<T>("add_combine"),
-            Vec::new(),
-        ))
+        let steps = Steps {
+            chunk: (id::<T>("sum_axis"), Vec::new()),
+            combine: (id::<T>("add_combine"), Vec::new()),
+            finish: None,
+        };
+        Ok(self.reduce_axis("sum_axis", axis, steps))
     }
 
     /// The means along `axis`, as `f64`. An axis of length 0 has none:
@@ -926,15 +954,13 @@ impl<T: Number> Array<T> {
                 self.shape
             )));
         }
-        let scale = 1.0 / len as f64;
-        Ok(self.reduce_axis(
-            "mean_axis",
-            axis,
-            id::<T>("mean_axis"),
-            vec![Arg::Value(encode(&scale).expect("a float encodes"))],
-            id::<f64>("add_combine"),
-            Vec::new(),
-        ))
+        let n = Arg::Value(encode(&(len as f64)).expect("a float encodes"));
+        let steps = Steps {
+            chunk: (id::<T>("mean_axis"), Vec::new()),
+            combine: (id::<f64>("add_combine"), Vec::new()),
+            finish: Some((id::<f64>("divide_chunk"), vec![n])),
+        };
+        Ok(self.reduce_axis("mean_axis", axis, steps))
     }
 
     /// The matrix product of two 2-D arrays: `self`'s columns must match
