@@ -203,7 +203,7 @@ async fn rechunk_slice_and_transpose_match_ndarray() {
         get(&client, &s).await,
         a.slice(ndarray::s![2..9, 1..5, ..]).into_owned().into_dyn()
     );
-    let empty = x.slice(&[4..4]).unwrap();
+    let empty = x.slice_axis(0, 4..4).unwrap();
     assert_eq!(get(&client, &empty).await.shape(), &[0, 6, 4]);
     let s = r.slice(&[10..11, 0..6, 1..3]).unwrap();
     assert_eq!(
@@ -259,6 +259,10 @@ async fn constructors_make_their_chunks_on_the_workers() {
         ndarray::Array1::from_iter((0..10).map(|i| i as f32)).into_dyn()
     );
     assert_eq!(value(&client, &Array::<i64>::arange(100, 30).unwrap().sum()).await, 4950);
+    let point = Array::from_ndarray(ndarray::arr0(2.5f64), &[]).unwrap();
+    assert_eq!(get(&client, &(&point * 2.0)).await, ndarray::arr0(5.0).into_dyn());
+    let line = Array::<i32>::arange(7, 3).unwrap().sum_axis(0).unwrap();
+    assert_eq!((line.shape(), get(&client, &line).await), (&[][..], ndarray::arr0(21).into_dyn()));
     let empty = Array::<f64>::zeros(&[0, 4], &[3, 3]).unwrap();
     assert_eq!(empty.chunks(), &[vec![0], vec![3, 1]]);
     assert_eq!(get(&client, &empty).await.shape(), &[0, 4]);
@@ -334,12 +338,13 @@ async fn bad_input_is_a_clear_error() {
     assert!(m.contains("[2, 2]") && m.contains("[4]") && m.contains("rechunk"), "{m}");
     assert!(invalid(Array::<f64>::ones(&[4], &[2]).unwrap().matmul(&b)).contains("2-D"));
 
-    let m = invalid(a.slice(&[2..7]));
+    let m = invalid(a.slice_axis(0, 2..7));
     assert!(m.contains("2..7") && m.contains("axis 0") && m.contains("length 6"), "{m}");
     #[allow(clippy::reversed_empty_ranges)]
     let backwards = a.slice(&[0..6, 3..1]);
     assert!(invalid(backwards).contains("axis 1"));
     assert!(invalid(a.slice(&[0..1, 0..1, 0..1])).contains("3 ranges"));
+    assert!(invalid(a.slice_axis(2, 0..1)).contains("axis 2"));
 
     assert!(invalid(Array::<i32>::zeros(&[5], &[0])).contains("chunk length 0"));
     assert!(invalid(Array::<i32>::zeros(&[5, 5], &[2])).contains("1 axes"));

@@ -156,11 +156,16 @@ macro_rules! numeric_bytes {
             }
         }
         fn from_le_bytes(raw: &[u8]) -> Result<Vec<Self>, CodecError> {
-            let mut v = Vec::with_capacity(raw.len() / Self::SIZE);
-            v.extend(
-                raw.chunks_exact(Self::SIZE)
-                    .map(|c| <$t>::from_le_bytes(c.try_into().expect("exact chunk"))),
-            );
+            // A zeroed vector is fresh pages from the allocator, so this is
+            // one copy of the bytes.
+            let mut v: Vec<$t> = vec![0 as $t; raw.len() / Self::SIZE];
+            if cfg!(target_endian = "little") {
+                zerocopy::IntoBytes::as_mut_bytes(v.as_mut_slice()).copy_from_slice(raw);
+            } else {
+                for (x, c) in v.iter_mut().zip(raw.chunks_exact(Self::SIZE)) {
+                    *x = <$t>::from_le_bytes(c.try_into().expect("exact chunk"));
+                }
+            }
             Ok(v)
         }
     };

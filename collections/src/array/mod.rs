@@ -423,9 +423,9 @@ impl<T: Element> Array<T> {
     /// ```
     /// use rudask_collections::Array;
     /// let a = Array::<i64>::zeros(&[10, 4], &[4, 4]).unwrap();
-    /// let s = a.slice(&[3..9]).unwrap();
+    /// let s = a.slice(&[3..9, 0..4]).unwrap();
     /// assert_eq!((s.shape(), s.chunks()), (&[6, 4][..], &[vec![1, 4, 1], vec![4]][..]));
-    /// assert!(a.slice(&[3..11]).is_err());
+    /// assert!(a.slice(&[3..11, 0..4]).is_err());
     /// ```
     pub fn slice(&self, ranges: &[Range<usize>]) -> Result<Self> {
         if ranges.len() > self.ndim() {
@@ -455,6 +455,22 @@ impl<T: Element> Array<T> {
             chunks.push(if c.is_empty() { vec![0] } else { c });
         }
         Ok(self.regrid("slice", origin, shape, chunks))
+    }
+
+    /// The elements in `range` along `axis`, every other axis whole (see
+    /// [`Array::slice`]).
+    ///
+    /// ```
+    /// use rudask_collections::Array;
+    /// let a = Array::<f64>::zeros(&[10, 4], &[4, 4]).unwrap();
+    /// assert_eq!(a.slice_axis(1, 1..3).unwrap().shape(), &[10, 2]);
+    /// assert!(a.slice_axis(2, 0..1).is_err());
+    /// ```
+    pub fn slice_axis(&self, axis: usize, range: Range<usize>) -> Result<Self> {
+        self.axis_len("slice_axis", axis)?;
+        let mut ranges: Vec<Range<usize>> = self.shape.iter().map(|&d| 0..d).collect();
+        ranges[axis] = range;
+        self.slice(&ranges)
     }
 
     /// The array of `shape` chunked `chunks` whose element at `i` is this
