@@ -1,7 +1,8 @@
 //! The tasks an [`super::Array`]'s graph is made of. Each is registered once
-//! per element type it applies to, with the id `rudask_collections::array::
-//! <op><dtype>` ([`id`] builds it), so a worker knows the element type of
-//! the chunks it decodes before it decodes them.
+//! per element type it applies to, with an id such as
+//! `rudask_collections::array::assemble<f64>` ([`id`] builds it), so a
+//! worker knows the element type of the chunks it decodes before it decodes
+//! them.
 //!
 //! Kernels check what they rely on (shapes of the chunks they combine, axis
 //! numbers, ranges) and fail the task with a message rather than panic: a
@@ -409,11 +410,11 @@ fn assemble<T: Element>(args: TaskArgs) -> TaskResult {
     task_result(NdArray::new(out))
 }
 
-/// `(chunk)`: the chunk with its axes reversed (a view of the same
-/// elements; it is written out in row-major order only if sent).
+/// `(chunk)`: the chunk with its axes reversed, copied once into row-major
+/// order so that the tasks and transfers after it read contiguous memory.
 fn transpose<T: Element>(args: TaskArgs) -> TaskResult {
     let chunk: NdArray<T> = args.get(0, "chunk")?;
-    task_result(NdArray::new(chunk.into_inner().reversed_axes()))
+    task_result(NdArray::new(chunk.view().reversed_axes().as_standard_layout().into_owned()))
 }
 
 /// Registers kernel `$f` as `$op<dtype>` for each dtype.
