@@ -22,6 +22,6 @@ mod kernel;
 pub mod scalar;
 mod token;
 
-pub use array::Array;
+pub use array::{Array, NdArray};
 pub use dataframe::{DataFrame, Table};
 pub use scalar::Scalar;

@@ -636,3 +636,5 @@ async fn meet(
     met
 }
 pub mod dataframe_tasks;
+
+pub mod array_tasks;
