@@ -622,3 +622,19 @@ mod tests {
         assert!(decode::<NdArray<f32>>(&Payload::from(wire)).is_err());
     }
 }
+
+/// Registers the in-memory size of chunks of each element type, so a worker
+/// reports a held chunk's real size.
+macro_rules! chunk_sizes {
+    ($($t:ty),*) => {
+        $(
+            inventory::submit! {
+                rudask::core::registry::SizeOf {
+                    type_id: std::any::TypeId::of::<NdArray<$t>>,
+                    size: |v| v.downcast_ref::<NdArray<$t>>().map(|c| c.len() * std::mem::size_of::<$t>()),
+                }
+            }
+        )*
+    };
+}
+chunk_sizes!(f64, f32, i64, i32, bool);

@@ -114,6 +114,27 @@ impl<'de> Deserialize<'de> for Table {
     }
 }
 
+inventory::submit! {
+    rudask::core::registry::SizeOf {
+        type_id: std::any::TypeId::of::<Table>,
+        size: |v| v.downcast_ref::<Table>().map(Table::data_size),
+    }
+}
+
+impl Table {
+    /// Bytes of column data this table covers: for a slice of a larger
+    /// batch, the slice's share, not the whole shared buffers.
+    fn data_size(&self) -> usize {
+        self.columns()
+            .iter()
+            .map(|c| {
+                let data = c.to_data();
+                data.get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size())
+            })
+            .sum()
+    }
+}
+
 /// A schema as an Arrow IPC stream with no batches (how a `DataFrame`'s meta
 /// stores it).
 pub(crate) fn schema_to_ipc(schema: &Schema) -> Result<Vec<u8>, ArrowError> {
@@ -158,6 +179,15 @@ mod tests {
         assert!(Table::from_ipc(Bytes::new()).is_err());
         let p = rudask::core::registry::encode(&"text".to_string()).unwrap();
         assert!(rudask::core::registry::decode::<Table>(&p).is_err());
+    }
+
+    #[test]
+    fn a_slice_reports_its_share_of_the_data() {
+        let whole = Table(batch());
+        let part = Table(batch().slice(0, 1));
+        assert!(part.data_size() < whole.data_size() && part.data_size() > 0);
+        let held = rudask::core::registry::hold(whole.clone());
+        assert_eq!(held.len(), whole.data_size(), "a held table reports its data size");
     }
 
     #[test]

@@ -212,9 +212,41 @@ impl<T: Serialize + Any + Send + Sync> Object for Held<T> {
     fn size_hint(&self) -> usize {
         match self.encoded.get() {
             Some(Ok(b)) => b.len(),
-            _ => vector_bytes(&self.value).unwrap_or(std::mem::size_of::<T>()),
+            _ => vector_bytes(&self.value)
+                .or_else(|| registered_size(&self.value))
+                .unwrap_or(std::mem::size_of::<T>()),
         }
     }
+}
+
+/// How many bytes a value of one type holds, for types kept in memory
+/// whose size the codec cannot see (anything but vectors of primitives):
+/// the size a worker reports for a result, which memory accounting and
+/// placement use. Register with `inventory::submit!`.
+///
+/// ```
+/// use rudask_core::registry::SizeOf;
+/// struct Blob(Vec<u8>);
+/// inventory::submit! {
+///     SizeOf { type_id: std::any::TypeId::of::<Blob>, size: |v| v.downcast_ref::<Blob>().map(|b| b.0.len()) }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct SizeOf {
+    /// The type's id.
+    pub type_id: fn() -> TypeId,
+    /// The size of a value of that type (`None` if `v` is another type).
+    pub size: fn(&dyn Any) -> Option<usize>,
+}
+
+inventory::collect!(SizeOf);
+
+fn registered_size(v: &dyn Any) -> Option<usize> {
+    type Sizes = rustc_hash::FxHashMap<TypeId, fn(&dyn Any) -> Option<usize>>;
+    static SIZES: OnceLock<Sizes> = OnceLock::new();
+    let sizes =
+        SIZES.get_or_init(|| inventory::iter::<SizeOf>.into_iter().map(|s| ((s.type_id)(), s.size)).collect());
+    sizes.get(&v.type_id()).and_then(|size| size(v))
 }
 
 /// Keeps a value in memory as a payload; [`decode`] clones it back out and

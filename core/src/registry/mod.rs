@@ -8,7 +8,7 @@
 
 mod codec;
 
-pub use codec::{decode, encode, encode_serde, hold, shared_bytes};
+pub use codec::{decode, encode, encode_serde, hold, shared_bytes, SizeOf};
 
 use crate::error::{FailureKind, TaskFailure};
 use crate::protocol::Payload;
