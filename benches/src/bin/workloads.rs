@@ -3,11 +3,15 @@
 //!
 //! `cargo run --release -p rudask-benches --bin workloads -- [--processes] [--workers 2] [--only a,b]`
 
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringBuilder};
 use clap::Parser;
 use rudask::{Client, LocalCluster, TaskExt};
+use rudask_collections::dataframe::col;
+use rudask_collections::DataFrame;
 // Links the plugins that `--plugins` registers by name.
 use rudask_plugins as _;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[rudask::task]
@@ -107,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
     coordination(&client, &want).await?;
     if want("actor_call") {
         actor_call(&client).await?;
+    }
+    if want("persist_publish_dataframe") {
+        persist_publish_dataframe(&cluster, &client).await?;
+        persist_publish_durable(&args).await?;
     }
     Ok(())
 }
@@ -337,5 +345,94 @@ async fn actor_call(client: &Client) -> anyhow::Result<()> {
         "actor_call",
         json!({ "calls": 300, "calls_per_s": sequential, "pipelined_calls_per_s": pipelined }),
     );
+    Ok(())
+}
+
+/// dask_bench.py's accounts: 4M rows, `name` one of 1,000 strings, `balance`
+/// in -1000..1000 (made outside the timed part, as there).
+fn accounts() -> RecordBatch {
+    const ROWS: usize = 4_000_000;
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut names = StringBuilder::with_capacity(ROWS, ROWS * 3);
+    let mut balances = Vec::with_capacity(ROWS);
+    for _ in 0..ROWS {
+        names.append_value((next() % 1000).to_string());
+        balances.push((next() % 2000) as i64 - 1000);
+    }
+    RecordBatch::try_from_iter([
+        ("name", Arc::new(names.finish()) as ArrayRef),
+        ("balance", Arc::new(Int64Array::from(balances)) as ArrayRef),
+    ])
+    .expect("two columns of equal length")
+}
+
+/// from_batches(16) -> filter(balance < 0) -> persist -> publish; a second
+/// client gets it and takes its length; then groupby(name).sum(balance).
+async fn persist_publish_dataframe(cluster: &LocalCluster, client: &Client) -> anyhow::Result<()> {
+    let batch = accounts();
+    let rows = batch.num_rows();
+    let t = Instant::now();
+    let negative = DataFrame::from_batches([batch], 16)?.filter(col("balance").lt(0))?;
+    let negative = client.persist(&negative)?;
+    client.wait_collection(&negative).await?;
+    client.publish_dataset("negative_accounts", &negative).await?;
+    let persist_publish = t.elapsed().as_secs_f64();
+
+    let second = cluster.client().await?;
+    let t = Instant::now();
+    let got: DataFrame = second.get_dataset("negative_accounts").await?;
+    let negative_rows = second.compute(&got.len())?.await?;
+    let get_len = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let sums = second.compute(&got.groupby(["name"])?.sum("balance")?)?.await?;
+    let groupby_sum = t.elapsed().as_secs_f64();
+    anyhow::ensure!(sums.num_rows() == 1000, "{} groups, not 1000", sums.num_rows());
+    out(
+        "persist_publish_dataframe",
+        json!({
+            "rows": rows,
+            "persist_publish_s": persist_publish,
+            "get_len_s": get_len,
+            "groupby_sum_s": groupby_sum,
+            "negative_rows": negative_rows,
+        }),
+    );
+    client.unpublish_dataset("negative_accounts").await?;
+    Ok(())
+}
+
+/// The same persist + publish on a cluster with a durable dataset store:
+/// until publish returns, and until every partition is written.
+async fn persist_publish_durable(args: &Args) -> anyhow::Result<()> {
+    let store = std::env::temp_dir().join(format!("rudask-bench-store-{}", std::process::id()));
+    let builder = LocalCluster::builder().workers(args.workers).dataset_store(&store);
+    let cluster = if args.processes { builder.processes().await? } else { builder.threads().await? };
+    let client = cluster.client().await?;
+    let batch = accounts();
+    let t = Instant::now();
+    let negative = DataFrame::from_batches([batch], 16)?.filter(col("balance").lt(0))?;
+    let negative = client.persist(&negative)?;
+    client.wait_collection(&negative).await?;
+    client.publish_dataset("negative_accounts", &negative).await?;
+    let published = t.elapsed().as_secs_f64();
+    while !client.list_datasets().await?.iter().all(|d| d.on_disk) {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let durable = t.elapsed().as_secs_f64();
+    let bytes: u64 = client.list_datasets().await?.iter().map(|d| d.nbytes).sum();
+    out(
+        "persist_publish_dataframe_durable",
+        json!({ "persist_publish_s": published, "on_disk_s": durable, "bytes_on_disk": bytes }),
+    );
+    client.unpublish_dataset("negative_accounts").await?;
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&store);
     Ok(())
 }
