@@ -375,6 +375,17 @@ async fn csv_files_read_on_the_workers_equal_the_written_batches() {
     let mask = cmp::lt(column(&all, "balance"), &Int64Array::new_scalar(0)).unwrap();
     assert_eq!(compute(&client, &filtered).await, filter_record_batch(&all, &mask).unwrap());
 
+    // Split into byte ranges: more partitions, the same rows.
+    let opts = rudask_collections::dataframe::CsvOptions::new().blocksize(Some(1000));
+    let split = DataFrame::read_csv_with(&dir.path("accounts-*.csv"), &opts).unwrap();
+    let sizes: u64 = (0..3)
+        .map(|i| std::fs::metadata(dir.path(&format!("accounts-{i}.csv"))).unwrap().len())
+        .sum();
+    assert!(split.npartitions() as u64 >= sizes / 1000, "{} partitions", split.npartitions());
+    assert_eq!(compute(&client, &split).await, all);
+    let rows = within(client.compute(&split.len()).unwrap()).await.unwrap();
+    assert_eq!(rows, all.num_rows() as u64);
+
     // Semicolons, no header, an explicit schema.
     let schema = Arc::new(Schema::new(vec![
         Field::new("who", DataType::Utf8, true),
@@ -411,6 +422,18 @@ async fn csv_errors_name_the_file_and_the_line() {
     assert!(matches!(err, Error::Task { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains(&bad) && msg.contains("line 4") && msg.contains("lots"), "{msg}");
+
+    // In a split file, the line is still counted from the top of the file.
+    let mut text = String::from("name,balance,score\n");
+    for i in 0..200 {
+        text.push_str(if i == 150 { "z,lots,2.5\n" } else { "abc,12,0.25\n" });
+    }
+    std::fs::write(&bad, text).unwrap();
+    let opts = rudask_collections::dataframe::CsvOptions::new().blocksize(Some(256));
+    let df = DataFrame::read_csv_with(&dir.path("*.csv"), &opts).unwrap();
+    assert!(df.npartitions() > 4);
+    let msg = within(client.compute(&df).unwrap()).await.unwrap_err().to_string();
+    assert!(msg.contains(&bad) && msg.contains("line 152") && msg.contains("lots"), "{msg}");
 
     std::fs::write(&bad, "name,balance,score\nx,1,0.5\ny,2\n").unwrap();
     let df = DataFrame::read_csv(&dir.path("*.csv")).unwrap();
