@@ -413,6 +413,18 @@ async fn csv_errors_name_the_file_and_the_line() {
         "{err}"
     );
 
+    // Unreadable as CSV (not UTF-8) or empty: the first file is looked at
+    // on the client, so the error comes when the graph is built.
+    let binary = dir.path("0.csv");
+    std::fs::write(&binary, b"a,b\n\xff\xfe\x00,\x80\n").unwrap();
+    let err = DataFrame::read_csv(&dir.path("*.csv")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains(&binary), "{err}");
+    std::fs::write(&binary, b"").unwrap();
+    let err = DataFrame::read_csv(&dir.path("*.csv")).unwrap_err();
+    assert!(err.to_string().contains(&binary) && err.to_string().contains("no columns"), "{err}");
+    std::fs::remove_file(&binary).unwrap();
+
     let good = dir.path("a.csv");
     let bad = dir.path("b.csv");
     write_csv(&good, &csv_accounts(20, 0), b',', true);
