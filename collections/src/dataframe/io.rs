@@ -175,7 +175,8 @@ impl DataFrame {
         Self::read_csv_with(pattern, &CsvOptions::default())
     }
 
-    /// [`DataFrame::read_csv`] with options (delimiter, header, schema).
+    /// [`DataFrame::read_csv`] with options (delimiter, header, schema,
+    /// blocksize).
     ///
     /// ```no_run
     /// use rudask_collections::dataframe::CsvOptions;
