@@ -375,6 +375,17 @@ async fn csv_files_read_on_the_workers_equal_the_written_batches() {
     let mask = cmp::lt(column(&all, "balance"), &Int64Array::new_scalar(0)).unwrap();
     assert_eq!(compute(&client, &filtered).await, filter_record_batch(&all, &mask).unwrap());
 
+    // Split into byte ranges: more partitions, the same rows.
+    let opts = rudask_collections::dataframe::CsvOptions::new().blocksize(Some(1000));
+    let split = DataFrame::read_csv_with(&dir.path("accounts-*.csv"), &opts).unwrap();
+    let sizes: u64 = (0..3)
+        .map(|i| std::fs::metadata(dir.path(&format!("accounts-{i}.csv"))).unwrap().len())
+        .sum();
+    assert!(split.npartitions() as u64 >= sizes / 1000, "{} partitions", split.npartitions());
+    assert_eq!(compute(&client, &split).await, all);
+    let rows = within(client.compute(&split.len()).unwrap()).await.unwrap();
+    assert_eq!(rows, all.num_rows() as u64);
+
     // Semicolons, no header, an explicit schema.
     let schema = Arc::new(Schema::new(vec![
         Field::new("who", DataType::Utf8, true),
@@ -402,6 +413,18 @@ async fn csv_errors_name_the_file_and_the_line() {
         "{err}"
     );
 
+    // Unreadable as CSV (not UTF-8) or empty: the first file is looked at
+    // on the client, so the error comes when the graph is built.
+    let binary = dir.path("0.csv");
+    std::fs::write(&binary, b"a,b\n\xff\xfe\x00,\x80\n").unwrap();
+    let err = DataFrame::read_csv(&dir.path("*.csv")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains(&binary), "{err}");
+    std::fs::write(&binary, b"").unwrap();
+    let err = DataFrame::read_csv(&dir.path("*.csv")).unwrap_err();
+    assert!(err.to_string().contains(&binary) && err.to_string().contains("no columns"), "{err}");
+    std::fs::remove_file(&binary).unwrap();
+
     let good = dir.path("a.csv");
     let bad = dir.path("b.csv");
     write_csv(&good, &csv_accounts(20, 0), b',', true);
@@ -411,6 +434,18 @@ async fn csv_errors_name_the_file_and_the_line() {
     assert!(matches!(err, Error::Task { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains(&bad) && msg.contains("line 4") && msg.contains("lots"), "{msg}");
+
+    // In a split file, the line is still counted from the top of the file.
+    let mut text = String::from("name,balance,score\n");
+    for i in 0..200 {
+        text.push_str(if i == 150 { "z,lots,2.5\n" } else { "abc,12,0.25\n" });
+    }
+    std::fs::write(&bad, text).unwrap();
+    let opts = rudask_collections::dataframe::CsvOptions::new().blocksize(Some(256));
+    let df = DataFrame::read_csv_with(&dir.path("*.csv"), &opts).unwrap();
+    assert!(df.npartitions() > 4);
+    let msg = within(client.compute(&df).unwrap()).await.unwrap_err().to_string();
+    assert!(msg.contains(&bad) && msg.contains("line 152") && msg.contains("lots"), "{msg}");
 
     std::fs::write(&bad, "name,balance,score\nx,1,0.5\ny,2\n").unwrap();
     let df = DataFrame::read_csv(&dir.path("*.csv")).unwrap();
@@ -538,4 +573,90 @@ async fn unreadable_parquet_files_are_clear_errors() {
     let df = DataFrame::read_parquet(&dir.path("*.parquet")).unwrap();
     let msg = within(client.compute(&df).unwrap()).await.unwrap_err().to_string();
     assert!(msg.contains(&later) && msg.contains("differ"), "{msg}");
+}
+
+/// A numeric value of a one-row statistics table as f64.
+fn stat_value(t: &RecordBatch, name: &str) -> f64 {
+    let c = arrow::compute::cast(column(t, name), &DataType::Float64).unwrap();
+    c.as_primitive::<Float64Type>().value(0)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// tests/data/pandas holds a CSV and what pandas computes on it
+/// (make_expected.py made both): filters, arithmetic and column
+/// statistics over the CSV read in byte ranges equal pandas' results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_equal_pandas() {
+    let (_cluster, client) = Cluster::start(2, 1).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pandas");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let csv = dir.join("accounts.csv");
+    let opts = rudask_collections::dataframe::CsvOptions::new().blocksize(Some(8 << 10));
+    let df = DataFrame::read_csv_with(csv.to_str().unwrap(), &opts).unwrap();
+    assert!(df.npartitions() >= 7, "{} partitions", df.npartitions());
+
+    let filters = [
+        ("balance_lt_0", col("balance").lt(0)),
+        ("negative_n7", col("balance").lt(0) & col("name").eq("n7")),
+        ("score_missing_or_high", col("score").is_null() | col("score").gt(50.5)),
+        (
+            "not_small_ge_2_and_score_le_balance",
+            !col("small").ge(2) & col("score").le(col("balance")),
+        ),
+    ];
+    for (name, predicate) in filters {
+        let got = compute(&client, &df.filter(predicate).unwrap()).await;
+        let ids: Vec<i64> = column(&got, "id").as_primitive::<Int64Type>().values().to_vec();
+        let want: Vec<i64> = expected["filters"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, want, "filter {name}");
+    }
+    let len = within(client.compute(&df.filter(col("balance").lt(0)).unwrap().len()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(len, expected["len_negative"].as_u64().unwrap());
+
+    let derived = df
+        .with_column("total", col("balance") * 2 + col("small"))
+        .unwrap()
+        .with_column("ratio", col("balance") / (col("small") + 1))
+        .unwrap();
+    let sums = within(client.compute(&derived.select(["total", "ratio"]).unwrap().sum()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stat_value(&sums, "total"), expected["total_sum"].as_i64().unwrap() as f64);
+    assert!(close(stat_value(&sums, "ratio"), expected["ratio_sum"].as_f64().unwrap()));
+    let head = compute(&client, &derived.head(20)).await;
+    let total: Vec<i64> = column(&head, "total").as_primitive::<Int64Type>().values().to_vec();
+    let want: Vec<i64> =
+        expected["total_head"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    assert_eq!(total, want);
+
+    let count = within(client.compute(&df.count()).unwrap()).await.unwrap();
+    for (name, n) in expected["count"].as_object().unwrap() {
+        assert_eq!(stat_value(&count, name), n.as_f64().unwrap(), "count of {name}");
+    }
+    for stat in ["sum", "mean", "min", "max"] {
+        let scalar = match stat {
+            "sum" => df.sum(),
+            "mean" => df.mean(),
+            "min" => df.min(),
+            _ => df.max(),
+        };
+        let got = within(client.compute(&scalar).unwrap()).await.unwrap();
+        let want = expected[stat].as_object().unwrap();
+        assert_eq!(got.num_columns(), want.len(), "{stat}: the numeric columns");
+        for (name, v) in want {
+            let (g, w) = (stat_value(&got, name), v.as_f64().unwrap());
+            assert!(close(g, w), "{stat} of {name}: {g} vs pandas {w}");
+        }
+    }
 }

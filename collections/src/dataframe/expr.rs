@@ -8,8 +8,8 @@
 //!
 //! Types: numbers of different types meet in a common type (a literal takes
 //! the column's type when it converts exactly, otherwise the wider of the
-//! two: any float gives `Float64`, two unsigned integers `UInt64`, other
-//! integers `Int64`). `+ - *` wrap on integer overflow like numpy; `/` is
+//! two: any float gives `Float64`, two unsigned integers `UInt64`, `UInt64`
+//! with a signed integer `Float64` (as in numpy), other integers `Int64`). `+ - *` wrap on integer overflow like numpy; `/` is
 //! true division (`Float64` for integers, like pandas). Nulls follow SQL:
 //! comparisons with null are null, `and`/`or` are Kleene logic, and
 //! [`super::DataFrame::filter`] drops rows whose predicate is null.
@@ -548,10 +548,14 @@ fn operand_type(
     } else if adopt(right.literal(), lt) {
         Some(lt.clone())
     } else if numeric {
+        let unsigned = (lt.is_unsigned_integer(), rt.is_unsigned_integer());
         Some(if lt.is_floating() || rt.is_floating() {
             DataType::Float64
-        } else if lt.is_unsigned_integer() && rt.is_unsigned_integer() {
+        } else if unsigned == (true, true) {
             DataType::UInt64
+        } else if unsigned != (false, false) && [lt, rt].contains(&&DataType::UInt64) {
+            // As in numpy: no integer type holds both Int64 and UInt64.
+            DataType::Float64
         } else {
             DataType::Int64
         })
@@ -776,6 +780,19 @@ mod tests {
         assert_eq!(bools(eval(col("byte").lt(300))), [Some(true); 4]);
         assert_eq!(eval(col("ratio") * col("small")).data_type(), &DataType::Float64);
         assert_eq!(eval(col("ratio") * 2).data_type(), &DataType::Float32);
+        assert_eq!(eval(col("byte") + col("small")).data_type(), &DataType::Int64);
+        let b = RecordBatch::try_from_iter([
+            ("u", Arc::new(arrow::array::UInt64Array::from(vec![u64::MAX, 1])) as ArrayRef),
+            ("i", Arc::new(Int64Array::from(vec![-1, 2])) as _),
+        ])
+        .unwrap();
+        let gt = col("u").gt(col("i"));
+        assert_eq!(gt.data_type(&b.schema(), "t").unwrap(), DataType::Boolean);
+        assert_eq!(
+            bools(gt.evaluate(&b).unwrap()),
+            [Some(true), Some(false)],
+            "u64::MAX stays big"
+        );
         let sum = eval(col("balance") + col("small"));
         assert_eq!(
             sum.as_primitive::<arrow::datatypes::Int64Type>().iter().collect::<Vec<_>>(),

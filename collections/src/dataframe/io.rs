@@ -1,5 +1,6 @@
-//! Reading and writing a [`DataFrame`]: CSV and Parquet sources with one
-//! partition per file, a Parquet sink with one file per partition, and
+//! Reading and writing a [`DataFrame`]: CSV sources (a partition per file
+//! or per block of a large file), Parquet sources (a partition per file), a
+//! Parquet sink with one file per partition, and
 //! gathering the partitions to the client.
 //!
 //! As in dask, the client only looks at the first file (to learn the
@@ -24,12 +25,16 @@ use rudask::core::registry::hold;
 use rudask::{Error, Result, Task};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Rows of the first CSV file the schema is inferred from.
 const INFER_ROWS: usize = 10_000;
+
+/// Bytes of CSV per partition unless [`CsvOptions::blocksize`] says
+/// otherwise.
+const DEFAULT_BLOCKSIZE: u64 = 64 << 20;
 
 /// Rows per batch while reading a file (the batches are then concatenated
 /// into the partition).
@@ -53,11 +58,17 @@ pub struct CsvOptions {
     delimiter: u8,
     header: bool,
     schema: Option<SchemaRef>,
+    blocksize: Option<u64>,
 }
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { delimiter: b',', header: true, schema: None }
+        CsvOptions {
+            delimiter: b',',
+            header: true,
+            schema: None,
+            blocksize: Some(DEFAULT_BLOCKSIZE),
+        }
     }
 }
 
@@ -89,6 +100,19 @@ impl CsvOptions {
     /// ```
     pub fn header(mut self, header: bool) -> Self {
         self.header = header;
+        self
+    }
+
+    /// Files larger than `bytes` are split into partitions of about
+    /// `bytes` each, cut at line ends (default 64 MiB, as in dask); `None`
+    /// reads each file as one partition. Splitting assumes that no quoted
+    /// value spans lines.
+    ///
+    /// ```
+    /// let opts = rudask_collections::dataframe::CsvOptions::new().blocksize(Some(16 << 20));
+    /// ```
+    pub fn blocksize(mut self, bytes: Option<u64>) -> Self {
+        self.blocksize = bytes;
         self
     }
 
@@ -133,7 +157,8 @@ struct CsvSpec {
 
 impl DataFrame {
     /// A frame of the CSV files matching `pattern` (a glob such as
-    /// `data/*.csv`), one partition per file in path order. The schema is
+    /// `data/*.csv`), in path order: one partition per file, or per 64 MiB
+    /// of a larger file (see [`CsvOptions::blocksize`]). The schema is
     /// inferred on the client from the first rows of the first file; every
     /// file is read with it on the workers. A pattern that matches nothing
     /// or an unreadable first file is an `Error::InvalidArgument`; a bad
@@ -150,7 +175,8 @@ impl DataFrame {
         Self::read_csv_with(pattern, &CsvOptions::default())
     }
 
-    /// [`DataFrame::read_csv`] with options (delimiter, header, schema).
+    /// [`DataFrame::read_csv`] with options (delimiter, header, schema,
+    /// blocksize).
     ///
     /// ```no_run
     /// use rudask_collections::dataframe::CsvOptions;
@@ -197,14 +223,19 @@ impl DataFrame {
         };
         let mut params = super::table::schema_to_ipc(&schema).expect("a schema encodes");
         params.extend_from_slice(&[options.delimiter, u8::from(options.header)]);
-        Ok(source(
-            "read_csv",
-            read_csv_partition.id(),
-            &paths,
-            Arg::Value(hold(spec)),
-            &params,
-            schema,
-        ))
+        params.extend_from_slice(&options.blocksize.unwrap_or(0).to_le_bytes());
+        let spec = Arg::Value(hold(spec));
+        let mut tasks = Vec::new();
+        for p in &paths {
+            let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            let block = options.blocksize.unwrap_or(u64::MAX).max(1);
+            for start in (0..size.max(1)).step_by(usize::try_from(block).unwrap_or(usize::MAX)) {
+                let end = start.saturating_add(block);
+                let range = if start == 0 && end >= size { None } else { Some((start, end)) };
+                tasks.push(vec![path_arg(p), spec.clone(), Arg::Value(hold(range))]);
+            }
+        }
+        Ok(source("read_csv", read_csv_partition.id(), &paths, tasks, &params, schema))
     }
 
     /// A frame of the Parquet files matching `pattern`, one partition per
@@ -236,7 +267,8 @@ impl DataFrame {
         let schema = Arc::new(Schema::new(builder.schema().fields().clone()));
         let params = super::table::schema_to_ipc(&schema).expect("a schema encodes");
         let arg = Arg::Value(hold(SchemaArg(schema.clone())));
-        Ok(source("read_parquet", read_parquet_partition.id(), &paths, arg, &params, schema))
+        let tasks = paths.iter().map(|p| vec![path_arg(p), arg.clone()]).collect();
+        Ok(source("read_parquet", read_parquet_partition.id(), &paths, tasks, &params, schema))
     }
 
     /// Writes every partition to `dir/part-NNNNN.parquet` (snappy) on the
@@ -341,18 +373,22 @@ fn expand(op: &str, pattern: &str) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+fn path_arg(path: &Path) -> Arg {
+    Arg::Value(hold(path.to_string_lossy().into_owned()))
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// A frame with one task `func(path, param)` per file. The partitions'
-/// names depend on each file's path, size and modification time, so a
-/// changed file is read again.
+/// A frame with one task `func(args..)` per element of `tasks`, reading
+/// `paths`. The partitions' names depend on `params` and on each file's
+/// path, size and modification time, so a changed file is read again.
 fn source(
     op: &str,
     func: &str,
     paths: &[PathBuf],
-    param: Arg,
+    tasks: Vec<Vec<Arg>>,
     params: &[u8],
     schema: SchemaRef,
 ) -> DataFrame {
@@ -371,15 +407,15 @@ fn source(
         .collect();
     let token = Token::of(op, std::iter::once(params).chain(stamps.iter().map(Vec::as_slice)));
     let mut graph = TaskGraph::new();
-    let keys: Vec<_> = paths
-        .iter()
+    let keys: Vec<_> = tasks
+        .into_iter()
         .enumerate()
-        .map(|(i, p)| {
+        .map(|(i, args)| {
             let key = token.key(op, i);
             graph.insert(TaskSpec {
                 key: key.clone(),
                 func: func.into(),
-                args: vec![Arg::Value(hold(p.to_string_lossy().into_owned())), param.clone()],
+                args,
                 options: Default::default(),
             });
             key
@@ -394,40 +430,97 @@ fn source(
     }
 }
 
-/// Arrow's CSV errors with the file named and, for a value that does not
-/// parse, the line counted from 1 (arrow counts the file's lines from 0
-/// there, from 1 in its other errors).
-fn csv_error(path: &str, e: &ArrowError) -> String {
-    let message = match e {
-        ArrowError::ParseError(m) => match m.split_once(" at line ") {
-            Some((before, after)) => {
-                let digits = after.chars().take_while(char::is_ascii_digit).count();
-                match after[..digits].parse::<usize>() {
-                    Ok(row) => format!("{before} at line {}{}", row + 1, &after[digits..]),
-                    Err(_) => m.clone(),
-                }
-            }
-            None => m.clone(),
-        },
-        e => e.to_string(),
+/// Arrow's CSV error with the file named and line numbers counted from 1
+/// in the whole file: arrow counts from 0 in parse errors, from 1 in the
+/// others, and both from the start of what it was given (`lines_before`
+/// lines into the file).
+fn csv_error(path: &str, e: &ArrowError, lines_before: usize) -> String {
+    let renumber = |m: &str, marker: &str, shift: usize| -> Option<String> {
+        let (before, after) = m.split_once(marker)?;
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        let line: usize = after[..digits].parse().ok()?;
+        Some(format!("{before}{marker}{}{}", line + shift, &after[digits..]))
     };
-    format!("read_csv: {path}: {message}")
+    let message = match e {
+        ArrowError::ParseError(m) => renumber(m, " at line ", lines_before + 1),
+        ArrowError::CsvError(m) => renumber(m, " for line ", lines_before),
+        _ => None,
+    };
+    format!("read_csv: {path}: {}", message.unwrap_or_else(|| e.to_string()))
 }
 
-/// Reads the CSV file at `path` into one partition.
+/// The lines of the file that start in `start..end` (a partition of a
+/// split file), and the number of lines before them.
+fn read_lines(path: &str, start: u64, end: u64) -> std::io::Result<(Vec<u8>, u64)> {
+    let mut f = BufReader::new(File::open(path)?);
+    let mut at = 0;
+    if start > 0 {
+        // The line that holds byte `start - 1` belongs to the previous range.
+        f.seek(SeekFrom::Start(start - 1))?;
+        let mut partial = Vec::new();
+        at = start - 1 + f.read_until(b'\n', &mut partial)? as u64;
+    }
+    let mut lines = Vec::new();
+    if at < end {
+        (&mut f).take(end - at).read_to_end(&mut lines)?;
+        if !lines.is_empty() && !lines.ends_with(b"\n") {
+            f.read_until(b'\n', &mut lines)?;
+        }
+    }
+    Ok((lines, at))
+}
+
+/// The number of lines in the first `bytes` bytes of the file (for error
+/// messages of split files).
+fn lines_before(path: &str, bytes: u64) -> usize {
+    let Ok(file) = File::open(path) else { return 0 };
+    let mut reader = BufReader::new(file.take(bytes));
+    let mut count = 0;
+    loop {
+        let n = match reader.fill_buf() {
+            Ok([]) | Err(_) => return count,
+            Ok(buf) => {
+                count += buf.iter().filter(|&&b| b == b'\n').count();
+                buf.len()
+            }
+        };
+        reader.consume(n);
+    }
+}
+
+/// Reads the CSV file at `path` (or the lines starting in `range` of it)
+/// into one partition.
 #[rudask::task]
-fn read_csv_partition(path: String, spec: CsvSpec) -> Result<Table, String> {
-    let file = File::open(&path).map_err(|e| format!("read_csv: cannot open {path}: {e}"))?;
+fn read_csv_partition(
+    path: String,
+    spec: CsvSpec,
+    range: Option<(u64, u64)>,
+) -> Result<Table, String> {
     let schema = spec.schema.0;
-    let reader = ReaderBuilder::new(schema.clone())
-        .with_header(spec.header)
+    let header = spec.header && range.is_none_or(|(start, _)| start == 0);
+    let builder = ReaderBuilder::new(schema.clone())
+        .with_header(header)
         .with_delimiter(spec.delimiter)
-        .with_batch_size(READ_BATCH)
-        .build(BufReader::new(file))
-        .map_err(|e| csv_error(&path, &e))?;
-    let batches =
-        reader.collect::<Result<Vec<RecordBatch>, _>>().map_err(|e| csv_error(&path, &e))?;
-    arrow::compute::concat_batches(&schema, &batches).map(Table).map_err(|e| csv_error(&path, &e))
+        .with_batch_size(READ_BATCH);
+    let batches = match range {
+        None => {
+            let file =
+                File::open(&path).map_err(|e| format!("read_csv: cannot open {path}: {e}"))?;
+            let reader =
+                builder.build(BufReader::new(file)).map_err(|e| csv_error(&path, &e, 0))?;
+            reader.collect::<Result<Vec<RecordBatch>, _>>().map_err(|e| csv_error(&path, &e, 0))?
+        }
+        Some((start, end)) => {
+            let (lines, at) = read_lines(&path, start, end)
+                .map_err(|e| format!("read_csv: cannot read {path}: {e}"))?;
+            let fail = |e: &ArrowError| csv_error(&path, e, lines_before(&path, at));
+            let reader = builder.build(std::io::Cursor::new(lines)).map_err(|e| fail(&e))?;
+            reader.collect::<Result<Vec<RecordBatch>, _>>().map_err(|e| fail(&e))?
+        }
+    };
+    arrow::compute::concat_batches(&schema, &batches)
+        .map(Table)
+        .map_err(|e| csv_error(&path, &e, 0))
 }
 
 /// Reads the Parquet file at `path` into one partition of `schema`.
@@ -512,15 +605,73 @@ mod tests {
         ]));
         let spec = CsvSpec { delimiter: b',', header: true, schema: SchemaArg(schema) };
         let p = path.to_string_lossy().into_owned();
-        let err = read_csv_partition::call(p.clone(), spec.clone()).unwrap_err();
+        let err = read_csv_partition::call(p.clone(), spec.clone(), None).unwrap_err();
         assert!(err.contains(&p) && err.contains("at line 4") && err.contains("oops"), "{err}");
         std::fs::write(&path, "name,balance\na,1\nb,2,3\n").unwrap();
-        let err = read_csv_partition::call(p.clone(), spec.clone()).unwrap_err();
+        let err = read_csv_partition::call(p.clone(), spec.clone(), None).unwrap_err();
         assert!(err.contains(&p) && err.contains("line 3"), "{err}");
         std::fs::write(&path, "a,1\nb,x\n").unwrap();
         let headless = CsvSpec { header: false, ..spec };
-        let err = read_csv_partition::call(p.clone(), headless).unwrap_err();
+        let err = read_csv_partition::call(p.clone(), headless, None).unwrap_err();
         assert!(err.contains("at line 2"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn byte_ranges_split_a_file_at_line_ends() {
+        let path =
+            std::env::temp_dir().join(format!("rudask-lines-{:016x}.csv", fastrand::u64(..)));
+        let text: String = (0..200).map(|i| format!("{}\n", "x".repeat(i % 13))).collect();
+        std::fs::write(&path, &text).unwrap();
+        let p = path.to_string_lossy().into_owned();
+        let size = text.len() as u64;
+        for block in [1, 2, 7, 13, 64, 1000, size, size + 5] {
+            let mut joined = Vec::new();
+            let mut start = 0;
+            while start < size {
+                let (lines, at) = read_lines(&p, start, start + block).unwrap();
+                if !lines.is_empty() {
+                    assert_eq!(at as usize, joined.len(), "block {block} at {start}");
+                    assert_eq!(lines_before(&p, at), text[..at as usize].matches('\n').count());
+                }
+                joined.extend_from_slice(&lines);
+                start += block;
+            }
+            assert_eq!(String::from_utf8(joined).unwrap(), text, "block {block}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_bad_row_in_a_later_range_gets_its_line_in_the_file() {
+        let path =
+            std::env::temp_dir().join(format!("rudask-split-{:016x}.csv", fastrand::u64(..)));
+        let mut text = String::from("n\n");
+        for i in 0..100 {
+            text.push_str(if i == 80 { "bad\n" } else { "12345\n" });
+        }
+        std::fs::write(&path, &text).unwrap();
+        let schema = Arc::new(Schema::new(vec![arrow::datatypes::Field::new(
+            "n",
+            arrow::datatypes::DataType::Int64,
+            true,
+        )]));
+        let spec = CsvSpec { delimiter: b',', header: true, schema: SchemaArg(schema) };
+        let p = path.to_string_lossy().into_owned();
+        let size = text.len() as u64;
+        let mut rows = 0;
+        let mut errors = Vec::new();
+        for start in (0..size).step_by(100) {
+            match read_csv_partition::call(p.clone(), spec.clone(), Some((start, start + 100))) {
+                Ok(t) => rows += t.num_rows(),
+                Err(e) => errors.push(e),
+            }
+        }
+        // Bytes 400..500 hold the starts of rows 67..=82: that range fails whole.
+        assert_eq!(rows, 99 - 16);
+        assert_eq!(errors.len(), 1);
+        // Line 1 is the header, row i is on line i + 2.
+        assert!(errors[0].contains("at line 82") && errors[0].contains(&p), "{}", errors[0]);
         std::fs::remove_file(&path).unwrap();
     }
 }

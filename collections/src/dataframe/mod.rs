@@ -6,6 +6,29 @@
 //! extends its input's; nothing runs until `client.persist(&df)` or
 //! `client.compute(&df)`. Column names and types are checked while the graph
 //! is built, so a typo fails at the call that made it, not on a worker.
+//!
+//! - Sources: [`DataFrame::from_batches`], [`DataFrame::read_csv`],
+//!   [`DataFrame::read_parquet`].
+//! - Partition-wise: [`DataFrame::filter`] and [`DataFrame::with_column`]
+//!   with [`Expr`]essions ([`col`], [`lit`]), [`DataFrame::select`],
+//!   [`DataFrame::map_partitions`].
+//! - Whole-frame: [`DataFrame::head`], [`DataFrame::len`], and
+//!   [`DataFrame::count`], [`DataFrame::sum`], [`DataFrame::mean`],
+//!   [`DataFrame::min`], [`DataFrame::max`] (one-row tables, like pandas'
+//!   per-column results).
+//! - Sinks: [`DataFrame::to_parquet`] (lazy) and [`DataFrame::to_batches`].
+//!
+//! ```no_run
+//! use rudask_collections::dataframe::col;
+//! use rudask_collections::DataFrame;
+//! # async fn demo(client: rudask::Client) -> rudask::Result<()> {
+//! let df = DataFrame::read_csv("/data/accounts-*.csv")?;
+//! let overdrawn = client.persist(&df.filter(col("balance").lt(0))?)?;
+//! let rows: u64 = client.compute(&overdrawn.len())?.await?;
+//! let mean = client.compute(&overdrawn.select(["balance"])?.mean())?.await?;
+//! client.compute(&overdrawn.to_parquet("/data/overdrawn"))?.await?;
+//! # Ok(()) }
+//! ```
 
 mod expr;
 mod io;

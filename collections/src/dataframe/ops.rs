@@ -231,9 +231,13 @@ impl DataFrame {
     }
 }
 
-/// Bytes that identify an expression in partition names.
+/// Bytes that identify an expression in partition names (msgpack keeps
+/// every float apart, NaN and infinities included).
 fn expr_token(e: &Expr) -> Vec<u8> {
-    serde_json::to_vec(e).expect("an expression encodes as JSON")
+    rudask::core::registry::encode_serde(e)
+        .and_then(|p| p.encoded())
+        .expect("an expression encodes")
+        .to_vec()
 }
 
 /// `schema` with column `name` of type `t` replaced or appended.
@@ -353,3 +357,28 @@ fn sum_u64(args: TaskArgs) -> TaskResult {
     task_result(parts.into_iter().sum::<u64>())
 }
 variadic_kernel!(SUM_U64, sum_u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataframe::{col, lit};
+
+    #[test]
+    fn different_expressions_name_different_partitions() {
+        let tokens: Vec<Vec<u8>> = [
+            col("x").lt(f64::NAN),
+            col("x").lt(f64::INFINITY),
+            col("x").lt(0),
+            col("x").lt(0.0),
+            col("x").lt(lit("0")),
+            col("y").lt(0),
+        ]
+        .iter()
+        .map(expr_token)
+        .collect();
+        for (i, a) in tokens.iter().enumerate() {
+            assert!(tokens[i + 1..].iter().all(|b| a != b), "expression {i} shares its token");
+        }
+        assert_eq!(expr_token(&col("x").lt(0)), expr_token(&col("x").lt(0)));
+    }
+}

@@ -116,8 +116,9 @@ impl DataFrame {
     }
 
     fn stat(&self, stat: Stat) -> Scalar<Table> {
-        let token = Token::of("stats", [self.token.bytes().as_slice()]);
-        let mut graph = TaskGraph::clone(&self.graph);
+        let token = Token::of("stats", [self.token().bytes().as_slice()]);
+        let (graph, retain) = self.parts();
+        let mut graph = TaskGraph::clone(graph);
         let chunks = self
             .keys
             .iter()
@@ -159,7 +160,7 @@ impl DataFrame {
             ],
             options: Default::default(),
         });
-        Scalar::new(graph, key, self.retain.clone())
+        Scalar::new(graph, key, retain.clone())
     }
 }
 
