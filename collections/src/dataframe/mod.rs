@@ -7,8 +7,10 @@
 //! `client.compute(&df)`. Column names and types are checked while the graph
 //! is built, so a typo fails at the call that made it, not on a worker.
 
+mod groupby;
 mod table;
 
+pub use groupby::{Agg, GroupBy};
 pub use table::Table;
 
 use crate::kernel::{error_failure, task_result, variadic_kernel, TaskArgs};
