@@ -16,7 +16,6 @@ use arrow::datatypes::{
 };
 use arrow::error::ArrowError;
 use arrow::row::{RowConverter, SortField};
-use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::{BuildHasher, Hash};
 
@@ -82,12 +81,63 @@ pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups, ArrowError> {
     })
 }
 
-/// Groups byte-string keys: `key(i)` is row `i`'s key, `valid(i)` whether
-/// it is not null. The table holds `(group, row)`, so equality compares
-/// the probe with the group's first row in place.
-fn by_bytes<'a>(len: usize, nulls: Option<&NullBuffer>, key: impl Fn(usize) -> &'a [u8]) -> Groups {
-    let hasher = DefaultHashBuilder::default();
-    let mut table: HashTable<(u32, u32)> = HashTable::new();
+/// The entry marking a key longer than [`pack`] packs: equal marks then
+/// say nothing, the bytes must be compared.
+const LONG: u128 = u128::MAX;
+
+/// A key of at most 15 bytes as one integer, its bytes in the low end and
+/// its length in the top byte: two such keys are equal exactly when their
+/// packings are, so most string keys hash and compare as integers. `key`
+/// is `buffer[start..end]`; reading the 16 bytes from `start` in one load
+/// (when the buffer has them) beats copying a few bytes.
+#[inline]
+fn pack(buffer: &[u8], start: usize, end: usize) -> u128 {
+    let len = end - start;
+    if len > 15 {
+        return LONG;
+    }
+    let bytes = match buffer.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+        Some(window) => u128::from_le_bytes(*window) & ((1u128 << (8 * len)) - 1),
+        None => {
+            let mut window = [0u8; 16];
+            window[..len].copy_from_slice(&buffer[start..end]);
+            u128::from_le_bytes(window)
+        }
+    };
+    bytes | (len as u128) << 120
+}
+
+/// The hash of a packed key: a folded multiply of its halves.
+#[inline]
+fn hash_packed(p: u128) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let full =
+        u128::from(p as u64 ^ K).wrapping_mul(u128::from((p >> 64) as u64 ^ K.rotate_left(32)));
+    full as u64 ^ (full >> 64) as u64
+}
+
+/// Groups byte-string keys: `key(i)` gives row `i`'s key as
+/// `(buffer, start, end)`. The table holds `(packing, group, row)`; a
+/// probe compares packings, and the bytes in the group's first row only
+/// for long keys.
+fn by_bytes<'a>(
+    len: usize,
+    nulls: Option<&NullBuffer>,
+    key: impl Fn(usize) -> (&'a [u8], usize, usize),
+) -> Groups {
+    let long_hasher = DefaultHashBuilder::default();
+    let bytes = |i: usize| {
+        let (buffer, start, end) = key(i);
+        &buffer[start..end]
+    };
+    let hash = |p: u128, row: usize| {
+        if p == LONG {
+            long_hasher.hash_one(bytes(row))
+        } else {
+            hash_packed(p)
+        }
+    };
+    let mut table: HashTable<(u128, u32, u32)> = HashTable::new();
     let mut first = Vec::new();
     let mut slots = Vec::with_capacity(len);
     for i in 0..len {
@@ -95,19 +145,19 @@ fn by_bytes<'a>(len: usize, nulls: Option<&NullBuffer>, key: impl Fn(usize) -> &
             slots.push(0);
             continue;
         }
-        let k = key(i);
-        let hash = hasher.hash_one(k);
-        let entry = table.entry(
-            hash,
-            |&(_, row)| key(row as usize) == k,
-            |&(_, row)| hasher.hash_one(key(row as usize)),
-        );
-        let g = match entry {
-            Entry::Occupied(e) => e.get().0,
-            Entry::Vacant(e) => {
+        let (buffer, start, end) = key(i);
+        let p = pack(buffer, start, end);
+        let h = hash(p, i);
+        // Most rows find their group: probe without preparing an insertion.
+        let found = table.find(h, |&(q, _, row)| {
+            q == p && (p != LONG || bytes(row as usize) == &buffer[start..end])
+        });
+        let g = match found {
+            Some(&(_, g, _)) => g,
+            None => {
                 // Fewer groups than rows, and rows fit in u32 (checked).
                 let g = first.len() as u32;
-                e.insert((g, i as u32));
+                table.insert_unique(h, (p, g, i as u32), |&(q, _, row)| hash(q, row as usize));
                 first.push(i as u32);
                 g
             }
@@ -120,7 +170,7 @@ fn by_bytes<'a>(len: usize, nulls: Option<&NullBuffer>, key: impl Fn(usize) -> &
 fn by_string<O: OffsetSizeTrait>(a: &GenericStringArray<O>) -> Groups {
     let offsets = a.value_offsets();
     let data = a.value_data();
-    by_bytes(a.len(), a.nulls(), |i| &data[offsets[i].as_usize()..offsets[i + 1].as_usize()])
+    by_bytes(a.len(), a.nulls(), |i| (data, offsets[i].as_usize(), offsets[i + 1].as_usize()))
 }
 
 fn by_integer<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>) -> Groups
@@ -155,7 +205,10 @@ fn by_rows(keys: &[ArrayRef]) -> Result<Groups, ArrowError> {
     let nulls = keys
         .iter()
         .fold(None, |acc, k| NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref()));
-    Ok(by_bytes(rows.num_rows(), nulls.as_ref(), |i| rows.row(i).data()))
+    Ok(by_bytes(rows.num_rows(), nulls.as_ref(), |i| {
+        let row = rows.row(i).data();
+        (row, 0, row.len())
+    }))
 }
 
 #[cfg(test)]
