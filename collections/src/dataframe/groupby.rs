@@ -124,10 +124,18 @@ impl DataFrame {
     /// [`GroupBy::agg`] or its shortcuts. Rows with a null in any key are
     /// left out, as pandas does by default.
     ///
-    /// ```no_run
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// ```
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// let total_by_city_and_name = df.groupby(["city", "name"])?.sum("balance")?;
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn groupby<I>(&self, keys: I) -> Result<GroupBy>
     where
@@ -162,10 +170,18 @@ impl DataFrame {
 impl GroupBy {
     /// The names of the key columns.
     ///
-    /// ```no_run
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// ```
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// assert_eq!(df.groupby(["name"])?.keys(), ["name"]);
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn keys(&self) -> Vec<String> {
         self.keys.iter().map(|&i| self.df.schema.field(i).name().clone()).collect()
@@ -176,12 +192,20 @@ impl GroupBy {
     /// one row per group, sorted by the keys. Value columns must be
     /// integers or floats.
     ///
-    /// ```no_run
+    /// ```
     /// use rudask_collections::dataframe::Agg;
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// let stats = df.groupby(["name"])?.agg([("balance", Agg::Min), ("score", Agg::Count)])?;
     /// assert_eq!(stats.columns(), ["name", "balance_min", "score_count"]);
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn agg<I, S>(&self, aggs: I) -> Result<DataFrame>
     where
@@ -240,10 +264,18 @@ impl GroupBy {
     /// The per-group sums of `column` (see [`GroupBy::agg`]): columns keys
     /// then `<column>_sum`.
     ///
-    /// ```no_run
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// ```
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// assert_eq!(df.groupby(["name"])?.sum("balance")?.columns(), ["name", "balance_sum"]);
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn sum(&self, column: &str) -> Result<DataFrame> {
         self.agg([(column, Agg::Sum)])
@@ -252,10 +284,18 @@ impl GroupBy {
     /// The per-group means of `column` (see [`GroupBy::agg`]): columns keys
     /// then `<column>_mean`.
     ///
-    /// ```no_run
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// ```
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// assert_eq!(df.groupby(["name"])?.mean("balance")?.columns(), ["name", "balance_mean"]);
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn mean(&self, column: &str) -> Result<DataFrame> {
         self.agg([(column, Agg::Mean)])
@@ -264,10 +304,18 @@ impl GroupBy {
     /// The per-group counts of values present in `column` (see
     /// [`GroupBy::agg`]): columns keys then `<column>_count`.
     ///
-    /// ```no_run
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// ```
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// assert_eq!(df.groupby(["name"])?.count("balance")?.columns(), ["name", "balance_count"]);
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn count(&self, column: &str) -> Result<DataFrame> {
         self.agg([(column, Agg::Count)])
@@ -276,10 +324,18 @@ impl GroupBy {
     /// The per-group minima of `column` (see [`GroupBy::agg`]): columns keys
     /// then `<column>_min`.
     ///
-    /// ```no_run
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// ```
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// assert_eq!(df.groupby(["name"])?.min("balance")?.columns(), ["name", "balance_min"]);
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn min(&self, column: &str) -> Result<DataFrame> {
         self.agg([(column, Agg::Min)])
@@ -288,10 +344,18 @@ impl GroupBy {
     /// The per-group maxima of `column` (see [`GroupBy::agg`]): columns keys
     /// then `<column>_max`.
     ///
-    /// ```no_run
-    /// # fn demo(df: rudask_collections::DataFrame) -> rudask::Result<()> {
+    /// ```
+    /// # use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use std::sync::Arc;
+    /// # let batch = RecordBatch::try_from_iter([
+    /// #     ("name", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+    /// #     ("city", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+    /// #     ("balance", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    /// #     ("score", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// # ]).unwrap();
+    /// # let df = rudask_collections::DataFrame::from_batches(vec![batch], 2)?;
     /// assert_eq!(df.groupby(["name"])?.max("balance")?.columns(), ["name", "balance_max"]);
-    /// # Ok(()) }
+    /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn max(&self, column: &str) -> Result<DataFrame> {
         self.agg([(column, Agg::Max)])

@@ -64,7 +64,7 @@ pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups, ArrowError> {
         )));
     }
     if keys.len() > 1 {
-        return Ok(by_rows(keys)?);
+        return by_rows(keys);
     }
     Ok(match first.data_type() {
         DataType::Utf8 => by_string(first.as_string::<i32>()),
@@ -226,10 +226,10 @@ mod tests {
     fn strings_group_by_value_and_nulls_go_to_slot_0() {
         let a: ArrayRef =
             Arc::new(StringArray::from(vec![Some("b"), None, Some("a"), Some("b"), Some("")]));
-        check(&[a.clone()], &[1, 0, 2, 1, 3], &[0, 2, 4]);
+        check(std::slice::from_ref(&a), &[1, 0, 2, 1, 3], &[0, 2, 4]);
         let large: ArrayRef = Arc::new(LargeStringArray::from(vec![Some("x"), Some("x"), None]));
         check(&[large], &[1, 1, 0], &[0]);
-        let keys = group(&[a.clone()]).unwrap().keys(&[a]).unwrap();
+        let keys = group(std::slice::from_ref(&a)).unwrap().keys(&[a]).unwrap();
         assert_eq!(
             keys[0].as_string::<i32>().iter().collect::<Vec<_>>(),
             [Some("b"), Some("a"), Some("")]
@@ -254,7 +254,7 @@ mod tests {
             Some(true),
         ]));
         check(&[city.clone(), flag.clone()], &[1, 2, 3, 1, 0], &[0, 1, 2]);
-        check(&[flag.clone()], &[1, 2, 1, 1, 1], &[0, 1]);
+        check(std::slice::from_ref(&flag), &[1, 2, 1, 1, 1], &[0, 1]);
         // A null in either key drops the row, as pandas' dropna does.
         let flag_null: ArrayRef =
             Arc::new(BooleanArray::from(vec![None, Some(false), None, None, None]));
