@@ -31,12 +31,14 @@
 //! ```
 
 mod expr;
+mod groupby;
 mod io;
 mod ops;
 mod stats;
 mod table;
 
 pub use expr::{col, lit, BinaryOp, Expr, Literal};
+pub use groupby::{Agg, GroupBy};
 pub use io::{CsvOptions, ParquetCompression};
 pub use table::Table;
 
