@@ -33,7 +33,12 @@ enum Command {
         /// written there and restored when a scheduler starts over it.
         /// Default: `rudask-scheduler-PORT/datasets` under the system's
         /// temporary directory (with `--port 0`, PID instead of PORT).
-        #[arg(long, value_name = "DIR", env = "RUDASK_DATASET_STORE", conflicts_with = "no_dataset_store")]
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "RUDASK_DATASET_STORE",
+            conflicts_with = "no_dataset_store"
+        )]
         dataset_store: Option<std::path::PathBuf>,
         /// Keep published datasets in memory only.
         #[arg(long)]
@@ -137,7 +142,11 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
                     (Some(dir), false) => Some(dir),
                     (None, false) => {
                         let id = if port == 0 { std::process::id() } else { u32::from(port) };
-                        Some(std::env::temp_dir().join(format!("rudask-scheduler-{id}")).join("datasets"))
+                        Some(
+                            std::env::temp_dir()
+                                .join(format!("rudask-scheduler-{id}"))
+                                .join("datasets"),
+                        )
                     }
                 };
                 let mut opts = SchedulerOptions { host, port, dataset_store, ..Default::default() };

@@ -170,7 +170,13 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Settings, starting from 2 workers with 1 slot each.
     pub fn builder() -> LocalClusterBuilder {
-        LocalClusterBuilder { workers: 2, threads_per_worker: 1, port: 0, resources: Vec::new(), dataset_store: None }
+        LocalClusterBuilder {
+            workers: 2,
+            threads_per_worker: 1,
+            port: 0,
+            resources: Vec::new(),
+            dataset_store: None,
+        }
     }
 
     /// `n` in-process workers with one slot each.

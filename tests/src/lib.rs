@@ -638,3 +638,5 @@ async fn meet(
 pub mod dataframe_tasks;
 
 pub mod array_tasks;
+
+pub mod bag;

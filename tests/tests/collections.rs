@@ -63,3 +63,19 @@ async fn persist_with_actors_is_a_clear_unsupported_error() {
     let err = client.persist_with(&df, &PersistOptions::new().actors(true)).unwrap_err();
     assert!(matches!(err, rudask::Error::Unsupported(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_party_collection_persists_computes_and_publishes() {
+    use rudask_tests::bag::{double, Bag};
+    let (cluster, client) = Cluster::start(2, 1).await;
+    let items: Vec<i64> = (0..1000).collect();
+    let bag = client.persist(&Bag::from_vec(items.clone(), 5).map_partitions(double)).unwrap();
+    let doubled: Vec<i64> = items.iter().map(|x| x * 2).collect();
+    assert_eq!(within(client.compute(&bag).unwrap()).await.unwrap(), doubled);
+    within(client.publish_dataset("bag", &bag)).await.unwrap();
+    let other = cluster.client().await;
+    let got: Bag = within(other.get_dataset("bag")).await.unwrap();
+    assert_eq!(within(other.compute(&got).unwrap()).await.unwrap(), doubled);
+    let err = within(other.get_dataset::<DataFrame>("bag")).await.unwrap_err();
+    assert!(err.to_string().contains("rudask_tests.Bag<i64>"), "{err}");
+}

@@ -14,8 +14,14 @@ use std::sync::Arc;
 
 fn accounts(rows: i64) -> RecordBatch {
     RecordBatch::try_from_iter([
-        ("name", Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("n{}", i % 13)))) as _),
-        ("balance", Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i * 7 % 101 - 50))) as _),
+        (
+            "name",
+            Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("n{}", i % 13)))) as _,
+        ),
+        (
+            "balance",
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i * 7 % 101 - 50))) as _,
+        ),
     ])
     .unwrap()
 }
@@ -61,7 +67,10 @@ async fn a_published_dataframe_outlives_its_client_and_any_client_gets_it() {
     assert_eq!(names, ["accounts", "answer", "many"]);
     let info = within(second.list_datasets()).await.unwrap().remove(0);
     assert_eq!((info.partitions, info.in_memory, info.on_disk), (4, true, false));
-    assert!(info.nbytes > 20_000 && info.type_tag == "rudask.DataFrame", "real data size: {info:?}");
+    assert!(
+        info.nbytes > 20_000 && info.type_tag == "rudask.DataFrame",
+        "real data size: {info:?}"
+    );
 
     let got: DataFrame = within(second.get_dataset("accounts")).await.unwrap();
     let table = within(second.compute(&got).unwrap()).await.unwrap();
@@ -84,7 +93,10 @@ async fn bad_names_types_and_missing_datasets_are_clear_errors() {
     let f = client.submit(rudask_tests::inc, (1,)).unwrap();
     within(client.publish_dataset("x", &f)).await.unwrap();
     let err = within(client.publish_dataset("x", &f)).await.unwrap_err();
-    assert!(matches!(&err, Error::DatasetExists(m) if m.contains("\"x\"") && m.contains("override")), "{err}");
+    assert!(
+        matches!(&err, Error::DatasetExists(m) if m.contains("\"x\"") && m.contains("override")),
+        "{err}"
+    );
     for bad in [String::new(), "n".repeat(1000)] {
         let err = within(client.publish_dataset(bad, &f)).await.unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
@@ -104,7 +116,8 @@ async fn bad_names_types_and_missing_datasets_are_clear_errors() {
     let got = within(client.get_dataset_or("nope", default)).await.unwrap();
     assert_eq!(within(got).await.unwrap(), 10);
     let timeout = std::time::Duration::from_millis(100);
-    let err = within(client.get_dataset_timeout::<Future<i64>>("later", timeout)).await.unwrap_err();
+    let err =
+        within(client.get_dataset_timeout::<Future<i64>>("later", timeout)).await.unwrap_err();
     assert!(matches!(err, Error::Timeout(_)), "{err}");
     assert!(matches!(
         within(client.unpublish_dataset("nope")).await,
@@ -117,7 +130,9 @@ async fn a_get_waits_for_the_name_and_the_mapping_is_shared() {
     let (cluster, a) = Cluster::start(1, 1).await;
     let b = cluster.client().await;
     let waiting = tokio::spawn(async move {
-        b.get_dataset_timeout::<Future<i64>>("soon", common::LIMIT).await.map(|f| f.key().to_string())
+        b.get_dataset_timeout::<Future<i64>>("soon", common::LIMIT)
+            .await
+            .map(|f| f.key().to_string())
     });
     let f = a.submit(rudask_tests::inc, (5,)).unwrap();
     let map = a.datasets();
@@ -234,7 +249,8 @@ async fn a_damaged_partition_marks_its_dataset_damaged_and_leaves_the_others() {
     cluster.kill_all().await;
     // Flip one byte of one partition file of "bad": same size, wrong checksum.
     let part = walk(&store.0).into_iter().find(|p| {
-        p.file_name().is_some_and(|n| n == "part-00001") && std::fs::metadata(p).unwrap().len() > 100
+        p.file_name().is_some_and(|n| n == "part-00001")
+            && std::fs::metadata(p).unwrap().len() > 100
     });
     let part = part.expect("a partition file of the dataframe");
     let mut bytes = std::fs::read(&part).unwrap();

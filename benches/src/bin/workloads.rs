@@ -413,7 +413,8 @@ async fn persist_publish_dataframe(cluster: &LocalCluster, client: &Client) -> a
 async fn persist_publish_durable(args: &Args) -> anyhow::Result<()> {
     let store = std::env::temp_dir().join(format!("rudask-bench-store-{}", std::process::id()));
     let builder = LocalCluster::builder().workers(args.workers).dataset_store(&store);
-    let cluster = if args.processes { builder.processes().await? } else { builder.threads().await? };
+    let cluster =
+        if args.processes { builder.processes().await? } else { builder.threads().await? };
     let client = cluster.client().await?;
     let batch = accounts();
     let t = Instant::now();

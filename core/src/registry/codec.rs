@@ -244,8 +244,9 @@ inventory::collect!(SizeOf);
 fn registered_size(v: &dyn Any) -> Option<usize> {
     type Sizes = rustc_hash::FxHashMap<TypeId, fn(&dyn Any) -> Option<usize>>;
     static SIZES: OnceLock<Sizes> = OnceLock::new();
-    let sizes =
-        SIZES.get_or_init(|| inventory::iter::<SizeOf>.into_iter().map(|s| ((s.type_id)(), s.size)).collect());
+    let sizes = SIZES.get_or_init(|| {
+        inventory::iter::<SizeOf>.into_iter().map(|s| ((s.type_id)(), s.size)).collect()
+    });
     sizes.get(&v.type_id()).and_then(|size| size(v))
 }
 

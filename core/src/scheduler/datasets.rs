@@ -174,7 +174,13 @@ impl Scheduler {
         Ok(())
     }
 
-    pub(super) fn on_unpublish(&mut self, c: ClientId, id: u64, name: String, comm: &mut impl Comm) {
+    pub(super) fn on_unpublish(
+        &mut self,
+        c: ClientId,
+        id: u64,
+        name: String,
+        comm: &mut impl Comm,
+    ) {
         match self.datasets.records.remove(&name) {
             Some(record) => {
                 self.drop_record(record, comm);
@@ -349,8 +355,7 @@ impl Scheduler {
             self.datasets.settled.clear();
             return;
         };
-        let mut requests: BTreeMap<(super::WorkerId, String), Vec<(Key, String)>> =
-            BTreeMap::new();
+        let mut requests: BTreeMap<(super::WorkerId, String), Vec<(Key, String)>> = BTreeMap::new();
         for id in std::mem::take(&mut self.datasets.settled) {
             let Some(t) = self.tasks.get(id) else { continue };
             match t.state {

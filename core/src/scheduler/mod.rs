@@ -316,7 +316,11 @@ impl Scheduler {
         {
             self.maybe_release.push(id);
         }
-        let deps = if old.is_active() != new.is_active() { std::mem::take(&mut t.deps) } else { Vec::new() };
+        let deps = if old.is_active() != new.is_active() {
+            std::mem::take(&mut t.deps)
+        } else {
+            Vec::new()
+        };
         if matches!(new, TaskState::Memory | TaskState::Erred) {
             self.dataset_task_settled(id);
         }

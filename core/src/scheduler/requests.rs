@@ -57,7 +57,9 @@ impl Scheduler {
                 self.on_publish(c, id, items, override_existing, time, comm)
             }
             Request::UnpublishDataset { name } => self.on_unpublish(c, id, name, comm),
-            Request::ListDatasets => reply(comm, c, id, Ok(Reply::Datasets(self.on_list_datasets()))),
+            Request::ListDatasets => {
+                reply(comm, c, id, Ok(Reply::Datasets(self.on_list_datasets())))
+            }
             Request::GetDataset { name, wait } => self.on_get_dataset(c, id, name, wait, comm),
         }
     }

@@ -75,7 +75,10 @@ fn published_keys_stay_in_memory_after_every_client_leaves_until_unpublished() {
     match one_reply(&mut h, d) {
         Ok(Reply::Datasets(infos)) => {
             assert_eq!(infos.len(), 1);
-            assert_eq!((infos[0].name.as_str(), infos[0].nbytes, infos[0].in_memory), ("ds", 30, true));
+            assert_eq!(
+                (infos[0].name.as_str(), infos[0].nbytes, infos[0].in_memory),
+                ("ds", 30, true)
+            );
             assert_eq!(infos[0].owner, "c");
         }
         other => panic!("{other:?}"),
@@ -114,13 +117,15 @@ fn names_are_unique_unless_overridden_and_override_releases_the_old_keys() {
 #[test]
 fn bad_publications_change_nothing() {
     let (mut h, _w, c) = computed();
-    for (id, name, keys) in [(1, "", &["a"][..]), (2, "x", &["nope"][..]), (3, "\u{7}", &["a"][..])] {
+    for (id, name, keys) in [(1, "", &["a"][..]), (2, "x", &["nope"][..]), (3, "\u{7}", &["a"][..])]
+    {
         publish(&mut h, c, id, name, publication(keys), false);
         assert!(matches!(one_reply(&mut h, c), Err(RequestErrorKind::InvalidArgument)));
     }
     publish(&mut h, c, 4, &"n".repeat(300), publication(&["a"]), false);
     assert!(matches!(one_reply(&mut h, c), Err(RequestErrorKind::InvalidArgument)));
-    let items = vec![("ok".to_string(), publication(&["a"])), ("bad".to_string(), publication(&["zz"]))];
+    let items =
+        vec![("ok".to_string(), publication(&["a"])), ("bad".to_string(), publication(&["zz"]))];
     request(&mut h, c, 5, Request::PublishDatasets { items, override_existing: false, time: 0.0 });
     assert!(matches!(one_reply(&mut h, c), Err(RequestErrorKind::InvalidArgument)));
     assert!(h.s.dataset_names().is_empty(), "all or none");
@@ -252,6 +257,8 @@ fn a_restart_keeps_durable_datasets_and_drops_the_others() {
     request(&mut h, c, 2, Request::Restart);
     h.s.check_invariants();
     assert_eq!(h.s.dataset_names(), ["old"]);
-    assert!(matches!(h.comm.catalog.last(), Some(CatalogChange::Delete { name, .. }) if name == "volatile"));
+    assert!(
+        matches!(h.comm.catalog.last(), Some(CatalogChange::Delete { name, .. }) if name == "volatile")
+    );
     let _ = w;
 }

@@ -33,11 +33,7 @@ pub trait FromDataset: Sized {
 
 impl<C: Collection> Publish for C {
     fn publication(&self) -> Result<Publication> {
-        Ok(Publication {
-            meta: self.meta(),
-            keys: self.keys(),
-            graph: self.graph().into_tasks(),
-        })
+        Ok(Publication { meta: self.meta(), keys: self.keys(), graph: self.graph().into_tasks() })
     }
 }
 
@@ -176,7 +172,11 @@ impl Client {
     /// assert_eq!(g.await?, 2);
     /// # Ok(()) }
     /// ```
-    pub fn publish_dataset(&self, name: impl Into<String>, value: &impl Publish) -> PublishDatasets<'_> {
+    pub fn publish_dataset(
+        &self,
+        name: impl Into<String>,
+        value: &impl Publish,
+    ) -> PublishDatasets<'_> {
         PublishDatasets {
             client: self,
             items: value.publication().map(|p| vec![(name.into(), p)]),

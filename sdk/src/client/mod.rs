@@ -8,9 +8,9 @@
 mod actor;
 mod admin;
 mod collection;
-mod datasets;
 mod coord;
 mod data;
+mod datasets;
 mod events;
 mod graph;
 mod placement;
@@ -18,8 +18,8 @@ mod plugins;
 mod scatter;
 
 pub use collection::PersistOptions;
-pub use datasets::{Datasets, FromDataset, Futures, Publish, PublishDatasets};
 pub(crate) use coord::{Grant, Received, SubBuffer};
+pub use datasets::{Datasets, FromDataset, Futures, Publish, PublishDatasets};
 pub use events::{Event, Subscription};
 pub use graph::{GraphBuilder, GraphKey, OutputKey};
 pub use placement::ClientExecutor;

@@ -254,7 +254,12 @@ mod tests {
             },
             owner: "me".into(),
             published_at: 0.0,
-            parts: vec![Some(StoredPart { file: "p".into(), nbytes, checksum: 0, bin_body: false })],
+            parts: vec![Some(StoredPart {
+                file: "p".into(),
+                nbytes,
+                checksum: 0,
+                bin_body: false,
+            })],
             damaged: None,
         };
         {

@@ -3,8 +3,8 @@
 
 pub(crate) mod actors;
 mod admin;
-pub(crate) mod dataset_store;
 pub(crate) mod conn;
+pub(crate) mod dataset_store;
 pub(crate) mod executor;
 mod memory;
 pub(crate) mod peer;

@@ -79,10 +79,22 @@ impl WorkerOptions {
 enum Event {
     Sched(ToWorker),
     SchedGone,
-    Fetched { from: u64, items: Vec<(Key, Option<Payload>)> },
-    FetchFailed { from: u64, keys: Vec<Key> },
-    RunDone { id: u64, result: rudask_core::registry::TaskResult },
-    PartsStored { dir: String, results: Vec<(Key, Result<rudask_core::protocol::StoredPart, String>)> },
+    Fetched {
+        from: u64,
+        items: Vec<(Key, Option<Payload>)>,
+    },
+    FetchFailed {
+        from: u64,
+        keys: Vec<Key>,
+    },
+    RunDone {
+        id: u64,
+        result: rudask_core::registry::TaskResult,
+    },
+    PartsStored {
+        dir: String,
+        results: Vec<(Key, Result<rudask_core::protocol::StoredPart, String>)>,
+    },
 }
 
 /// Why a worker's event loop ended.

@@ -105,7 +105,8 @@ impl Cluster {
 
     /// Starts a scheduler only, with extra command-line arguments.
     pub(crate) async fn scheduler_with(extra: &[&str]) -> Cluster {
-        let store = if extra.contains(&"--dataset-store") { None } else { Some("--no-dataset-store") };
+        let store =
+            if extra.contains(&"--dataset-store") { None } else { Some("--no-dataset-store") };
         let mut scheduler = Command::new(BIN)
             .args(["scheduler", "--port", "0"])
             .args(store)
