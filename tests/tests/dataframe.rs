@@ -585,13 +585,13 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-/// tests/data/pandas holds a CSV and what pandas computes on it
+/// tests/fixtures/pandas holds a CSV and what pandas computes on it
 /// (make_expected.py made both): filters, arithmetic and column
 /// statistics over the CSV read in byte ranges equal pandas' results.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_equal_pandas() {
     let (_cluster, client) = Cluster::start(2, 1).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pandas");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pandas");
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let csv = dir.join("accounts.csv");
