@@ -363,6 +363,9 @@ impl GroupBy {
 
     /// The graph: a chunk task per partition, combine levels until at most
     /// [`SPLIT_EVERY`] tables are left, and the aggregate task over those.
+    /// The root merges too (as dask's tree reductions do), rather than
+    /// following a `tree_reduce` whose root combine would cost one more
+    /// task and scheduling round trip.
     fn build(&self, plan: Plan, schema: SchemaRef) -> DataFrame {
         let (input_graph, retain) = self.df.parts();
         let token =

@@ -81,38 +81,53 @@ pub(super) fn group(keys: &[ArrayRef]) -> Result<Groups, ArrowError> {
     })
 }
 
-/// The entry marking a key longer than [`pack`] packs: equal marks then
-/// say nothing, the bytes must be compared.
-const LONG: u128 = u128::MAX;
+/// A key of at most 15 bytes as two integers: its bytes in the low end,
+/// its length in the top byte. Two such keys are equal exactly when their
+/// packings are, so most string keys hash and compare as integers.
+type Packed = [u64; 2];
 
-/// A key of at most 15 bytes as one integer, its bytes in the low end and
-/// its length in the top byte: two such keys are equal exactly when their
-/// packings are, so most string keys hash and compare as integers. `key`
-/// is `buffer[start..end]`; reading the 16 bytes from `start` in one load
-/// (when the buffer has them) beats copying a few bytes.
+/// The packing of every key longer than [`pack`] packs (its top byte is
+/// beyond any length): equal marks say nothing, the bytes must be compared.
+const LONG: Packed = [u64::MAX; 2];
+
+/// `LOW_BYTES[n]` keeps the low `n` bytes of a u64.
+const LOW_BYTES: [u64; 9] = {
+    let mut masks = [0u64; 9];
+    let mut n = 1;
+    while n < 9 {
+        masks[n] = masks[n - 1] << 8 | 0xff;
+        n += 1;
+    }
+    masks
+};
+
+/// Packs the key `buffer[start..end]`. Loading the 16 bytes from `start`
+/// at once (when the buffer has them) and masking beats copying a few.
 #[inline]
-fn pack(buffer: &[u8], start: usize, end: usize) -> u128 {
+fn pack(buffer: &[u8], start: usize, end: usize) -> Packed {
     let len = end - start;
     if len > 15 {
         return LONG;
     }
-    let bytes = match buffer.get(start..).and_then(<[u8]>::first_chunk::<16>) {
-        Some(window) => u128::from_le_bytes(*window) & ((1u128 << (8 * len)) - 1),
+    let window = match buffer.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+        Some(window) => *window,
         None => {
             let mut window = [0u8; 16];
             window[..len].copy_from_slice(&buffer[start..end]);
-            u128::from_le_bytes(window)
+            window
         }
     };
-    bytes | (len as u128) << 120
+    let w = u128::from_le_bytes(window);
+    let (lo, hi) = (w as u64, (w >> 64) as u64);
+    let (lo, hi) = if len <= 8 { (lo & LOW_BYTES[len], 0) } else { (lo, hi & LOW_BYTES[len - 8]) };
+    [lo, hi | (len as u64) << 56]
 }
 
 /// The hash of a packed key: a folded multiply of its halves.
 #[inline]
-fn hash_packed(p: u128) -> u64 {
+fn hash_packed([lo, hi]: Packed) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let full =
-        u128::from(p as u64 ^ K).wrapping_mul(u128::from((p >> 64) as u64 ^ K.rotate_left(32)));
+    let full = u128::from(lo ^ K).wrapping_mul(u128::from(hi ^ K.rotate_left(32)));
     full as u64 ^ (full >> 64) as u64
 }
 
@@ -130,14 +145,14 @@ fn by_bytes<'a>(
         let (buffer, start, end) = key(i);
         &buffer[start..end]
     };
-    let hash = |p: u128, row: usize| {
+    let hash = |p: Packed, row: usize| {
         if p == LONG {
             long_hasher.hash_one(bytes(row))
         } else {
             hash_packed(p)
         }
     };
-    let mut table: HashTable<(u128, u32, u32)> = HashTable::new();
+    let mut table: HashTable<(Packed, u32, u32)> = HashTable::new();
     let mut first = Vec::new();
     let mut slots = Vec::with_capacity(len);
     for i in 0..len {
@@ -234,6 +249,36 @@ mod tests {
             keys[0].as_string::<i32>().iter().collect::<Vec<_>>(),
             [Some("b"), Some("a"), Some("")]
         );
+    }
+
+    #[test]
+    fn packings_are_equal_exactly_when_keys_are() {
+        let data = b"abcdefghijklmnopabcdefghijklmnop\0\0";
+        let all: Vec<(usize, usize)> =
+            (0..=16).flat_map(|s| (s..=s + 16).map(move |e| (s, e))).collect();
+        for &(s, e) in &all {
+            // The same bytes at the end of a buffer (copied, not loaded).
+            let tail = &data[s..e];
+            assert_eq!(pack(data, s, e), pack(tail, 0, tail.len()), "{s}..{e}");
+            for &(t, f) in &all {
+                // Long keys all share one packing (their bytes decide).
+                let same = data[s..e] == data[t..f] || (e - s > 15 && f - t > 15);
+                assert_eq!(pack(data, s, e) == pack(data, t, f), same, "{s}..{e} vs {t}..{f}");
+            }
+        }
+        assert_eq!(pack(data, 0, 16), LONG);
+        assert_ne!(pack(b"a\0", 0, 1), pack(b"a\0", 0, 2), "a trailing NUL is part of the key");
+    }
+
+    #[test]
+    fn long_keys_compare_their_bytes() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            "a key longer than fifteen bytes",
+            "a key longer than fifteen bytez",
+            "a key longer than fifteen bytes",
+            "short",
+        ]));
+        check(&[a], &[1, 2, 1, 3], &[0, 1, 3]);
     }
 
     #[test]

@@ -262,9 +262,11 @@ fn kernels_report_tables_that_do_not_fit_the_plan_as_errors() {
     assert!(finish(&[], &plan).is_err());
 }
 
-/// The fastest of 50 runs of `f`, in milliseconds (the fastest, since
-/// the machines this runs on are shared).
+/// The fastest of 50 runs of `f` after a warm-up run (which also lets the
+/// allocator keep the memory it maps), in milliseconds: the fastest, since
+/// the machines this runs on are shared.
 fn measure(mut f: impl FnMut()) -> f64 {
+    f();
     (0..50)
         .map(|_| {
             let t = Instant::now();
