@@ -279,7 +279,7 @@ enum Keep {
 #[derive(Default)]
 struct TaskHold {
     /// Dropped with the handle, which releases the want.
-    _held: Option<Arc<KeyRef>>,
+    _want: Option<Arc<KeyRef>>,
     /// The want was sent (or could not be): calls go straight out.
     ready: bool,
     /// Calls made before, in call order.
@@ -332,7 +332,7 @@ impl RawActor {
             }
             let Keep::Task(hold) = &inner.keep else { return };
             let mut hold = lock(hold);
-            hold._held = held.ok();
+            hold._want = held.ok();
             hold.ready = true;
             // Under the lock, so that later calls leave after these.
             let raw = RawActor(inner.clone());
