@@ -42,6 +42,9 @@
 //!   call leaves (calls made while that client connects wait, in order), so
 //!   a caller that saw a task's call arrive may drop its handle safely;
 //!   before that, the submitting client's handle is what keeps the actor.
+//!   A handle decoded outside any task (say, read back from a
+//!   [`Variable`](crate::coord::Variable) by a client) reaches the actor
+//!   without keeping it.
 //! * **Failures.** A method that panics or returns `Err` fails that call
 //!   only; the actor stays usable. When the actor's worker dies, every pending
 //!   and later call fails with [`Error::ActorLost`]: the state is gone and is
