@@ -32,11 +32,19 @@
 //!   compile time.
 //! * **Attributes.** Fields marked `#[actor(attr)]` are read with
 //!   `handle.attr_NAME()`.
-//! * **Lifetime.** The actor lives while some client holds a handle (clones
+//! * **Lifetime.** The actor lives while some handle exists (clones
 //!   included); when the last one drops, its worker drops the object. A
-//!   handle passed to a task (as an argument of type `Actor<T>`) works inside
-//!   it, but does not keep the actor alive: keep a client handle while tasks
-//!   use it.
+//!   handle passed to a task (as an argument of type `Actor<T>`) counts too:
+//!   decoded in the task, it makes the worker's shared client (the one of
+//!   [`crate::get_client`]) want the actor until it drops, so the task may
+//!   go on using the actor after the submitting client dropped its own
+//!   handle. The worker's client wants the actor before the handle's first
+//!   call leaves (calls made while that client connects wait, in order), so
+//!   a caller that saw a task's call arrive may drop its handle safely;
+//!   before that, the submitting client's handle is what keeps the actor.
+//!   A handle decoded outside any task (say, read back from a
+//!   [`Variable`](crate::coord::Variable) by a client) reaches the actor
+//!   without keeping it.
 //! * **Failures.** A method that panics or returns `Err` fails that call
 //!   only; the actor stays usable. When the actor's worker dies, every pending
 //!   and later call fails with [`Error::ActorLost`]: the state is gone and is
@@ -248,11 +256,37 @@ struct Inner {
     /// The key of every call's future: they never reach the scheduler, so
     /// they can share one.
     call_key: Key,
-    /// Keeps the actor wanted (client handles; `None` inside tasks).
-    _keep: Option<Arc<KeyRef>>,
+    /// Keeps the actor wanted.
+    keep: Keep,
     /// The actor itself when this process hosts it.
     local: Option<Weak<ActorCell>>,
     conn: OnceLock<std::result::Result<Arc<ActorConn>, Error>>,
+}
+
+/// What keeps the actor wanted while a handle lives.
+enum Keep {
+    /// A client's want: the creating client's, or that of the worker's
+    /// client of a task that decoded the handle.
+    Held {
+        /// Released when the last clone of the handle drops.
+        _want: Arc<KeyRef>,
+    },
+    /// Decoded in a task whose worker's client is still connecting: the want
+    /// comes once it has, and calls wait for it.
+    Task(Mutex<TaskHold>),
+    /// Decoded outside any task: it reaches the actor without keeping it.
+    Nothing,
+}
+
+/// A task's handle until (and after) its worker's client wants the actor.
+#[derive(Default)]
+struct TaskHold {
+    /// Dropped with the handle, which releases the want.
+    _want: Option<Arc<KeyRef>>,
+    /// The want was sent (or could not be): calls go straight out.
+    ready: bool,
+    /// Calls made before, in call order.
+    waiting: Vec<(u32, Vec<Payload>, Arc<KeyState>)>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -262,14 +296,54 @@ impl std::fmt::Debug for Inner {
 }
 
 impl RawActor {
-    fn new(at: Placement, keep: Option<Arc<KeyRef>>) -> RawActor {
+    fn new(at: Placement, keep: Keep) -> RawActor {
         RawActor(Arc::new(Inner {
             call_key: Key::from(format!("{}-call", at.key)),
             local: actors::local(at.id),
             at,
-            _keep: keep,
+            keep,
             conn: OnceLock::new(),
         }))
+    }
+
+    /// A handle decoded from its placement. Inside a task it holds the actor
+    /// through the worker's shared client, connecting that client first if
+    /// no task of this worker has yet.
+    fn decoded(at: Placement) -> RawActor {
+        let Some(ctx) = crate::context::current() else {
+            return RawActor::new(at, Keep::Nothing);
+        };
+        if let Some(client) = ctx.client.get() {
+            let keep = match client.hold_actor(&at.key) {
+                Ok(held) => Keep::Held { _want: held },
+                Err(e) => {
+                    tracing::warn!(actor = %at.key, error = %e, "a task could not hold an actor");
+                    Keep::Nothing
+                }
+            };
+            return RawActor::new(at, keep);
+        }
+        let raw = RawActor::new(at, Keep::Task(Mutex::default()));
+        let handle = Arc::downgrade(&raw.0);
+        let runtime = ctx.runtime.clone();
+        runtime.spawn(async move {
+            let client = ctx.client().await;
+            let Some(inner) = handle.upgrade() else { return };
+            let held = client.and_then(|c| c.hold_actor(&inner.at.key));
+            if let Err(e) = &held {
+                tracing::warn!(actor = %inner.at.key, error = %e, "a task could not hold an actor");
+            }
+            let Keep::Task(hold) = &inner.keep else { return };
+            let mut hold = lock(hold);
+            hold._want = held.ok();
+            hold.ready = true;
+            // Under the lock, so that later calls leave after these.
+            let raw = RawActor(inner.clone());
+            for (method, args, state) in std::mem::take(&mut hold.waiting) {
+                raw.dispatch(method, args, state);
+            }
+        });
+        raw
     }
 
     fn key_str(&self) -> &str {
@@ -291,18 +365,30 @@ impl RawActor {
                 return future;
             }
         };
+        if let Keep::Task(hold) = &self.0.keep {
+            let mut hold = lock(hold);
+            if !hold.ready {
+                hold.waiting.push((method, args, state));
+                return future;
+            }
+        }
+        self.dispatch(method, args, state);
+        future
+    }
+
+    /// Sends a call whose outcome settles `state`.
+    fn dispatch(&self, method: u32, args: Vec<Payload>, state: Arc<KeyState>) {
         if let Some(local) = &self.0.local {
             match local.upgrade() {
                 Some(cell) => cell.call(method, args, Sink::Local(state)),
                 None => state.set_failed(Status::Error, self.lost()),
             }
-            return future;
+            return;
         }
         match self.0.conn.get_or_init(|| ActorConn::get(&self.0.at.addr)) {
             Ok(conn) => conn.call(self, method, args, state),
             Err(e) => state.set_failed(Status::Error, e.clone()),
         }
-        future
     }
 }
 
@@ -314,7 +400,7 @@ pub fn encode_arg<T: serde::Serialize + std::any::Any>(v: &T) -> Result<Payload>
 
 /// A handle to an actor of type `A`: call its methods on it (they are the
 /// methods of `A::Handle`, reached through `Deref`). Clones share the actor;
-/// it lives while some client holds a handle. See the [module](mod@crate::actor)
+/// it lives while some handle exists, in a client or in a task. See the [module](mod@crate::actor)
 /// documentation.
 ///
 /// ```no_run
@@ -346,7 +432,10 @@ impl<A: ActorType> Actor<A> {
         addr: String,
         keep: Arc<KeyRef>,
     ) -> Self {
-        Self::from_raw(RawActor::new(Placement { id, key, worker, addr }, Some(keep)))
+        Self::from_raw(RawActor::new(
+            Placement { id, key, worker, addr },
+            Keep::Held { _want: keep },
+        ))
     }
 
     /// The actor's key.
@@ -398,7 +487,7 @@ impl<A: ActorType> std::fmt::Debug for Actor<A> {
 }
 
 /// A handle crosses processes as the actor's placement; one decoded inside a
-/// task reaches the actor but does not keep it alive.
+/// task keeps the actor alive like the client's (see the module docs).
 impl<A: ActorType> Serialize for Actor<A> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.raw.0.at.serialize(s)
@@ -407,7 +496,7 @@ impl<A: ActorType> Serialize for Actor<A> {
 
 impl<'de, A: ActorType> Deserialize<'de> for Actor<A> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Self::from_raw(RawActor::new(Placement::deserialize(d)?, None)))
+        Ok(Self::from_raw(RawActor::decoded(Placement::deserialize(d)?)))
     }
 }
 

@@ -635,6 +635,29 @@ async fn meet(
     inside.fetch_sub(1, SeqCst);
     met
 }
+/// Calls `actor.pid()` once, sets event `name`-started, waits up to 30 s for
+/// event `name`-go, then calls it `times` more times; returns the worker
+/// process id the calls reached.
+#[rudask::task]
+pub async fn call_actor_after_go(
+    actor: rudask::Actor<DropTracked>,
+    name: String,
+    times: u32,
+) -> rudask::Result<u32> {
+    use rudask::coord::Event;
+    let pid = actor.pid().await?;
+    let client = rudask::get_client().await?;
+    Event::new(&client, &format!("{name}-started")).set().await?;
+    let patience = Duration::from_secs(30);
+    if !Event::new(&client, &format!("{name}-go")).wait(Some(patience)).await? {
+        return Err(rudask::Error::Timeout(patience));
+    }
+    for _ in 0..times {
+        assert_eq!(actor.pid().await?, pid);
+    }
+    Ok(pid)
+}
+
 pub mod dataframe_tasks;
 
 pub mod array_tasks;

@@ -7,7 +7,8 @@ use common::{eventually, within, Cluster};
 use futures::StreamExt;
 use rudask::{Error, Return, TaskExt};
 use rudask_tests::{
-    increment_actor, tracked_drops, DropTracked, Meeting, SerialMeeting, TestCounter,
+    call_actor_after_go, increment_actor, tracked_drops, DropTracked, Meeting, SerialMeeting,
+    TestCounter,
 };
 
 #[tokio::test]
@@ -201,4 +202,42 @@ async fn a_mut_self_call_of_an_interleaving_actor_is_exclusive() {
     assert_eq!(within(client.gather(&after)).await.unwrap(), vec![(true, 1), (true, 1)]);
     // Attribute reads are exclusive calls too.
     assert_eq!(within(m.attr_writes()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_handle_passed_to_a_task_keeps_the_actor_alive() {
+    let (cluster, client) = Cluster::start(2, 1).await;
+    let before = drops_on_workers(&client).await;
+    let actor = within(client.submit_actor(DropTracked::create, ())).await.unwrap();
+    let host = actor.worker().to_string();
+    let other = cluster.workers.iter().map(|w| w.name.clone()).find(|n| *n != host).unwrap();
+    // One task on the actor's own worker (in-process calls), one on the
+    // other worker (calls over TCP).
+    let runs: Vec<_> = [(&host, "local"), (&other, "remote")]
+        .into_iter()
+        .map(|(worker, name)| {
+            let task = call_actor_after_go.workers([worker.as_str()]);
+            (name, client.submit(task, (&actor, name.to_string(), 200)).unwrap())
+        })
+        .collect();
+    for (name, _) in &runs {
+        let started = rudask::coord::Event::new(&client, &format!("{name}-started"));
+        assert!(within(started.wait(None)).await.unwrap());
+    }
+    drop(actor);
+    // A round trip through the scheduler to every worker: a free of the
+    // actor sent on the client's release would have arrived by its end.
+    assert_eq!(drops_on_workers(&client).await, before, "the tasks' handles keep the actor");
+    for (name, _) in &runs {
+        within(rudask::coord::Event::new(&client, &format!("{name}-go")).set()).await.unwrap();
+    }
+    let pid = cluster.worker_pid(&host);
+    for (name, run) in runs {
+        assert_eq!(within(run).await.unwrap(), pid, "task {name}");
+    }
+    eventually("the worker drops the actor once the tasks' handles are gone", || {
+        let client = client.clone();
+        async move { (drops_on_workers(&client).await == before + 1).then_some(()) }
+    })
+    .await;
 }

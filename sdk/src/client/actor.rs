@@ -96,3 +96,14 @@ impl Client {
         Ok(Actor::placed(id, key, worker, addr, keep))
     }
 }
+
+impl Client {
+    /// Wants the actor `key` on behalf of a handle decoded in a task, so
+    /// that the actor lives while that handle does.
+    pub(crate) fn hold_actor(&self, key: &str) -> Result<std::sync::Arc<crate::future::KeyRef>> {
+        let key = Key::from(key);
+        let keys = std::slice::from_ref(&key);
+        let held = self.inner.register(keys, ClientMsg::Want { keys: keys.to_vec() })?;
+        Ok(held.into_iter().next().expect("one key"))
+    }
+}

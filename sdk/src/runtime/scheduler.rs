@@ -231,9 +231,19 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     };
     if opts.dedicated_thread {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::Builder::new()
-            .name("rudask-scheduler".into())
-            .spawn(move || rt.block_on(run))?;
+        // The loop runs as a task rather than as the future the thread blocks
+        // on: a connection's reader then wakes it by queueing it, whereas
+        // waking the blocked-on future costs an extra poll of the sockets
+        // (a system call) per message.
+        std::thread::Builder::new().name("rudask-scheduler".into()).spawn(move || {
+            rt.block_on(async {
+                if let Err(e) = tokio::spawn(run).await {
+                    if e.is_panic() {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            })
+        })?;
     } else {
         tokio::spawn(run);
     }
