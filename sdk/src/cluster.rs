@@ -122,6 +122,9 @@ impl LocalClusterBuilder {
                 .env(ENV_NTHREADS, self.threads_per_worker.to_string())
                 .env(ENV_NAME, &name)
                 .env(ENV_RESOURCES, resources.join(","))
+                // The workers are part of this program: they log what it
+                // logs, and only problems unless RUST_LOG says otherwise.
+                .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
                 .stdin(std::process::Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
