@@ -134,13 +134,7 @@ pub(crate) fn tree_reduce(
                     if last { token.key(op, 0) } else { token.key(&format!("{op}.{level}"), i) };
                 let mut args = params.to_vec();
                 args.extend(group.into_iter().map(Arg::Dep));
-                graph.insert(TaskSpec {
-                    key: key.clone(),
-                    func: combine.into(),
-                    args,
-                    options: Default::default(),
-                });
-                key
+                crate::kernel::add_task(graph, key, combine, args)
             })
             .collect();
         if last {

@@ -210,13 +210,7 @@ impl<T: Element> Array<T> {
             .map(|(i, idx)| {
                 let key = token.key(op, i);
                 let (func, args) = task(idx);
-                graph.insert(TaskSpec {
-                    key: key.clone(),
-                    func: func.into(),
-                    args,
-                    options: Default::default(),
-                });
-                key
+                crate::kernel::add_task(&mut graph, key, &func, args)
             })
             .collect();
         Array {
@@ -659,13 +653,7 @@ impl<T: Element> Array<T> {
                         let key = token.key(&format!("{op}.finish"), i);
                         let mut args = vec![Arg::Dep(root)];
                         args.extend(params.iter().cloned());
-                        graph.insert(TaskSpec {
-                            key: key.clone(),
-                            func: func.as_str().into(),
-                            args,
-                            options: Default::default(),
-                        });
-                        key
+                        crate::kernel::add_task(&mut graph, key, func.as_str(), args)
                     }
                 }
             })

@@ -26,7 +26,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use rudask::core::collection::Collection;
-use rudask::core::graph::{Arg, Key, TaskGraph, TaskSpec};
+use rudask::core::graph::{Arg, Key, TaskGraph};
 use rudask::core::registry::{hold, TaskResult};
 use rudask::{Error, Result, Task};
 use serde::{Deserialize, Serialize};
@@ -375,13 +375,7 @@ impl GroupBy {
         let mut add = |key: Key, func: &str, deps: &mut dyn Iterator<Item = Key>| {
             let mut args = vec![plan_arg.clone()];
             args.extend(deps.map(Arg::Dep));
-            graph.insert(TaskSpec {
-                key: key.clone(),
-                func: func.into(),
-                args,
-                options: Default::default(),
-            });
-            key
+            crate::kernel::add_task(&mut graph, key, func, args)
         };
         let mut inputs: Vec<Key> = Collection::keys(&self.df)
             .into_iter()

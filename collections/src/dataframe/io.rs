@@ -412,13 +412,7 @@ fn source(
         .enumerate()
         .map(|(i, args)| {
             let key = token.key(op, i);
-            graph.insert(TaskSpec {
-                key: key.clone(),
-                func: func.into(),
-                args,
-                options: Default::default(),
-            });
-            key
+            crate::kernel::add_task(&mut graph, key, func, args)
         })
         .collect();
     DataFrame {

@@ -196,13 +196,7 @@ impl DataFrame {
                 let mut args = Vec::with_capacity(params.len() + 1);
                 args.push(Arg::Dep(input.clone()));
                 args.extend(params.iter().cloned());
-                graph.insert(TaskSpec {
-                    key: key.clone(),
-                    func: func.into(),
-                    args,
-                    options: Default::default(),
-                });
-                key
+                crate::kernel::add_task(&mut graph, key, func, args)
             })
             .collect();
         DataFrame {

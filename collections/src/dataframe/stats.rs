@@ -125,13 +125,12 @@ impl DataFrame {
             .enumerate()
             .map(|(i, input)| {
                 let key = token.key("stats-chunk", i);
-                graph.insert(TaskSpec {
-                    key: key.clone(),
-                    func: stats_chunk.id().into(),
-                    args: vec![Arg::Dep(input.clone())],
-                    options: Default::default(),
-                });
-                key
+                crate::kernel::add_task(
+                    &mut graph,
+                    key,
+                    stats_chunk.id(),
+                    vec![Arg::Dep(input.clone())],
+                )
             })
             .collect();
         let root =
