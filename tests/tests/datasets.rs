@@ -51,6 +51,7 @@ async fn a_published_dataframe_outlives_its_client_and_any_client_gets_it() {
     let (cluster, first) = Cluster::start(2, 1).await;
     let batch = accounts(2000);
     let df = first.persist(&DataFrame::from_batches(vec![batch.clone()], 4).unwrap()).unwrap();
+    within(first.wait_collection(&df)).await.unwrap();
     let total = first.submit(rudask_tests::inc, (41,)).unwrap();
     first
         .publish_dataset("accounts", &df)
