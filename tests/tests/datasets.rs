@@ -8,7 +8,7 @@ mod common;
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use common::{eventually, within, Cluster};
 use rudask::{Collection, Error, Future, Futures};
-use rudask_collections::DataFrame;
+use rudask_collections::{Array, DataFrame};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -86,6 +86,20 @@ async fn a_published_dataframe_outlives_its_client_and_any_client_gets_it() {
         within(second.get_dataset::<DataFrame>("accounts")).await,
         Err(Error::DatasetNotFound { available, .. }) if available == ["answer", "many"]
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_published_unpersisted_is_computed_by_its_getters() {
+    let (cluster, first) = Cluster::start(2, 1).await;
+    let batch = accounts(1000);
+    let lazy = DataFrame::from_batches(vec![batch.clone()], 3).unwrap();
+    within(first.publish_dataset("lazy", &lazy)).await.unwrap();
+    let info = within(first.list_datasets()).await.unwrap().remove(0);
+    assert!(info.lazy && !info.in_memory, "{info:?}");
+    first.close();
+    let second = cluster.client().await;
+    let got: DataFrame = within(second.get_dataset("lazy")).await.unwrap();
+    assert_eq!(within(second.compute(&got).unwrap()).await.unwrap().into_inner(), batch);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,23 +219,31 @@ async fn datasets_survive_a_scheduler_killed_with_sigkill() {
     let df = client.persist(&DataFrame::from_batches(vec![batch.clone()], 3).unwrap()).unwrap();
     let f = client.submit(rudask_tests::inc, (99,)).unwrap();
     let fs = Futures(vec![client.submit(rudask_tests::inc, (1,)).unwrap(), f.clone()]);
-    within(client.publish_dataset("df", &df).and("one", &f).and("two", &fs)).await.unwrap();
-    wait_on_disk(&client, 3).await;
+    let matrix = ndarray::Array::from_shape_fn((30, 20), |(i, j)| (i * 20 + j) as f64 / 7.0);
+    let array = client.persist(&Array::from_ndarray(matrix.clone(), &[10, 8]).unwrap()).unwrap();
+    within(client.wait_collection(&array)).await.unwrap();
+    let publish = client.publish_dataset("df", &df).and("one", &f).and("two", &fs);
+    within(publish.and("matrix", &array)).await.unwrap();
+    wait_on_disk(&client, 4).await;
     let files: Vec<_> = std::fs::read_dir(&store.0).unwrap().flatten().collect();
-    assert!(files.len() >= 4, "catalog + one directory per dataset: {files:?}");
+    assert!(files.len() >= 5, "catalog + one directory per dataset: {files:?}");
     client.close();
     cluster.kill_all().await;
 
     let mut cluster = Cluster::scheduler_with(&args).await;
     let client = cluster.client().await;
     let infos = within(client.list_datasets()).await.unwrap();
-    assert_eq!(infos.len(), 3);
+    assert_eq!(infos.len(), 4);
     assert!(infos.iter().all(|d| d.on_disk && !d.in_memory && d.nbytes > 0), "{infos:?}");
     cluster.spawn_worker("w2", 1);
     common::wait_for_workers(&client, 1).await;
     let got: DataFrame = within(client.get_dataset("df")).await.unwrap();
     let table = within(client.compute(&got).unwrap()).await.unwrap();
     assert_eq!(table.into_inner(), batch);
+    let got: Array<f64> = within(client.get_dataset("matrix")).await.unwrap();
+    assert_eq!(got.chunks(), [vec![10, 10, 10], vec![8, 8, 4]]);
+    let back = within(client.compute(&got).unwrap()).await.unwrap();
+    assert_eq!(back.into_inner(), matrix.into_dyn());
     let one: Future<i64> = within(client.get_dataset("one")).await.unwrap();
     assert_eq!(within(one).await.unwrap(), 100);
     let two: Futures<i64> = within(client.get_dataset("two")).await.unwrap();
