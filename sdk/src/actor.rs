@@ -39,10 +39,10 @@
 //!   [`crate::get_client`]) want the actor until it drops, so the task may
 //!   go on using the actor after the submitting client dropped its own
 //!   handle. The worker's client wants the actor before the handle's first
-//!   call leaves (calls made while that client connects wait, in order), so
-//!   a caller that saw a task's call arrive may drop its handle safely;
-//!   before that, the submitting client's handle is what keeps the actor.
-//!   A handle decoded outside any task (say, read back from a
+//!   call leaves (calls made while that client connects wait, in order).
+//!   Until the task is done, the submitting client keeps the actor too (the
+//!   task's future holds a clone of the handle), so dropping a handle right
+//!   after submitting a task that takes it is safe. A handle decoded outside any task (say, read back from a
 //!   [`Variable`](crate::coord::Variable) by a client) reaches the actor
 //!   without keeping it.
 //! * **Failures.** A method that panics or returns `Err` fails that call
@@ -502,7 +502,9 @@ impl<'de, A: ActorType> Deserialize<'de> for Actor<A> {
 
 impl<A: ActorType> crate::task::IntoArg<Actor<A>> for &Actor<A> {
     fn into_arg(self) -> Result<crate::task::ArgSlot> {
-        crate::task::encode_value(&self.raw.0.at).map(crate::task::ArgSlot::Value)
+        let keep = rudask_core::collection::Retain::new(self.raw.clone());
+        let handle = crate::task::encode_value(&self.raw.0.at)?;
+        Ok(crate::task::ArgSlot::Retaining(handle, keep))
     }
 }
 

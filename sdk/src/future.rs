@@ -103,7 +103,7 @@ impl KeyState {
 
     /// Runs `cb` once the key is no longer pending: now (on this thread) if it
     /// already is, else on the thread that settles it.
-    fn on_done(&self, cb: Box<dyn FnOnce() + Send>) {
+    pub(crate) fn on_done(&self, cb: Box<dyn FnOnce() + Send>) {
         let mut g = self.lock();
         if g.status == Status::Pending {
             g.callbacks.0.push(cb);

@@ -284,6 +284,9 @@ pub enum ArgSlot {
     /// The result of another task of the same graph, by key (a
     /// [`crate::GraphKey`]); outside a graph, the scheduler must know the key.
     Key(rudask_core::Key),
+    /// An encoded value that refers to something the client must keep alive
+    /// until the task is done (an actor handle keeps its actor).
+    Retaining(Payload, rudask_core::collection::Retain),
 }
 
 /// Something that can stand in an argument position of type `T`: a `T`, or a

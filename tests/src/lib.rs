@@ -658,6 +658,16 @@ pub async fn call_actor_after_go(
     Ok(pid)
 }
 
+/// The actor's worker's process id, asked once `_ready` (a dependency) is
+/// computed: the task decodes the handle only then.
+#[rudask::task]
+pub async fn actor_pid_when_ready(
+    actor: rudask::Actor<DropTracked>,
+    _ready: bool,
+) -> rudask::Result<u32> {
+    actor.pid().await
+}
+
 pub mod dataframe_tasks;
 
 pub mod array_tasks;

@@ -241,3 +241,23 @@ async fn a_handle_passed_to_a_task_keeps_the_actor_alive() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_in_a_task_not_yet_started_keeps_the_actor_alive() {
+    let (_cluster, client) = Cluster::start(2, 1).await;
+    let before = drops_on_workers(&client).await;
+    let actor = within(client.submit_actor(DropTracked::create, ())).await.unwrap();
+    // The task waits on a dependency, so it decodes the handle only after
+    // the client dropped its own.
+    let ready = client.submit(rudask_tests::wait_event, ("pending-go".to_string(),)).unwrap();
+    let run = client.submit(rudask_tests::actor_pid_when_ready, (&actor, &ready)).unwrap();
+    drop(actor);
+    assert_eq!(drops_on_workers(&client).await, before, "the submitted task keeps the actor");
+    within(rudask::coord::Event::new(&client, "pending-go").set()).await.unwrap();
+    within(run).await.expect("the task reaches the actor");
+    eventually("the actor is freed once the task is done", || {
+        let client = client.clone();
+        async move { (drops_on_workers(&client).await == before + 1).then_some(()) }
+    })
+    .await;
+}

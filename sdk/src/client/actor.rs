@@ -74,9 +74,9 @@ impl Client {
         slots.extend(args.into_args()?);
         let options = SubmitOptions::new().pure(false);
         let task = CtorTask { id: func, name };
-        let (spec, deps) = build_spec(&task, &options, slots, Some(ctor_key))?;
+        let (spec, holds) = build_spec(&task, &options, slots, Some(ctor_key))?;
         let placed: Future<String> = self.inner.submit_spec(spec)?;
-        drop(deps);
+        holds.attach(placed.key_ref());
         let worker = placed.result().await?;
         let host = lock(&self.inner.shared.workers)
             .values()

@@ -44,7 +44,7 @@ fn plain_args<F: Task, A: IntoArgs<F::Args>>(task: &F, args: A) -> Result<Vec<Pa
     args.into_args()?
         .into_iter()
         .map(|slot| match slot {
-            ArgSlot::Value(p) => Ok(p),
+            ArgSlot::Value(p) | ArgSlot::Retaining(p, _) => Ok(p),
             ArgSlot::Dep(r) => Err(Error::InvalidArgument(format!(
                 "{} runs outside the task graph and takes values, not futures (got the future {}); \
                  await the future and pass its value",

@@ -3,13 +3,12 @@
 
 use super::{build_spec, lock, Client};
 use crate::error::{Error, Result};
-use crate::future::{Future, KeyRef};
+use crate::future::Future;
 use crate::task::{ArgSlot, IntoArg, IntoArgs, Task, Value};
 use rudask_core::graph::TaskGraph;
 use rudask_core::protocol::ClientMsg;
 use rudask_core::Key;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 /// Builds a [`TaskGraph`] from registered tasks. Each argument of a task is a
 /// value, a [`GraphKey`] of an earlier task of the graph, or a [`Future`]
@@ -36,7 +35,7 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
     graph: TaskGraph,
-    held: Vec<Arc<KeyRef>>,
+    held: Vec<super::ArgHolds>,
 }
 
 impl GraphBuilder {
@@ -53,10 +52,10 @@ impl GraphBuilder {
         args: A,
     ) -> Result<GraphKey<F::Output>> {
         let options = task.options();
-        let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
+        let (spec, holds) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
         let key = spec.key.clone();
         self.graph.insert(spec);
-        self.held.extend(deps);
+        self.held.push(holds);
         Ok(GraphKey { key, _t: PhantomData })
     }
 

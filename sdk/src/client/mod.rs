@@ -347,9 +347,9 @@ impl Client {
     ) -> Result<Future<F::Output>> {
         let options = task.options();
         options.validate()?;
-        let (spec, deps) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
-        let future = self.inner.submit_spec(spec)?;
-        drop(deps);
+        let (spec, holds) = build_spec(&task, &options, args.into_args()?, options.key.clone())?;
+        let future: Future<F::Output> = self.inner.submit_spec(spec)?;
+        holds.attach(future.key_ref());
         Ok(future)
     }
 
@@ -363,18 +363,20 @@ impl Client {
         let options = task.options();
         options.validate()?;
         let mut specs = Vec::new();
-        let mut deps = Vec::new();
+        let mut holds = Vec::new();
         for (i, a) in args.into_iter().enumerate() {
             let key = options.key.as_ref().map(|k| format!("{k}-{i}"));
-            let (spec, d) = build_spec(&task, &options, a.into_args()?, key)?;
+            let (spec, h) = build_spec(&task, &options, a.into_args()?, key)?;
             specs.push(spec);
-            deps.extend(d);
+            holds.push(h);
         }
         let keys: Vec<Key> = specs.iter().map(|s| s.key.clone()).collect();
         let refs = self
             .inner
             .register(&keys, ClientMsg::UpdateGraph { tasks: specs, wanted: keys.clone() })?;
-        drop(deps);
+        for (r, h) in refs.iter().zip(holds) {
+            h.attach(r);
+        }
         Ok(refs.into_iter().map(Future::new).collect())
     }
 
@@ -477,20 +479,43 @@ pub(crate) fn unexpected(reply: &Reply) -> Error {
 }
 
 /// Turns a task and its encoded arguments into a spec and the futures it depends on.
+/// What a task's arguments need kept while it is submitted: its
+/// dependencies until the scheduler has the task, and what
+/// [`ArgSlot::Retaining`] arguments refer to until the task is done.
+#[derive(Debug, Default)]
+pub(crate) struct ArgHolds {
+    deps: Vec<Arc<KeyRef>>,
+    until_done: Vec<rudask_core::collection::Retain>,
+}
+
+impl ArgHolds {
+    /// Keeps the retained referents until `task`'s key settles (or this
+    /// client forgets it); the dependencies go now.
+    pub(crate) fn attach(self, task: &KeyRef) {
+        for keep in self.until_done {
+            task.state.on_done(Box::new(move || drop(keep)));
+        }
+    }
+}
+
 fn build_spec<F: Task>(
     task: &F,
     options: &SubmitOptions,
     slots: Vec<ArgSlot>,
     key: Option<String>,
-) -> Result<(TaskSpec, Vec<Arc<KeyRef>>)> {
+) -> Result<(TaskSpec, ArgHolds)> {
     let mut args = Vec::with_capacity(slots.len());
-    let mut deps = Vec::new();
+    let mut holds = ArgHolds::default();
     for s in slots {
         match s {
             ArgSlot::Value(p) => args.push(Arg::Value(p)),
+            ArgSlot::Retaining(p, keep) => {
+                args.push(Arg::Value(p));
+                holds.until_done.push(keep);
+            }
             ArgSlot::Dep(r) => {
                 args.push(Arg::Dep(r.state.key.clone()));
-                deps.push(r);
+                holds.deps.push(r);
             }
             ArgSlot::Key(k) => args.push(Arg::Dep(k)),
         }
@@ -517,5 +542,5 @@ fn build_spec<F: Task>(
         None => Key::random(task.name(), fastrand::u128(..)),
     };
     let spec = TaskSpec { key, func: Arc::from(task.id()), args, options: options.task_options() };
-    Ok((spec, deps))
+    Ok((spec, holds))
 }
