@@ -27,7 +27,8 @@ pub trait Publish {
 pub trait FromDataset: Sized {
     /// The type tag a dataset must have to be gotten as `Self`.
     fn dataset_type() -> String;
-    /// `Self` over the published keys, which `retain` keeps held.
+    /// `Self` over the published keys, kept in memory by `held` (this
+    /// client's futures of them).
     fn from_dataset(meta: &CollectionMeta, keys: Vec<Key>, held: Vec<Future<()>>) -> Result<Self>;
 }
 
