@@ -768,12 +768,11 @@ impl<T: Number> Array<T> {
             "binary_op",
             [self.token.bytes().as_slice(), &other.token.bytes(), &[op as u8]],
         );
-        let mut graph = TaskGraph::clone(&self.graph);
-        graph.extend(TaskGraph::clone(&other.graph));
+        let (graph, retain) = self.joined(other);
         let op_arg = Arg::Value(encode(&op).expect("an enum encodes"));
         Ok(Array::<T>::build(
             graph,
-            Retain::new((self.retain.clone(), other.retain.clone())),
+            retain,
             token,
             "binary_op",
             self.shape.to_vec(),
@@ -967,6 +966,14 @@ impl<T: Number> Array<T> {
         Ok(self.reduce_axis("mean_axis", axis, steps))
     }
 
+    /// Both arrays' graphs, and what keeps both arrays' persisted inputs:
+    /// the start of an operation on two arrays.
+    fn joined<U: Element>(&self, other: &Array<U>) -> (TaskGraph, Retain) {
+        let mut graph = TaskGraph::clone(&self.graph);
+        graph.extend(TaskGraph::clone(&other.graph));
+        (graph, Retain::new((self.retain.clone(), other.retain.clone())))
+    }
+
     /// The matrix product of two 2-D arrays: `self`'s columns must match
     /// `other`'s rows in length and chunking. Each output chunk is the sum
     /// of the products of a row of `self`'s chunks and a column of
@@ -1003,12 +1010,11 @@ impl<T: Number> Array<T> {
         let inner = self.chunks[1].len();
         let token =
             Token::of("matmul", [self.token.bytes().as_slice(), other.token.bytes().as_slice()]);
-        let mut graph = TaskGraph::clone(&self.graph);
-        graph.extend(TaskGraph::clone(&other.graph));
+        let (graph, retain) = self.joined(other);
         let n = Arg::Value(encode(&inner).expect("an integer encodes"));
         Ok(Array::<T>::build(
             graph,
-            Retain::new((self.retain.clone(), other.retain.clone())),
+            retain,
             token,
             "matmul",
             vec![self.shape[0], other.shape[1]],

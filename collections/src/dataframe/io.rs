@@ -406,22 +406,9 @@ fn source(
         })
         .collect();
     let token = Token::of(op, std::iter::once(params).chain(stamps.iter().map(Vec::as_slice)));
-    let mut graph = TaskGraph::new();
-    let keys: Vec<_> = tasks
-        .into_iter()
-        .enumerate()
-        .map(|(i, args)| {
-            let key = token.key(op, i);
-            crate::kernel::add_task(&mut graph, key, func, args)
-        })
-        .collect();
-    DataFrame {
-        schema,
-        keys: keys.into(),
-        token,
-        graph: Arc::new(graph),
-        retain: rudask::core::collection::Retain::none(),
-    }
+    let tasks = tasks.into_iter().map(|args| (func, args));
+    let none = rudask::core::collection::Retain::none();
+    DataFrame::from_tasks(schema, token, op, TaskGraph::new(), tasks, none)
 }
 
 /// Arrow's CSV error with the file named and line numbers counted from 1

@@ -124,28 +124,40 @@ impl DataFrame {
                 .map_err(|e| Error::InvalidArgument(format!("DataFrame::from_batches: {e}")))?
         };
         let rows = all.num_rows();
-        let token = Token::random();
         let id = partition.id();
-        let mut graph = TaskGraph::new();
-        let mut keys = Vec::with_capacity(npartitions);
-        for i in 0..npartitions {
+        let parts = (0..npartitions).map(|i| {
             let (start, end) = (rows * i / npartitions, rows * (i + 1) / npartitions);
-            let key = token.key("from_batches", i);
-            graph.insert(TaskSpec {
-                key: key.clone(),
-                func: id.into(),
-                args: vec![Arg::Value(hold(Table(all.slice(start, end - start))))],
-                options: Default::default(),
-            });
-            keys.push(key);
-        }
-        Ok(DataFrame {
+            (id, vec![Arg::Value(hold(Table(all.slice(start, end - start))))])
+        });
+        Ok(DataFrame::from_tasks(
             schema,
-            keys: keys.into(),
-            token,
-            graph: Arc::new(graph),
-            retain: Retain::none(),
-        })
+            Token::random(),
+            "from_batches",
+            TaskGraph::new(),
+            parts,
+            Retain::none(),
+        ))
+    }
+
+    /// A frame whose partition `i` is the task `op-<token>-i` running the
+    /// `i`-th `(func, args)` of `tasks`, added to `graph` (which holds what
+    /// they depend on); `retain` keeps persisted inputs.
+    pub(crate) fn from_tasks<'a>(
+        schema: SchemaRef,
+        token: Token,
+        op: &str,
+        mut graph: TaskGraph,
+        tasks: impl IntoIterator<Item = (&'a str, Vec<Arg>)>,
+        retain: Retain,
+    ) -> DataFrame {
+        let keys: Vec<Key> = tasks
+            .into_iter()
+            .enumerate()
+            .map(|(i, (func, args))| {
+                crate::kernel::add_task(&mut graph, token.key(op, i), func, args)
+            })
+            .collect();
+        DataFrame { schema, keys: keys.into(), token, graph: Arc::new(graph), retain }
     }
 
     /// The schema every partition has.
@@ -186,26 +198,14 @@ impl DataFrame {
         schema: SchemaRef,
     ) -> DataFrame {
         let token = Token::of(op, [self.token.bytes().as_slice(), func.as_bytes(), param_token]);
-        let mut graph = TaskGraph::clone(&self.graph);
-        let keys: Vec<Key> = self
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                let key = token.key(op, i);
-                let mut args = Vec::with_capacity(params.len() + 1);
-                args.push(Arg::Dep(input.clone()));
-                args.extend(params.iter().cloned());
-                crate::kernel::add_task(&mut graph, key, func, args)
-            })
-            .collect();
-        DataFrame {
-            schema,
-            keys: keys.into(),
-            token,
-            graph: Arc::new(graph),
-            retain: self.retain.clone(),
-        }
+        let tasks = self.keys.iter().map(|input| {
+            let mut args = Vec::with_capacity(params.len() + 1);
+            args.push(Arg::Dep(input.clone()));
+            args.extend(params.iter().cloned());
+            (func, args)
+        });
+        let graph = TaskGraph::clone(&self.graph);
+        DataFrame::from_tasks(schema, token, op, graph, tasks, self.retain.clone())
     }
 
     /// The token naming this frame's partitions (for derived operations).

@@ -8,7 +8,7 @@ use crate::scalar::{tree_reduce, Scalar};
 use crate::token::Token;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use rudask::core::graph::{Arg, TaskGraph, TaskSpec};
+use rudask::core::graph::{Arg, TaskGraph};
 use rudask::core::registry::{hold, TaskResult};
 use rudask::{Error, Result, Task};
 use std::sync::Arc;
@@ -184,23 +184,16 @@ impl DataFrame {
             &n.to_le_bytes(),
             self.schema.clone(),
         );
-        let key = firsts.token.key("head", 0);
-        let mut graph = TaskGraph::clone(&firsts.graph);
         let mut args = vec![Arg::Value(hold(n)), Arg::Value(hold(SchemaArg(self.schema.clone())))];
         args.extend(firsts.keys.iter().cloned().map(Arg::Dep));
-        graph.insert(TaskSpec {
-            key: key.clone(),
-            func: HEAD.into(),
-            args,
-            options: Default::default(),
-        });
-        DataFrame {
-            schema: self.schema.clone(),
-            keys: vec![key].into(),
-            token: Token::of("head", [firsts.token.bytes().as_slice()]),
-            graph: Arc::new(graph),
-            retain: self.retain.clone(),
-        }
+        DataFrame::from_tasks(
+            self.schema.clone(),
+            Token::of("head", [firsts.token.bytes().as_slice()]),
+            "head",
+            TaskGraph::clone(&firsts.graph),
+            [(HEAD, args)],
+            self.retain.clone(),
+        )
     }
 
     /// The number of rows: each partition is counted where it is (no data
