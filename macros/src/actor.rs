@@ -400,6 +400,28 @@ fn expand_impl(imp: ItemImpl, interleave: Option<Ident>) -> Result<TokenStream2,
             pub const __RUDASK_METHODS: &'static [::rudask::__private::ActorMethod] = &[#(#methods),*];
         }
 
+        ::rudask::__private::inventory::submit! {
+            ::rudask::__private::ActorTypeDef {
+                name: #name_str,
+                type_id: ::std::any::TypeId::of::<#name>,
+                adopt: {
+                    fn __rudask_adopt(
+                        __value: ::rudask::__private::Payload,
+                    ) -> ::std::result::Result<
+                        ::rudask::__private::ActorObject,
+                        ::rudask::__private::Payload,
+                    > {
+                        ::rudask::__private::take_held::<#name>(__value).map(
+                            |__object| -> ::rudask::__private::ActorObject { #boxed(__object) },
+                        )
+                    }
+                    __rudask_adopt
+                },
+                methods: #name::__RUDASK_METHODS,
+                attrs: #name::__RUDASK_ATTRS,
+            }
+        }
+
         #(#ctors)*
     })
 }

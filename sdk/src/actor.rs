@@ -239,11 +239,14 @@ pub(crate) fn ctor_task<C>() -> Option<&'static str> {
 
 /// Where an actor lives: what a handle needs to reach it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Placement {
-    id: u64,
-    key: String,
-    worker: String,
-    addr: String,
+pub(crate) struct Placement {
+    pub(crate) id: u64,
+    pub(crate) key: String,
+    pub(crate) worker: String,
+    pub(crate) addr: String,
+    /// [`ActorType::NAME`] of the actor, so that decoding a handle as
+    /// another type fails instead of calling the wrong methods.
+    pub(crate) type_name: String,
 }
 
 /// An untyped actor handle. Not a stable API: use [`Actor`].
@@ -433,7 +436,7 @@ impl<A: ActorType> Actor<A> {
         keep: Arc<KeyRef>,
     ) -> Self {
         Self::from_raw(RawActor::new(
-            Placement { id, key, worker, addr },
+            Placement { id, key, worker, addr, type_name: A::NAME.to_string() },
             Keep::Held { _want: keep },
         ))
     }
@@ -496,7 +499,16 @@ impl<A: ActorType> Serialize for Actor<A> {
 
 impl<'de, A: ActorType> Deserialize<'de> for Actor<A> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Self::from_raw(RawActor::decoded(Placement::deserialize(d)?)))
+        let at = Placement::deserialize(d)?;
+        if at.type_name != A::NAME {
+            return Err(serde::de::Error::custom(format!(
+                "actor {} is a {}, not a {}",
+                at.key,
+                at.type_name,
+                A::NAME
+            )));
+        }
+        Ok(Self::from_raw(RawActor::decoded(at)))
     }
 }
 

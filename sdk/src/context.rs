@@ -24,6 +24,8 @@ pub(crate) enum SchedulerLink {
 pub(crate) struct WorkerContext {
     /// The worker's name.
     pub(crate) name: String,
+    /// The worker's data address.
+    pub(crate) data_addr: String,
     /// The worker's scheduler.
     pub(crate) scheduler: SchedulerLink,
     /// A directory of this worker's own, removed when it stops.

@@ -132,14 +132,15 @@ pub use wait::{progress, wait, Return};
 pub mod __private {
     pub use crate::actor::{encode_arg, CtorDef, RawActor};
     pub use crate::runtime::actors::{
-        actor_mut, actor_shared, host_actor, interleaving, ActorObject, Method as ActorMethod,
-        MethodKind as ActorMethodKind, ATTR_BIT,
+        actor_mut, actor_shared, host_actor, interleaving, ActorObject, ActorTypeDef,
+        Method as ActorMethod, MethodKind as ActorMethodKind, ATTR_BIT,
     };
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use rudask_core::registry::{
-        error_failure, task_result, TaskArgs, TaskCall, TaskDef, TaskResult,
+        error_failure, take_held, task_result, TaskArgs, TaskCall, TaskDef, TaskResult,
     };
+    pub use rudask_core::Payload;
     pub use tokio;
     pub use tokio::sync::OwnedMutexGuard;
 }

@@ -168,6 +168,7 @@ impl SubmitOptions {
             fifo_timeout_us: self
                 .fifo_timeout
                 .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
+            actor: false,
         }
     }
 }

@@ -673,3 +673,5 @@ pub mod dataframe_tasks;
 pub mod array_tasks;
 
 pub mod bag;
+
+pub mod shards;

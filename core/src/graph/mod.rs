@@ -43,6 +43,10 @@ pub struct TaskOptions {
     /// decides for all of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fifo_timeout_us: Option<u64>,
+    /// The result stays on its worker as an actor (dask's `actors=True`):
+    /// the key's value becomes a handle to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub actor: bool,
 }
 
 /// The fifo timeout of submissions that do not set one: 100 ms, as in dask.

@@ -54,6 +54,11 @@ pub trait Object: Any + Send + Sync {
     fn as_any(&self) -> &dyn Any;
     /// Approximate size in bytes.
     fn size_hint(&self) -> usize;
+    /// The held value's own type (`as_any` may give a wrapper).
+    fn value_type(&self) -> std::any::TypeId;
+    /// Moves the value into `slot`, an `Option` of the value's type, when
+    /// this is its only reference; gives the object back otherwise.
+    fn take_into(self: Arc<Self>, slot: &mut dyn Any) -> Result<(), Arc<dyn Object>>;
 }
 
 impl Payload {
@@ -96,6 +101,14 @@ impl Payload {
         match &self.0 {
             Repr::Bytes(b) => Ok(b.clone()),
             Repr::Object(o) => o.encode(),
+        }
+    }
+
+    /// The held value, when this payload holds one.
+    pub fn into_object(self) -> Result<Arc<dyn Object>, Payload> {
+        match self.0 {
+            Repr::Object(o) => Ok(o),
+            Repr::Bytes(_) => Err(self),
         }
     }
 

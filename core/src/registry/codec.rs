@@ -217,6 +217,16 @@ impl<T: Serialize + Any + Send + Sync> Object for Held<T> {
                 .unwrap_or(std::mem::size_of::<T>()),
         }
     }
+
+    fn value_type(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
+
+    fn take_into(self: Arc<Self>, slot: &mut dyn Any) -> Result<(), Arc<dyn Object>> {
+        let Some(slot) = slot.downcast_mut::<Option<T>>() else { return Err(self) };
+        *slot = Some(Arc::try_unwrap(self).map_err(|held| held as Arc<dyn Object>)?.value);
+        Ok(())
+    }
 }
 
 /// How many bytes a value of one type holds, for types kept in memory
@@ -261,6 +271,32 @@ fn registered_size(v: &dyn Any) -> Option<usize> {
 /// ```
 pub fn hold<T: Serialize + Any + Send + Sync>(value: T) -> Payload {
     Payload::object(Arc::new(Held { value, encoded: OnceLock::new() }))
+}
+
+/// The type of the value `p` holds in memory (see [`hold`]), if it holds one.
+///
+/// ```
+/// let p = rudask_core::registry::hold(7u32);
+/// assert_eq!(rudask_core::registry::held_type(&p), Some(std::any::TypeId::of::<u32>()));
+/// ```
+pub fn held_type(p: &Payload) -> Option<TypeId> {
+    p.as_object().map(|o| o.value_type())
+}
+
+/// Takes the value of type `T` that `p` holds, without a copy or a decode;
+/// gives `p` back when it holds another type, is encoded, or is shared.
+///
+/// ```
+/// let p = rudask_core::registry::hold(String::from("x"));
+/// assert_eq!(rudask_core::registry::take_held::<String>(p).unwrap(), "x");
+/// let shared = rudask_core::registry::hold(1u8);
+/// let _other = shared.clone();
+/// assert!(rudask_core::registry::take_held::<u8>(shared).is_err());
+/// ```
+pub fn take_held<T: Any>(p: Payload) -> Result<T, Payload> {
+    let mut slot: Option<T> = None;
+    p.into_object()?.take_into(&mut slot).map_err(Payload::object)?;
+    slot.ok_or_else(Payload::default)
 }
 
 #[cfg(test)]

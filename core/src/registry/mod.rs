@@ -8,7 +8,7 @@
 
 mod codec;
 
-pub use codec::{decode, encode, encode_serde, hold, shared_bytes, SizeOf};
+pub use codec::{decode, encode, encode_serde, held_type, hold, shared_bytes, take_held, SizeOf};
 
 use crate::error::{FailureKind, TaskFailure};
 use crate::protocol::Payload;

@@ -54,6 +54,8 @@ pub struct Execute {
     pub func: Arc<str>,
     /// Arguments, dependencies resolved to their data.
     pub args: Vec<Payload>,
+    /// The result is to be kept as an actor ([`crate::graph::TaskOptions::actor`]).
+    pub actor: bool,
 }
 
 /// Data to fetch from a peer worker.
@@ -555,6 +557,7 @@ impl Worker {
                 key: t.spec.key.clone(),
                 func: t.spec.func.clone(),
                 args,
+                actor: t.spec.options.actor,
             });
         }
     }

@@ -3,11 +3,12 @@
 //! combines the partitions into one value.
 
 use super::Client;
+use crate::actor::{Actor, ActorType, Placement};
 use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::task::{SubmitOptions, Value};
 use rudask_core::collection::{Collection, Retain};
-use rudask_core::graph::TaskGraph;
+use rudask_core::graph::{TaskGraph, TaskOptions};
 use rudask_core::Key;
 use std::time::Duration;
 
@@ -75,32 +76,46 @@ impl PersistOptions {
         self
     }
 
-    /// dask's `actors=True`: the partitions would become actors. Partitions of
-    /// collections are values here, so persisting with it set fails with
-    /// [`Error::Unsupported`]; create actors with [`Client::submit_actor`].
+    /// dask's `actors=True`: each partition stays on the worker that made it
+    /// as an actor, whose methods [`Client::actors_of`] handles call there.
+    /// The partitions' type must be an actor type (its `impl` block marked
+    /// `#[rudask::actor]`); a partition of another type fails its task with
+    /// an error that says so. Tasks that take a partition as an argument get
+    /// an [`Actor`] handle to it. An actor lost with its worker is made anew
+    /// from its task when next needed, with fresh state; handles to the old
+    /// one fail with [`Error::ActorLost`].
+    ///
+    /// ```
+    /// let opts = rudask::PersistOptions::new().actors(true);
+    /// # drop(opts);
+    /// ```
     pub fn actors(mut self, actors: bool) -> Self {
         self.actors = actors;
         self
     }
 
-    /// The collection's graph with these options on every task.
-    fn apply(&self, graph: TaskGraph) -> Result<TaskGraph> {
-        if self.actors {
-            return Err(Error::Unsupported(
-                "persist with actors: partitions of collections are values, not actors; \
-                 create actors with Client::submit_actor and pass their handles to tasks"
-                    .into(),
-            ));
-        }
+    /// The collection's graph with these options on every task; with
+    /// `actors`, the tasks of `outputs` make actors.
+    fn apply(&self, graph: TaskGraph, outputs: &[Key]) -> Result<TaskGraph> {
         let options = self.submit.task_options();
-        if options == Default::default() {
+        if options == Default::default() && !self.actors {
             return Ok(graph);
         }
+        if self.actors {
+            if let Some(k) = outputs.iter().find(|k| graph.get(k.as_str()).is_none()) {
+                return Err(Error::InvalidArgument(format!(
+                    "partition {k} is already on the cluster as a value, so it cannot become an \
+                     actor; persist with actors a collection that was not persisted before"
+                )));
+            }
+        }
+        let outputs: std::collections::HashSet<&Key> =
+            if self.actors { outputs.iter().collect() } else { Default::default() };
         Ok(graph
             .into_tasks()
             .into_iter()
             .map(|mut t| {
-                t.options = options.clone();
+                t.options = TaskOptions { actor: outputs.contains(&t.key), ..options.clone() };
                 t
             })
             .collect())
@@ -146,8 +161,8 @@ impl Client {
             graph.extend(c.graph());
             keys.push(c.keys());
         }
-        let graph = options.apply(graph)?;
         let all: Vec<Key> = keys.iter().flatten().cloned().collect();
+        let graph = options.apply(graph, &all)?;
         let mut futures = self.submit_graph::<()>(&graph, &all)?.into_iter();
         colls
             .iter()
@@ -192,10 +207,66 @@ impl Client {
             std::iter::once(C::type_tag().as_bytes())
                 .chain(keys.iter().map(|k| k.as_str().as_bytes())),
         );
+        if options.actors {
+            return Err(Error::InvalidArgument(
+                "compute gives one value, not actors: persist the collection with actors, then \
+                 get its partitions' handles with Client::actors_of"
+                    .into(),
+            ));
+        }
         let mut graph = coll.graph();
         graph.insert(coll.finalize(out.clone()));
-        let graph = options.apply(graph)?;
+        let graph = options.apply(graph, &[])?;
         Ok(self.submit_graph::<C::Output>(&graph, &[out])?.remove(0))
+    }
+
+    /// Handles to the actors of a collection persisted with
+    /// [`PersistOptions::actors`], one per partition, in order, once all of
+    /// them exist. Each handle keeps its actor, as the collection does.
+    ///
+    /// Fails with [`Error::Type`] when the partitions are actors of another
+    /// type, and with [`Error::InvalidArgument`] when they are not actors.
+    ///
+    /// ```no_run
+    /// # use rudask::core::collection::Collection;
+    /// #[rudask::actor]
+    /// #[derive(serde::Serialize)]
+    /// pub struct Shard { items: Vec<i64> }
+    /// #[rudask::actor]
+    /// impl Shard {
+    ///     pub fn len(&self) -> usize { self.items.len() }
+    /// }
+    /// # async fn demo<C: Collection>(client: rudask::Client, shards: C) -> rudask::Result<()> {
+    /// // `shards`: a collection whose partitions are `Shard`s.
+    /// let shards = client.persist_with(&shards, &rudask::PersistOptions::new().actors(true))?;
+    /// for shard in client.actors_of::<Shard, _>(&shards).await? {
+    ///     println!("{}", shard.len().await?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn actors_of<A: ActorType, C: Collection>(&self, coll: &C) -> Result<Vec<Actor<A>>> {
+        let futures = self.submit_graph::<Placement>(&TaskGraph::new(), &coll.keys())?;
+        let placements = self.gather(&futures).await.map_err(|e| match e {
+            Error::Serialization(message) => Error::InvalidArgument(format!(
+                "the partitions of this collection are not actors ({message}); persist it with \
+                 PersistOptions::actors(true)"
+            )),
+            other => other,
+        })?;
+        placements
+            .into_iter()
+            .zip(&futures)
+            .map(|(at, f)| {
+                if at.type_name != A::NAME {
+                    return Err(Error::Type {
+                        what: format!("partition {}", at.key),
+                        expected: format!("actor {}", A::NAME),
+                        found: format!("actor {}", at.type_name),
+                    });
+                }
+                Ok(Actor::placed(at.id, at.key, at.worker, at.addr, f.key_ref().clone()))
+            })
+            .collect()
     }
 
     /// Waits until every partition of a persisted collection is in memory,

@@ -373,6 +373,86 @@ pub fn host_actor(
     rudask_core::registry::task_result(ctx.name.clone())
 }
 
+/// An actor type as `#[rudask::actor]` registers it, so that a task's
+/// result of that type can become an actor (a task persisted with
+/// [`PersistOptions::actors`](crate::PersistOptions::actors)).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ActorTypeDef {
+    /// [`crate::ActorType::NAME`].
+    pub name: &'static str,
+    /// `TypeId` of the type.
+    pub type_id: fn() -> std::any::TypeId,
+    /// Takes the value a payload holds as the actor's object; gives the
+    /// payload back when it holds no value of the type or shares it.
+    pub adopt: fn(Payload) -> Result<ActorObject, Payload>,
+    /// The type's method table.
+    pub methods: &'static [Method],
+    /// The type's attribute readers.
+    pub attrs: &'static [Method],
+}
+
+inventory::collect!(ActorTypeDef);
+
+fn actor_type(id: std::any::TypeId) -> Option<&'static ActorTypeDef> {
+    static TYPES: OnceLock<FxHashMap<std::any::TypeId, &'static ActorTypeDef>> = OnceLock::new();
+    TYPES
+        .get_or_init(|| inventory::iter::<ActorTypeDef>().map(|d| ((d.type_id)(), d)).collect())
+        .get(&id)
+        .copied()
+}
+
+/// Keys of actors made from task results, and their ids: their keys are
+/// the tasks', which carry no id.
+fn adopted() -> &'static Mutex<FxHashMap<Key, u64>> {
+    static ADOPTED: OnceLock<Mutex<FxHashMap<Key, u64>>> = OnceLock::new();
+    ADOPTED.get_or_init(Default::default)
+}
+
+/// Keeps the result of task `key` on this worker as an actor; the key's
+/// value becomes the actor's placement, which decodes as an `Actor<T>`.
+pub(crate) fn adopt(key: &Key, result: TaskResult) -> TaskResult {
+    let payload = result?;
+    let ctx = crate::context::current().ok_or_else(|| {
+        TaskFailure::new(FailureKind::Error, "actors can only be created on a worker")
+    })?;
+    let Some(ty) = rudask_core::registry::held_type(&payload).and_then(actor_type) else {
+        return Err(TaskFailure::new(
+            FailureKind::BadResult,
+            format!(
+                "task {key} runs as an actor (persisted with actors), but its result is not an \
+                 actor type: return a type whose impl block is marked #[rudask::actor]"
+            ),
+        ));
+    };
+    let object = (ty.adopt)(payload).map_err(|_| {
+        TaskFailure::new(
+            FailureKind::BadResult,
+            format!("the result of task {key} is shared, so it cannot become an actor"),
+        )
+    })?;
+    let id = xxhash_rust::xxh3::xxh3_64(key.as_str().as_bytes());
+    let cell = ActorCell {
+        worker: ctx.name.clone(),
+        methods: ty.methods,
+        attrs: ty.attrs,
+        runtime: ctx.runtime.clone(),
+        object: Arc::new(tokio::sync::Mutex::new(object)),
+        queue: Mutex::default(),
+    };
+    let mut adopted = lock(adopted());
+    lock(table()).insert(id, Arc::new(cell));
+    adopted.insert(key.clone(), id);
+    drop(adopted);
+    rudask_core::registry::task_result(crate::actor::Placement {
+        id,
+        key: key.to_string(),
+        worker: ctx.name.clone(),
+        addr: ctx.data_addr.clone(),
+        type_name: ty.name.to_string(),
+    })
+}
+
 /// The actor `id`, if this process hosts it.
 pub(crate) fn local(id: u64) -> Option<Weak<ActorCell>> {
     lock(table()).get(&id).map(Arc::downgrade)
@@ -390,7 +470,10 @@ pub(crate) fn serve(id: u64, actor: u64, method: u32, args: Vec<Payload>, reply:
 /// The scheduler freed `keys` on worker `worker`: drop the actors among them
 /// that this worker hosts.
 pub(crate) fn free(worker: &str, keys: &[Key]) {
-    let ids: Vec<u64> = keys.iter().filter_map(actor_id).collect();
+    // Lock order: `adopted`, then `table`.
+    let mut adopted = lock(adopted());
+    let ids: Vec<u64> =
+        keys.iter().filter_map(|k| actor_id(k).or_else(|| adopted.get(k).copied())).collect();
     if ids.is_empty() {
         return;
     }
@@ -400,11 +483,17 @@ pub(crate) fn free(worker: &str, keys: &[Key]) {
             t.remove(&id);
         }
     }
+    if !adopted.is_empty() {
+        adopted.retain(|_, id| t.contains_key(id));
+    }
 }
 
 /// Worker `worker` stops or restarts: its actors are gone.
 pub(crate) fn drop_worker(worker: &str) {
-    lock(table()).retain(|_, c| c.worker != worker);
+    let mut adopted = lock(adopted());
+    let mut table = lock(table());
+    table.retain(|_, c| c.worker != worker);
+    adopted.retain(|_, id| table.contains_key(id));
 }
 
 #[cfg(test)]

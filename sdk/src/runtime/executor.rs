@@ -11,7 +11,7 @@ use super::slots::{self, Kind, Running, SyncSlots};
 use crate::context::{self, WorkerContext};
 use rudask_core::registry::{Catalog, TaskArgs, TaskCall, TaskResult};
 use rudask_core::worker::{Execute, Worker};
-use rudask_core::{FailureKind, TaskFailure};
+use rudask_core::{FailureKind, Key, TaskFailure};
 use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -96,6 +96,18 @@ pub(super) fn settle(result: TaskResult, encode: bool, func: &str) -> TaskResult
             )
         }),
         other => other,
+    }
+}
+
+/// `call`, whose result then stays on this worker as an actor.
+fn adopting(key: Key, call: TaskCall) -> TaskCall {
+    match call {
+        TaskCall::Sync(call) => {
+            TaskCall::Sync(Box::new(move || super::actors::adopt(&key, call())))
+        }
+        TaskCall::Async(fut) => {
+            TaskCall::Async(Box::pin(async move { super::actors::adopt(&key, fut.await) }))
+        }
     }
 }
 
@@ -301,7 +313,9 @@ impl Executor {
         let Some(def) = Catalog::global().get(&e.func) else {
             return Some((e.task, Err(Worker::unknown_function(&e.func)), 0, ""));
         };
-        match (def.prepare)(TaskArgs::new(def.id, e.args)) {
+        let call = (def.prepare)(TaskArgs::new(def.id, e.args));
+        let call = if e.actor { adopting(e.key, call) } else { call };
+        match call {
             TaskCall::Sync(call)
                 if self.avg_us.get(def.id).is_some_and(|&us| us < INLINE_BELOW_US) =>
             {

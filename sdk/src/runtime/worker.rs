@@ -161,6 +161,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     let setup = Setup {
         nthreads: opts.nthreads,
         name: &name,
+        data_addr: &data_addr,
         heartbeat: opts.heartbeat,
         in_process: false,
         scheduler: SchedulerLink::Tcp(opts.scheduler.clone()),
@@ -205,6 +206,7 @@ pub(crate) async fn start_local(
             let setup = Setup {
                 nthreads,
                 name: &name,
+                data_addr: &data_addr,
                 heartbeat,
                 in_process: true,
                 scheduler: link,
@@ -320,6 +322,8 @@ async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<
 struct Setup<'a> {
     nthreads: usize,
     name: &'a str,
+    /// Where peers and clients reach this worker's data (and actors).
+    data_addr: &'a str,
     heartbeat: Duration,
     /// Scheduler, clients and peers live in this process: results stay
     /// in memory as values instead of being encoded.
@@ -342,11 +346,21 @@ async fn event_loop(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut peer_rx: mpsc::UnboundedReceiver<LocalRequest>,
 ) -> Exit {
-    let Setup { nthreads, name, heartbeat, in_process, scheduler, resources, plugins, local_dir } =
-        setup;
+    let Setup {
+        nthreads,
+        name,
+        data_addr,
+        heartbeat,
+        in_process,
+        scheduler,
+        resources,
+        plugins,
+        local_dir,
+    } = setup;
     let (slot_events, mut slot_rx) = mpsc::unbounded_channel::<SlotEvent>();
     let ctx = Arc::new(WorkerContext {
         name: name.to_string(),
+        data_addr: data_addr.to_string(),
         scheduler,
         local_dir: local_dir.0.clone(),
         runtime: tokio::runtime::Handle::current(),
