@@ -80,12 +80,20 @@ pub struct EncodeBuffer {
     buf: BytesMut,
     chunks: Vec<Bytes>,
     max_frame: usize,
+    /// Where each message's header is serialized before it is framed,
+    /// reused so that a small message costs no allocation.
+    header: Vec<u8>,
 }
 
 impl EncodeBuffer {
     /// An empty buffer enforcing `max_frame` per message.
     pub fn new(max_frame: usize) -> Self {
-        EncodeBuffer { buf: BytesMut::with_capacity(64 * 1024), chunks: Vec::new(), max_frame }
+        EncodeBuffer {
+            buf: BytesMut::with_capacity(64 * 1024),
+            chunks: Vec::new(),
+            max_frame,
+            header: Vec::with_capacity(1024),
+        }
     }
 
     /// Appends one message.
@@ -100,8 +108,22 @@ impl EncodeBuffer {
     /// assert_eq!(m.1, 7);
     /// ```
     pub fn push<M: Serialize>(&mut self, msg: &M) -> Result<(), ProtocolError> {
-        let (header, frames) = with_encode_frames(|| rmp_serde::to_vec_named(msg));
-        let header = header.map_err(|e| ProtocolError::Encode(e.to_string()))?;
+        let mut header = std::mem::take(&mut self.header);
+        header.clear();
+        let (written, frames) =
+            with_encode_frames(|| rmp_serde::encode::write_named(&mut header, msg));
+        let framed = written
+            .map_err(|e| ProtocolError::Encode(e.to_string()))
+            .and_then(|()| self.frame(&header, frames));
+        // A huge header (a large graph) is not worth keeping.
+        if header.capacity() <= 1 << 20 {
+            self.header = header;
+        }
+        framed
+    }
+
+    /// Appends one message whose header is serialized already.
+    fn frame(&mut self, header: &[u8], frames: Vec<Bytes>) -> Result<(), ProtocolError> {
         let body_len =
             8 + 8 * frames.len() + header.len() + frames.iter().map(Bytes::len).sum::<usize>();
         if body_len > self.max_frame {
@@ -114,7 +136,7 @@ impl EncodeBuffer {
         for f in &frames {
             self.buf.put_u64(f.len() as u64);
         }
-        self.buf.put_slice(&header);
+        self.buf.put_slice(header);
         for f in frames {
             if f.len() > COPY_MAX {
                 if !self.buf.is_empty() {

@@ -3,6 +3,7 @@
 
 pub(crate) mod actors;
 mod admin;
+mod busy_poll;
 pub(crate) mod conn;
 pub(crate) mod dataset_store;
 pub(crate) mod executor;
