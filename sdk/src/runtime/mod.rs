@@ -3,7 +3,6 @@
 
 pub(crate) mod actors;
 mod admin;
-mod busy_poll;
 pub(crate) mod conn;
 pub(crate) mod dataset_store;
 pub(crate) mod executor;

@@ -2,7 +2,6 @@
 //! [`rudask_core::scheduler::Scheduler`] from one inbox, and routes its outbox
 //! to per-connection writers (or in-process channels).
 
-use super::busy_poll::BusyPoll;
 use super::conn::{self, BUILD};
 use super::Uplink;
 use crate::error::{Error, Result};
@@ -65,13 +64,6 @@ pub struct SchedulerOptions {
     /// written there and restored from there when a scheduler starts over
     /// it. `None` (the default) keeps datasets in memory only.
     pub dataset_store: Option<std::path::PathBuf>,
-    /// Longest time the event loop of a scheduler on its own thread polls
-    /// for the next message before it blocks, so a client that waits for
-    /// each answer does not also wait for the scheduler's thread to wake
-    /// up. The window adapts within this bound, and a scheduler whose
-    /// messages come rarely does not poll at all. Zero turns it off.
-    /// Default: 100 µs.
-    pub busy_poll: Duration,
 }
 
 impl Default for SchedulerOptions {
@@ -84,7 +76,6 @@ impl Default for SchedulerOptions {
             dedicated_thread: true,
             plugins: Default::default(),
             dataset_store: None,
-            busy_poll: Duration::from_micros(100),
         }
     }
 }
@@ -229,14 +220,11 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let accept_inbox = inbox.clone();
     let stop_requested = Arc::new(AtomicBool::new(false));
     let stopping = stop_requested.clone();
-    // Polling would only hold up the caller's tasks on a shared runtime.
-    let busy_poll =
-        BusyPoll::new(if opts.dedicated_thread { opts.busy_poll } else { Duration::ZERO });
     let run = async move {
         match TcpListener::from_std(listener) {
             Ok(listener) => {
                 tokio::spawn(accept_loop(listener, accept_inbox));
-                event_loop(rx, state, opts.tick, store, busy_poll, &stopping).await;
+                event_loop(rx, state, opts.tick, store, &stopping).await;
             }
             Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
         }
@@ -301,58 +289,36 @@ async fn event_loop(
     mut s: Scheduler,
     tick: Duration,
     store: Option<super::dataset_store::DatasetStore>,
-    mut busy_poll: BusyPoll,
     stopping: &AtomicBool,
 ) {
     let mut comm = ChannelComm { store, ..Default::default() };
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events = Vec::with_capacity(1024);
     // The state machine reads time only from here (priority generations).
     let clock = std::time::Instant::now();
-    let now_us = || u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let mut next_tick = tokio::time::Instant::now() + tick;
-    let ticker = tokio::time::sleep_until(next_tick);
-    tokio::pin!(ticker);
     loop {
-        let idle = std::time::Instant::now();
-        let window = busy_poll.window();
-        // Each yield lets the runtime run the writers and poll the sockets
-        // without blocking, so a message that arrives meanwhile is read.
-        while events.is_empty() && !window.is_zero() && idle.elapsed() < window {
-            tokio::task::yield_now().await;
-            while let Ok(ev) = rx.try_recv() {
-                events.push(ev);
-            }
-        }
-        if events.is_empty() {
-            tokio::select! {
-                n = rx.recv_many(&mut events, 1024) => {
-                    if n == 0 {
-                        s.close_plugins();
-                        return;
+        tokio::select! {
+            n = rx.recv_many(&mut events, 1024) => {
+                if n == 0 {
+                    s.close_plugins();
+                    return;
+                }
+                s.set_now(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX));
+                for ev in events.drain(..) {
+                    if !handle(&mut s, &mut comm, ev) {
+                        return stop(&mut s, &mut comm, stopping);
                     }
                 }
-                () = &mut ticker => {}
             }
-        }
-        if !events.is_empty() {
-            busy_poll.observe(idle.elapsed());
-            s.set_now(now_us());
-            for ev in events.drain(..) {
-                if !handle(&mut s, &mut comm, ev) {
+            _ = ticker.tick() => {
+                s.set_now(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX));
+                for w in s.on_tick(&mut comm) {
+                    comm.workers.remove(w);
+                }
+                if s.stopping() {
                     return stop(&mut s, &mut comm, stopping);
                 }
-            }
-        }
-        // Checked after every batch too: a loop that never blocks still ticks.
-        if tokio::time::Instant::now() >= next_tick {
-            next_tick = tokio::time::Instant::now() + tick;
-            ticker.as_mut().reset(next_tick);
-            s.set_now(now_us());
-            for w in s.on_tick(&mut comm) {
-                comm.workers.remove(w);
-            }
-            if s.stopping() {
-                return stop(&mut s, &mut comm, stopping);
             }
         }
     }
