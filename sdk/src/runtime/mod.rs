@@ -12,6 +12,10 @@ mod plugins;
 pub mod scheduler;
 pub(crate) mod slots;
 pub mod worker;
+pub mod memory_limit;
+mod monitor;
+pub(crate) mod nanny;
+mod spill;
 
 use tokio::sync::mpsc;
 
