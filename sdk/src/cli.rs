@@ -249,11 +249,11 @@ struct MemoryArgs {
 impl MemoryArgs {
     fn apply(&self, opts: &mut WorkerOptions) -> crate::Result<()> {
         use crate::runtime::memory_limit::MemoryThresholds;
-        let flag = |name: &str, e: crate::Error| crate::Error::InvalidArgument(format!("--{name}: {e}"));
+        let flag =
+            |name: &str, e: crate::Error| crate::Error::InvalidArgument(format!("--{name}: {e}"));
         opts.memory_limit = self.memory_limit.parse().map_err(|e| flag("memory-limit", e))?;
-        let fraction = |name: &str, v: &str| {
-            MemoryThresholds::parse_fraction(v).map_err(|e| flag(name, e))
-        };
+        let fraction =
+            |name: &str, v: &str| MemoryThresholds::parse_fraction(v).map_err(|e| flag(name, e));
         opts.memory_thresholds = MemoryThresholds {
             target: fraction("memory-target", &self.memory_target)?,
             spill: fraction("memory-spill", &self.memory_spill)?,

@@ -122,9 +122,9 @@ pub use rudask_core::protocol::DatasetInfo;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};
 pub use rudask_macros::{actor, main, plugin, task};
+pub use runtime::memory_limit::{MemoryLimit, MemoryThresholds};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
-pub use runtime::memory_limit::{MemoryLimit, MemoryThresholds};
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
 pub use wait::{progress, wait, Return};
 

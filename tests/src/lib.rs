@@ -673,3 +673,6 @@ pub mod dataframe_tasks;
 pub mod array_tasks;
 
 pub mod bag;
+
+/// Tasks of the memory-limit tests.
+pub mod memory_tasks;

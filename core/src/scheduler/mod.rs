@@ -56,11 +56,11 @@ mod tests_futures;
 #[cfg(test)]
 mod tests_long_running;
 #[cfg(test)]
+mod tests_memory;
+#[cfg(test)]
 mod tests_placement;
 #[cfg(test)]
 mod tests_plugins;
-#[cfg(test)]
-mod tests_memory;
 
 pub use events::EVENT_HISTORY;
 pub use task::{Task, TaskState};

@@ -136,12 +136,23 @@ fn a_dependent_waits_for_its_paused_holder_or_goes_elsewhere() {
 fn a_memory_report_shows_in_the_worker_info() {
     let mut h = H::new();
     let a = h.worker("a");
-    let report =
-        MemoryReport { process: 500, limit: 1000, managed: 200, spilled_bytes: 300, spilled_keys: 3 };
+    let report = MemoryReport {
+        process: 500,
+        limit: 1000,
+        managed: 200,
+        spilled_bytes: 300,
+        spilled_keys: 3,
+    };
     h.msg(a, WorkerMsg::Memory(report));
     let info = &h.s.worker_infos()[0];
     assert_eq!(
-        (info.memory, info.memory_limit, info.managed_in_memory, info.spilled_bytes, info.spilled_keys),
+        (
+            info.memory,
+            info.memory_limit,
+            info.managed_in_memory,
+            info.spilled_bytes,
+            info.spilled_keys
+        ),
         (500, 1000, 200, 300, 3)
     );
     assert_eq!(info.unmanaged_memory(), 300);

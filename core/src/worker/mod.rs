@@ -529,7 +529,8 @@ impl Worker {
                 match a {
                     Arg::Value(p) => args.push(p.clone()),
                     Arg::Dep(k) => {
-                        match self.data.get(k).or_else(|| self.fetched.get(k).map(|e| e.0.clone())) {
+                        match self.data.get(k).or_else(|| self.fetched.get(k).map(|e| e.0.clone()))
+                        {
                             Some(p) => args.push(p),
                             None => lost = Some(k.clone()),
                         }
@@ -682,10 +683,10 @@ mod tests;
 #[cfg(test)]
 mod tests_acquire;
 #[cfg(test)]
+mod tests_memory;
+#[cfg(test)]
 mod tests_resources;
 #[cfg(test)]
 mod tests_secede;
 #[cfg(test)]
 mod tests_transitions;
-#[cfg(test)]
-mod tests_memory;

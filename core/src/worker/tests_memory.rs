@@ -65,10 +65,7 @@ fn a_running_task_finishes_while_paused_and_the_next_waits() {
     w.set_paused(true, &mut out);
     w.on_task_done(0, Ok(Payload::from(vec![7u8])), 10, &mut out);
     assert!(started(&mut out).is_empty());
-    assert!(out
-        .to_scheduler
-        .iter()
-        .any(|m| matches!(m, WorkerMsg::TaskFinished { task: 0, .. })));
+    assert!(out.to_scheduler.iter().any(|m| matches!(m, WorkerMsg::TaskFinished { task: 0, .. })));
     w.set_paused(false, &mut out);
     assert!(started(&mut out).contains(&1));
 }
@@ -123,7 +120,10 @@ fn spilled_results_feed_tasks_peers_and_acquires() {
 
     // A peer gets the other one.
     let got = w.get_data(&["y".into()]);
-    assert_eq!(got[0].1.as_ref().and_then(|p| p.as_bytes()).map(|b| b.to_vec()), Some(vec![3u8; 50]));
+    assert_eq!(
+        got[0].1.as_ref().and_then(|p| p.as_bytes()).map(|b| b.to_vec()),
+        Some(vec![3u8; 50])
+    );
     assert_eq!(w.store().spilled_count(), 0);
 
     // Freeing a spilled key drops it from disk.

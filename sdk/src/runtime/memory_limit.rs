@@ -68,7 +68,11 @@ impl FromStr for MemoryLimit {
         }
         if let Some(pct) = t.strip_suffix('%') {
             let p: f64 = pct.trim().parse().map_err(|_| bad())?;
-            return if p > 0.0 && p <= 100.0 { Ok(MemoryLimit::Fraction(p / 100.0)) } else { Err(bad()) };
+            return if p > 0.0 && p <= 100.0 {
+                Ok(MemoryLimit::Fraction(p / 100.0))
+            } else {
+                Err(bad())
+            };
         }
         let split = t.find(|c: char| c.is_ascii_alphabetic() && c != 'e').unwrap_or(t.len());
         let (number, unit) = t.split_at(split);
@@ -123,7 +127,12 @@ pub struct MemoryThresholds {
 
 impl Default for MemoryThresholds {
     fn default() -> Self {
-        MemoryThresholds { target: Some(0.6), spill: Some(0.7), pause: Some(0.8), terminate: Some(0.95) }
+        MemoryThresholds {
+            target: Some(0.6),
+            spill: Some(0.7),
+            pause: Some(0.8),
+            terminate: Some(0.95),
+        }
     }
 }
 

@@ -103,7 +103,12 @@ mod tests {
     fn thresholds_can_be_off_and_shared_processes_only_spill() {
         let off = Monitor {
             limit: 1000,
-            thresholds: MemoryThresholds { target: None, spill: None, pause: None, terminate: None },
+            thresholds: MemoryThresholds {
+                target: None,
+                spill: None,
+                pause: None,
+                terminate: None,
+            },
             own_process: true,
         };
         assert_eq!(off.check(990, 990), Decision::default());

@@ -38,7 +38,9 @@ impl SpillBackend for FileSpill {
 
     fn read(&mut self, id: u64) -> Result<Bytes, String> {
         let path = self.path(id);
-        std::fs::read(&path).map(Bytes::from).map_err(|e| format!("reading {}: {e}", path.display()))
+        std::fs::read(&path)
+            .map(Bytes::from)
+            .map_err(|e| format!("reading {}: {e}", path.display()))
     }
 
     fn remove(&mut self, id: u64) {

@@ -13,8 +13,8 @@ use super::Uplink;
 use crate::context::{SchedulerLink, WorkerContext};
 use crate::error::{Error, Result};
 use rudask_core::protocol::{
-    HelloReply, MemoryReport, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello, WorkerMsg,
-    PROTOCOL_VERSION,
+    HelloReply, MemoryReport, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello,
+    WorkerMsg, PROTOCOL_VERSION,
 };
 use rudask_core::registry::Catalog;
 use rudask_core::worker::{Outbox, Worker};
@@ -173,7 +173,8 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         // Exiting helps only when a nanny starts a fresh worker.
         thresholds.terminate = None;
     }
-    let memory = opts.memory_limit.resolve(1).map(|limit| Monitor { limit, thresholds, own_process: true });
+    let memory =
+        opts.memory_limit.resolve(1).map(|limit| Monitor { limit, thresholds, own_process: true });
     if let Some(m) = &memory {
         tracing::info!(%name, limit_mib = m.limit >> 20, "memory limit");
     }
@@ -569,7 +570,10 @@ fn check_memory(m: &Monitor, worker: &mut Worker, out: &mut Outbox, name: &str, 
             super::memory::release_free_memory();
         }
     }
-    if let Some(paused) = d.paused {
+    if let Some(paused) = d.paused.filter(|&p| p != worker.paused()) {
+        // The scheduler learns the memory that made it pause along with the pause.
+        let report = memory_report(worker, process, Some(m));
+        out.to_scheduler.push(WorkerMsg::Memory(report));
         if worker.set_paused(paused, out) {
             let (process, limit) = (process >> 20, m.limit >> 20);
             if paused {
