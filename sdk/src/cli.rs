@@ -70,7 +70,7 @@ enum Command {
         #[arg(long = "plugin", value_name = "NAME[:JSON]")]
         plugins: Vec<crate::plugin::PluginSpec>,
         #[command(flatten)]
-        memory: MemoryArgs,
+        memory: Box<MemoryArgs>,
     },
     /// List the task functions registered in this binary.
     Tasks,
@@ -129,8 +129,8 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
     }
     // The demo's story is its output; only problems are logged.
     init_logging_at(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
-    if let Command::Worker { memory: MemoryArgs { no_nanny: false, .. }, .. } = &cli.command {
-        if !crate::runtime::nanny::is_child() {
+    if let Command::Worker { memory, .. } = &cli.command {
+        if !memory.no_nanny && !crate::runtime::nanny::is_child() {
             return crate::runtime::nanny::supervise();
         }
     }
