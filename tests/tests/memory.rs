@@ -65,13 +65,14 @@ async fn fills_a_worker_beyond_its_memory_limit_it_spills_keeps_answering_and_re
         let client = client.clone();
         async move {
             let w = worker_info(&client, "s").await;
-            (w.spilled_keys > 0 && w.managed_in_memory <= 32 * MIB as u64 * 6 / 10).then_some(w)
+            // At most 4 of 40 fit under the 60% target; reports come with heartbeats.
+            (w.spilled_keys >= n - 5 && w.managed_in_memory <= 32 * MIB as u64 * 6 / 10)
+                .then_some(w)
         }
     })
     .await;
     assert_eq!(info.memory_limit, 32 * MIB as u64);
     assert!(info.spilled_bytes >= (n - 5) * size as u64, "spilled: {info:?}");
-    assert!(info.spilled_keys >= n - 5, "spilled: {info:?}");
     assert!(info.managed_bytes >= n * size as u64, "the scheduler counts every result: {info:?}");
     assert!(spill_files(cluster.worker_pid("s")) > 0, "spill files exist");
 
@@ -199,4 +200,34 @@ async fn a_worker_past_its_terminate_threshold_is_restarted_and_its_results_reco
     // Killing the nanny takes its worker with it.
     cluster.kill_worker("a").await;
     wait_for_workers(&client, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_workers_spill_the_values_they_hold_and_read_them_back() {
+    // In-process results are held as values, not bytes: spilling encodes them.
+    let limit = rudask::MemoryLimit::Bytes(16 * MIB as u64);
+    let cluster = within(rudask::LocalCluster::builder().workers(1).memory_limit(limit).threads())
+        .await
+        .expect("a local cluster");
+    let client = within(cluster.client()).await.expect("a client");
+    let size = 2 * MIB;
+    let blocks: Vec<_> =
+        (0..10u64).map(|i| client.submit(mem_block, (i, size)).expect("submit")).collect();
+    within(rudask::wait(blocks.clone(), Return::AllCompleted, None)).await.expect("wait");
+    let info = eventually("the in-process worker spills", || {
+        let client = client.clone();
+        async move {
+            let info = within(client.scheduler_info(&[])).await.expect("scheduler_info");
+            info.workers.into_iter().find(|w| w.spilled_keys > 0)
+        }
+    })
+    .await;
+    assert_eq!(info.memory_limit, 16 * MIB as u64);
+    let sums: Vec<_> =
+        blocks.iter().map(|b| client.submit(mem_checksum, (b,)).expect("submit")).collect();
+    for (i, (b, s)) in blocks.iter().zip(&sums).enumerate() {
+        let expected = checksum(&block(i as u64, size));
+        assert_eq!(within(s).await.expect("checksum"), expected);
+        assert_eq!(checksum(&within(b).await.expect("gather")), expected, "block {i}");
+    }
 }
