@@ -197,6 +197,13 @@ async fn a_worker_past_its_terminate_threshold_is_restarted_and_its_results_reco
         assert!(got == block(i as u64, MIB), "block {i} came back different");
     }
 
+    // A cluster restart replaces the worker in place under its nanny.
+    wait_for_workers(&client, 2).await;
+    within(client.restart()).await.expect("restart");
+    let info = wait_for_workers(&client, 2).await;
+    assert!(info.workers.iter().any(|w| w.name == "a"));
+    assert!(cluster.worker_alive("a"), "the nanny is still there");
+
     // Killing the nanny takes its worker with it.
     cluster.kill_worker("a").await;
     wait_for_workers(&client, 1).await;

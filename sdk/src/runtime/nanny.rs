@@ -131,3 +131,24 @@ fn remove_local_dirs(pid: u32) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn removes_only_the_dead_workers_scratch_directories() {
+        let tmp = std::env::temp_dir();
+        let pid = 4_000_000_000u32 - std::process::id();
+        let dead = tmp.join(format!("rudask-worker-w-{pid}-1a2b"));
+        let other = tmp.join(format!("rudask-worker-w-{pid}0-1a2b"));
+        let named_like_it = tmp.join(format!("rudask-worker-w-{pid}-x-{}-ff", pid + 1));
+        for d in [&dead, &other, &named_like_it] {
+            std::fs::create_dir_all(d.join("spill")).unwrap();
+        }
+        super::remove_local_dirs(pid);
+        assert!(!dead.exists());
+        assert!(other.exists() && named_like_it.exists());
+        for d in [&other, &named_like_it] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}
