@@ -48,9 +48,9 @@ impl Scheduler {
 
     /// Why a no-worker task waits, when it is because workers are paused.
     pub(super) fn paused_reason(&self, id: TaskId) -> Option<String> {
-        let func = self.tasks[id].func;
-        let able: Vec<_> = self.workers.values().filter(|ws| ws.can_run(func)).collect();
-        (!able.is_empty() && able.iter().all(|ws| ws.info.paused)).then(|| {
+        let mut able = self.workers.iter().filter(|&(w, _)| self.may_run_on(id, w)).peekable();
+        let some = able.peek().is_some();
+        (some && able.all(|(_, ws)| ws.info.paused)).then(|| {
             "every worker that could run it is paused: its memory is above the pause threshold \
              (it resumes when memory falls back)"
                 .to_string()

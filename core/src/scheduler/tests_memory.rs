@@ -30,13 +30,25 @@ impl H {
     }
 
     fn submit(&mut self, c: ClientId, key: &str, deps: &[&str]) {
+        self.submit_on(c, key, deps, None);
+    }
+
+    fn submit_on(&mut self, c: ClientId, key: &str, deps: &[&str], only: Option<&str>) {
         let mut args = vec![Arg::Value(Payload::from(key.as_bytes().to_vec()))];
         args.extend(deps.iter().map(|d| Arg::Dep(Key::from(*d))));
         let task = TaskSpec {
             key: Key::from(key),
             func: Arc::from("f"),
             args,
-            options: TaskOptions::default(),
+            options: TaskOptions {
+                restrictions: only.map(|w| {
+                    Arc::new(crate::graph::Restrictions {
+                        workers: vec![w.to_string()],
+                        ..Default::default()
+                    })
+                }),
+                ..TaskOptions::default()
+            },
         };
         let msg = ClientMsg::UpdateGraph { tasks: vec![task], wanted: vec![Key::from(key)] };
         self.s.on_client_message(c, msg, &mut self.comm);
@@ -156,4 +168,21 @@ fn a_memory_report_shows_in_the_worker_info() {
         (500, 1000, 200, 300, 3)
     );
     assert_eq!(info.unmanaged_memory(), 300);
+}
+
+#[test]
+fn a_task_restricted_to_a_paused_worker_waits_for_it() {
+    let mut h = H::new();
+    let a = h.worker("a");
+    h.worker("b");
+    let c = h.s.on_client_connected("c");
+    h.comm.take_workers();
+    h.msg(a, WorkerMsg::Paused { paused: true });
+    h.submit_on(c, "r", &[], Some("a"));
+    assert!(h.computes().is_empty(), "not to b, not to the paused a");
+    assert_eq!(h.state("r"), TaskState::NoWorker);
+    let info = h.s.info(&[Key::from("r")]);
+    assert!(info.unrunnable[0].reason.contains("paused"), "{:?}", info.unrunnable);
+    h.msg(a, WorkerMsg::Paused { paused: false });
+    assert_eq!(h.computes(), vec![(a, "r".to_string())]);
 }
