@@ -184,16 +184,18 @@ impl Store {
     }
 
     /// Moves least-recently-used values to disk until at most `target` bytes
-    /// stay in memory or nothing is left to spill. A value that cannot be
-    /// encoded stays in memory and is skipped; a failed write stops spilling
-    /// and the value stays in memory.
-    pub fn spill_until(&mut self, target: u64) -> SpillOutcome {
+    /// stay in memory, nothing is left to spill, or `budget` bytes were
+    /// written (at least one value is, however large; the caller spills the
+    /// rest on its next round, so one round blocks only so long). A value
+    /// that cannot be encoded stays in memory and is skipped; a failed write
+    /// stops spilling and the value stays in memory.
+    pub fn spill_until(&mut self, target: u64, budget: u64) -> SpillOutcome {
         let mut outcome = SpillOutcome::default();
         let Some(backend) = self.backend.as_mut() else {
             return outcome;
         };
         let mut kept = Vec::new();
-        while self.managed > target {
+        while self.managed > target && (outcome.keys == 0 || outcome.bytes < budget) {
             let Some((key, value)) = self.memory.pop_lru() else { break };
             let bytes = match value.encoded() {
                 Ok(b) => b,
@@ -275,7 +277,7 @@ mod tests {
         put(&mut s, "b", 10);
         put(&mut s, "c", 10);
         assert!(s.get(&"a".into()).is_some());
-        let out = s.spill_until(15);
+        let out = s.spill_until(15, u64::MAX);
         assert_eq!((out.keys, out.bytes, out.error), (2, 20, None));
         assert!(s.is_spilled(&"b".into()) && s.is_spilled(&"c".into()));
         assert!(!s.is_spilled(&"a".into()));
@@ -289,7 +291,7 @@ mod tests {
         let (mut s, files) = store();
         put(&mut s, "a", 10);
         put(&mut s, "b", 7);
-        s.spill_until(0);
+        s.spill_until(0, u64::MAX);
         assert_eq!(s.managed(), 0);
         assert_eq!(s.nbytes(&"b".into()), Some(7));
         let b = s.get(&"b".into()).expect("reloaded");
@@ -300,7 +302,7 @@ mod tests {
         // Read back means most recently used: here "b" is older than "c" and "a".
         put(&mut s, "c", 1);
         s.get(&"a".into());
-        assert_eq!(s.spill_until(11).keys, 1);
+        assert_eq!(s.spill_until(11, u64::MAX).keys, 1);
         assert!(s.is_spilled(&"b".into()) && !s.is_spilled(&"a".into()));
     }
 
@@ -308,7 +310,7 @@ mod tests {
     fn removing_a_spilled_key_removes_its_file() {
         let (mut s, files) = store();
         put(&mut s, "a", 10);
-        s.spill_until(0);
+        s.spill_until(0, u64::MAX);
         assert_eq!(files.lock().unwrap().len(), 1);
         assert!(s.remove(&"a".into()));
         assert!(files.lock().unwrap().is_empty());
@@ -316,7 +318,7 @@ mod tests {
         assert!(!s.remove(&"a".into()));
         // Replacing a spilled value drops its file too.
         put(&mut s, "b", 3);
-        s.spill_until(0);
+        s.spill_until(0, u64::MAX);
         put(&mut s, "b", 4);
         assert!(files.lock().unwrap().is_empty());
         assert_eq!(s.managed(), 4);
@@ -328,7 +330,7 @@ mod tests {
         s.set_backend(Box::new(MapBackend { full: true, ..Default::default() }));
         put(&mut s, "a", 10);
         put(&mut s, "b", 10);
-        let out = s.spill_until(0);
+        let out = s.spill_until(0, u64::MAX);
         assert_eq!(out.keys, 0);
         assert_eq!(out.error.as_deref(), Some("disk full"));
         assert_eq!((s.managed(), s.spilled_count()), (20, 0));
@@ -337,10 +339,22 @@ mod tests {
     }
 
     #[test]
+    fn one_round_writes_at_most_its_budget_but_at_least_one_value() {
+        let (mut s, _) = store();
+        for k in ["a", "b", "c", "d"] {
+            put(&mut s, k, 10);
+        }
+        assert_eq!(s.spill_until(0, 15).keys, 2);
+        assert_eq!(s.spill_until(0, 1).keys, 1);
+        assert_eq!(s.spill_until(0, 100).keys, 1);
+        assert_eq!(s.spilled_count(), 4);
+    }
+
+    #[test]
     fn without_a_backend_nothing_spills() {
         let mut s = Store::default();
         put(&mut s, "a", 10);
-        assert_eq!(s.spill_until(0), SpillOutcome::default());
+        assert_eq!(s.spill_until(0, u64::MAX), SpillOutcome::default());
         assert_eq!(s.managed(), 10);
     }
 
@@ -348,7 +362,7 @@ mod tests {
     fn a_value_that_cannot_be_read_back_is_dropped() {
         let (mut s, files) = store();
         put(&mut s, "a", 10);
-        s.spill_until(0);
+        s.spill_until(0, u64::MAX);
         files.lock().unwrap().clear();
         assert!(s.get(&"a".into()).is_none());
         assert!(!s.contains(&"a".into()));

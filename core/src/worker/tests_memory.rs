@@ -105,7 +105,7 @@ fn spilled_results_feed_tasks_peers_and_acquires() {
     started(&mut out);
     w.on_task_done(0, Ok(Payload::from(vec![9u8; 100])), 10, &mut out);
     w.put_data(vec![("y".into(), Payload::from(vec![3u8; 50]))]);
-    assert_eq!(w.store().spill_until(0).keys, 2);
+    assert_eq!(w.store().spill_until(0, u64::MAX).keys, 2);
     assert_eq!(w.nbytes(), 0);
 
     // A dependent task gets the spilled result as its argument.
@@ -127,14 +127,14 @@ fn spilled_results_feed_tasks_peers_and_acquires() {
     assert_eq!(w.store().spilled_count(), 0);
 
     // Freeing a spilled key drops it from disk.
-    w.store().spill_until(0);
+    w.store().spill_until(0, u64::MAX);
     w.on_scheduler_message(ToWorker::Free { keys: vec!["k0".into(), "y".into()] }, &mut out);
     assert!(w.store().is_empty());
     assert_eq!(w.store().spilled_bytes(), 0);
 
     // An acquire of a spilled key answers with its size without reading it.
     w.put_data(vec![("z".into(), Payload::from(vec![1u8; 30]))]);
-    w.store().spill_until(0);
+    w.store().spill_until(0, u64::MAX);
     w.on_scheduler_message(
         ToWorker::Acquire { keys: vec![DepLocation { key: "z".into(), workers: vec![2] }] },
         &mut out,

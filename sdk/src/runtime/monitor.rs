@@ -10,6 +10,12 @@ use std::time::Duration;
 /// How often memory is checked (dask's monitor runs every 100 ms).
 pub(crate) const INTERVAL: Duration = Duration::from_millis(100);
 
+/// At most this much is written to disk per check (more when one value is
+/// larger), so spilling never stalls the worker's event loop for long; a
+/// worker producing results faster than that reaches its pause threshold
+/// and stops taking tasks until spilling catches up.
+pub(crate) const SPILL_PER_CHECK: u64 = 64 << 20;
+
 /// Exit code of a worker that passed its terminate threshold; its nanny
 /// restarts it.
 pub(crate) const EXIT_MEMORY: i32 = 75;

@@ -71,7 +71,7 @@ mod tests {
         s.insert("a".into(), Payload::from(data.clone()));
         s.insert("b".into(), Payload::from(vec![1u8; 10]));
         s.insert("c".into(), Payload::from(vec![2u8; 10]));
-        assert_eq!(s.spill_until(20).keys, 1, "the oldest goes first");
+        assert_eq!(s.spill_until(20, u64::MAX).keys, 1, "the oldest goes first");
         assert!(s.is_spilled(&"a".into()));
         assert_eq!(files(&dir), 1);
         assert_eq!(std::fs::read(dir.join("0.bin")).unwrap(), data, "raw bytes as sent");
@@ -80,7 +80,7 @@ mod tests {
         assert_eq!(back.as_bytes().unwrap().as_ref(), &data[..]);
         assert_eq!(files(&dir), 0, "reading back removes the file");
 
-        s.spill_until(0);
+        s.spill_until(0, u64::MAX);
         assert_eq!(files(&dir), 3);
         s.remove(&"b".into());
         assert_eq!(files(&dir), 2, "deleting a key removes its file");
@@ -94,7 +94,7 @@ mod tests {
         let mut s = Store::default();
         s.set_backend(Box::new(FileSpill::new(blocker.join("spill"))));
         s.insert("a".into(), Payload::from(vec![7u8; 64]));
-        let out = s.spill_until(0);
+        let out = s.spill_until(0, u64::MAX);
         assert_eq!(out.keys, 0);
         assert!(out.error.is_some());
         assert_eq!(s.managed(), 64);

@@ -564,7 +564,7 @@ fn check_memory(m: &Monitor, worker: &mut Worker, out: &mut Outbox, name: &str, 
     let process = if m.own_process { super::memory::process_rss() } else { 0 };
     let d = m.check(worker.store().managed(), process);
     if let Some(to) = d.spill_to {
-        let spilled = worker.store().spill_until(to);
+        let spilled = worker.store().spill_until(to, monitor::SPILL_PER_CHECK);
         if spilled.keys > 0 {
             tracing::debug!(worker = %name, keys = spilled.keys, bytes = spilled.bytes, "spilled to disk");
             super::memory::release_free_memory();
