@@ -3,27 +3,34 @@
 
 use std::time::Duration;
 
-/// `n` bytes that depend on `seed`: byte `i` is `(seed + i) % 251`.
+/// `n` bytes that depend on `seed`: see [`block`].
 #[rudask::task]
 pub fn mem_block(seed: u64, n: usize) -> Vec<u8> {
     block(seed, n)
 }
 
-/// The bytes [`mem_block`] makes, for checking results on the client side.
+/// The bytes [`mem_block`] makes, for checking results on the client side:
+/// `seed % 251` throughout, except that every 4 KiB page starts with its own
+/// number and the seed, so a swapped, shifted or mixed-up page shows.
 pub fn block(seed: u64, n: usize) -> Vec<u8> {
-    (0..n as u64).map(|i| ((seed + i) % 251) as u8).collect()
+    let mut v = vec![(seed % 251) as u8; n];
+    for (page, chunk) in v.chunks_mut(4096).enumerate() {
+        let mark = (seed << 32 | page as u64).to_le_bytes();
+        let len = mark.len().min(chunk.len());
+        chunk[..len].copy_from_slice(&mark[..len]);
+    }
+    v
 }
 
-/// A checksum of `data` (FNV-1a).
+/// A checksum of `data` (XXH3).
 #[rudask::task]
 pub fn mem_checksum(data: Vec<u8>) -> u64 {
     checksum(&data)
 }
 
-/// FNV-1a of `data`, as [`mem_checksum`] computes it.
+/// XXH3 of `data`, as [`mem_checksum`] computes it.
 pub fn checksum(data: &[u8]) -> u64 {
-    data.iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    xxhash_rust::xxh3::xxh3_64(data)
 }
 
 /// Allocates and touches `n` bytes (memory the worker does not manage), sets

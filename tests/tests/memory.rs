@@ -38,19 +38,19 @@ fn spill_files(pid: u32) -> usize {
 async fn fills_a_worker_beyond_its_memory_limit_it_spills_keeps_answering_and_returns_every_result_intact(
 ) {
     let mut cluster = Cluster::scheduler().await;
-    // Only the managed-memory threshold (60% of 32 MiB): what spills then
+    // Only the managed-memory threshold (60% of 16 MiB): what spills then
     // does not depend on how the allocator returns memory to the system.
     cluster.spawn_worker_with(
         "s",
         2,
-        &["--memory-limit", "32MiB", "--memory-spill", "off", "--memory-pause", "off"],
+        &["--memory-limit", "16MiB", "--memory-spill", "off", "--memory-pause", "off"],
     );
     cluster.spawn_worker("t", 1);
     let client = cluster.client().await;
     wait_for_workers(&client, 2).await;
 
     let n = 40u64;
-    let size = 4 * MIB;
+    let size = 2 * MIB;
     let expected: Vec<u64> = (0..n).map(|i| checksum(&block(i, size))).collect();
     let blocks: Vec<_> = (0..n)
         .map(|i| client.submit(mem_block.workers(["s"]), (i, size)).expect("submit"))
@@ -59,19 +59,19 @@ async fn fills_a_worker_beyond_its_memory_limit_it_spills_keeps_answering_and_re
         within(rudask::wait(blocks.clone(), Return::AllCompleted, None)).await.expect("wait");
     assert_eq!(done.len(), n as usize);
 
-    // 160 MiB of results on a 32 MiB worker: most are on disk, and the
+    // 80 MiB of results on a 16 MiB worker: most are on disk, and the
     // scheduler shows it.
     let info = eventually("the worker reports its spilled results", || {
         let client = client.clone();
         async move {
             let w = worker_info(&client, "s").await;
             // At most 4 of 40 fit under the 60% target; reports come with heartbeats.
-            (w.spilled_keys >= n - 5 && w.managed_in_memory <= 32 * MIB as u64 * 6 / 10)
+            (w.spilled_keys >= n - 5 && w.managed_in_memory <= 16 * MIB as u64 * 6 / 10)
                 .then_some(w)
         }
     })
     .await;
-    assert_eq!(info.memory_limit, 32 * MIB as u64);
+    assert_eq!(info.memory_limit, 16 * MIB as u64);
     assert!(info.spilled_bytes >= (n - 5) * size as u64, "spilled: {info:?}");
     assert!(info.managed_bytes >= n * size as u64, "the scheduler counts every result: {info:?}");
     assert!(spill_files(cluster.worker_pid("s")) > 0, "spill files exist");
