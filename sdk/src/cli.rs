@@ -119,7 +119,12 @@ pub fn main() -> ExitCode {
 /// }
 /// ```
 pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
-    crate::init();
+    // Only a worker started by `LocalCluster::processes` (through the
+    // environment): `rudask worker ...` is parsed below, with all its flags
+    // and its nanny.
+    if std::env::var_os(crate::cluster::ENV_SCHEDULER).is_some() {
+        crate::init();
+    }
     let cli = Cli::parse();
     if let Command::Tasks = cli.command {
         for id in rudask_core::registry::Catalog::global().ids() {
@@ -131,6 +136,11 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
     init_logging_at(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
     if let Command::Worker { memory, .. } = &cli.command {
         if !memory.no_nanny && !crate::runtime::nanny::is_child() {
+            // Bad memory options are reported once, by the nanny.
+            if let Err(e) = memory.apply(&mut WorkerOptions::new(String::new())) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
             return crate::runtime::nanny::supervise();
         }
     }
@@ -249,8 +259,12 @@ struct MemoryArgs {
 impl MemoryArgs {
     fn apply(&self, opts: &mut WorkerOptions) -> crate::Result<()> {
         use crate::runtime::memory_limit::MemoryThresholds;
-        let flag =
-            |name: &str, e: crate::Error| crate::Error::InvalidArgument(format!("--{name}: {e}"));
+        let flag = |name: &str, e: crate::Error| match e {
+            crate::Error::InvalidArgument(why) => {
+                crate::Error::InvalidArgument(format!("--{name}: {why}"))
+            }
+            other => other,
+        };
         opts.memory_limit = self.memory_limit.parse().map_err(|e| flag("memory-limit", e))?;
         let fraction =
             |name: &str, v: &str| MemoryThresholds::parse_fraction(v).map_err(|e| flag(name, e));

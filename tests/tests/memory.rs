@@ -238,3 +238,18 @@ async fn in_process_workers_spill_the_values_they_hold_and_read_them_back() {
         assert_eq!(checksum(&within(b).await.expect("gather")), expected, "block {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_memory_options_are_refused_with_the_reason() {
+    let cluster = Cluster::scheduler().await;
+    for (args, says) in [
+        (&["--memory-limit", "lots"][..], "--memory-limit: memory limit \"lots\""),
+        (&["--memory-limit", "150%"][..], "--memory-limit"),
+        (&["--memory-pause", "2"][..], "--memory-pause: memory threshold \"2\""),
+        (&["--memory-target", "x", "--no-nanny"][..], "--memory-target"),
+    ] {
+        let (ok, stderr) = cluster.run_worker_to_exit(args).await;
+        assert!(!ok, "{args:?} was accepted");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
