@@ -126,9 +126,13 @@ impl Store {
 
     /// Holds `value` as the most recently used, replacing any older value.
     pub fn insert(&mut self, key: Key, value: Payload) {
-        self.remove(&key);
+        if !self.spilled.is_empty() {
+            self.remove_spilled(&key);
+        }
         self.managed += value.len() as u64;
-        self.memory.put(key, value);
+        if let Some(old) = self.memory.put(key, value) {
+            self.managed -= old.len() as u64;
+        }
     }
 
     /// Holds `value` unless `key` is already held.
@@ -144,16 +148,16 @@ impl Store {
             self.managed -= v.len() as u64;
             return true;
         }
-        match self.spilled.remove(key) {
-            Some(d) => {
-                self.spilled_bytes -= d.nbytes;
-                if let Some(b) = self.backend.as_mut() {
-                    b.remove(d.id);
-                }
-                true
-            }
-            None => false,
+        self.remove_spilled(key)
+    }
+
+    fn remove_spilled(&mut self, key: &Key) -> bool {
+        let Some(d) = self.spilled.remove(key) else { return false };
+        self.spilled_bytes -= d.nbytes;
+        if let Some(b) = self.backend.as_mut() {
+            b.remove(d.id);
         }
+        true
     }
 
     /// The value of `key`, marked most recently used. A spilled value is read
