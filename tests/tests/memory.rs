@@ -145,6 +145,14 @@ async fn a_worker_past_its_pause_threshold_takes_no_task_until_memory_falls() {
         async move { Some(worker_info(&client, "p").await).filter(|w| !w.paused) }
     })
     .await;
+
+    // Released, the spilled result leaves no file behind.
+    drop(early);
+    eventually("the spilled result is deleted", || {
+        let client = client.clone();
+        async move { Some(worker_info(&client, "p").await).filter(|w| w.spilled_keys == 0) }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
