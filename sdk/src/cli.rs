@@ -69,6 +69,8 @@ enum Command {
         /// NAME:JSON-CONFIG (repeatable), e.g. `--plugin environ:{"vars":{"A":"1"}}`.
         #[arg(long = "plugin", value_name = "NAME[:JSON]")]
         plugins: Vec<crate::plugin::PluginSpec>,
+        #[command(flatten)]
+        memory: Box<MemoryArgs>,
     },
     /// List the task functions registered in this binary.
     Tasks,
@@ -117,7 +119,12 @@ pub fn main() -> ExitCode {
 /// }
 /// ```
 pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
-    crate::init();
+    // Only a worker started by `LocalCluster::processes` (through the
+    // environment): `rudask worker ...` is parsed below, with all its flags
+    // and its nanny.
+    if std::env::var_os(crate::cluster::ENV_SCHEDULER).is_some() {
+        crate::init();
+    }
     let cli = Cli::parse();
     if let Command::Tasks = cli.command {
         for id in rudask_core::registry::Catalog::global().ids() {
@@ -127,6 +134,16 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
     }
     // The demo's story is its output; only problems are logged.
     init_logging_at(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
+    if let Command::Worker { memory, .. } = &cli.command {
+        if !memory.no_nanny && !crate::runtime::nanny::is_child() {
+            // Bad memory options are reported once, by the nanny.
+            if let Err(e) = memory.apply(&mut WorkerOptions::new(String::new())) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+            return crate::runtime::nanny::supervise();
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -171,7 +188,16 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
                     },
                 }
             }
-            Command::Worker { address, scheduler, nthreads, name, host, resources, plugins } => {
+            Command::Worker {
+                address,
+                scheduler,
+                nthreads,
+                name,
+                host,
+                resources,
+                plugins,
+                memory,
+            } => {
                 let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
                 if let Some(n) = nthreads {
                     opts.nthreads = n;
@@ -183,6 +209,7 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
                 for spec in plugins {
                     opts.plugins.add_named(spec)?;
                 }
+                memory.apply(&mut opts)?;
                 worker::run(opts).await
             }
             Command::Demo { processes, workers } => match demo {
@@ -200,5 +227,53 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `rudask worker`'s memory options and its nanny.
+#[derive(clap::Args, Debug)]
+struct MemoryArgs {
+    /// Memory the worker may use: `auto` (this machine's memory), `none`, a
+    /// percentage (`80%`) or a size (`4GiB`, `4e9`).
+    #[arg(long, value_name = "LIMIT", default_value = "auto", env = "RUDASK_WORKER_MEMORY_LIMIT")]
+    memory_limit: String,
+    /// Fraction of the limit above which results in memory are spilled to
+    /// disk, or `off`.
+    #[arg(long, value_name = "FRACTION", default_value = "0.6")]
+    memory_target: String,
+    /// Fraction of the limit above which process memory spills more, or `off`.
+    #[arg(long, value_name = "FRACTION", default_value = "0.7")]
+    memory_spill: String,
+    /// Fraction of the limit above which process memory pauses the worker, or `off`.
+    #[arg(long, value_name = "FRACTION", default_value = "0.8")]
+    memory_pause: String,
+    /// Fraction of the limit above which process memory makes the nanny
+    /// restart the worker, or `off`.
+    #[arg(long, value_name = "FRACTION", default_value = "0.95")]
+    memory_terminate: String,
+    /// Run the worker in this process, without a nanny restarting it.
+    #[arg(long, env = "RUDASK_NO_NANNY")]
+    no_nanny: bool,
+}
+
+impl MemoryArgs {
+    fn apply(&self, opts: &mut WorkerOptions) -> crate::Result<()> {
+        use crate::runtime::memory_limit::MemoryThresholds;
+        let flag = |name: &str, e: crate::Error| match e {
+            crate::Error::InvalidArgument(why) => {
+                crate::Error::InvalidArgument(format!("--{name}: {why}"))
+            }
+            other => other,
+        };
+        opts.memory_limit = self.memory_limit.parse().map_err(|e| flag("memory-limit", e))?;
+        let fraction =
+            |name: &str, v: &str| MemoryThresholds::parse_fraction(v).map_err(|e| flag(name, e));
+        opts.memory_thresholds = MemoryThresholds {
+            target: fraction("memory-target", &self.memory_target)?,
+            spill: fraction("memory-spill", &self.memory_spill)?,
+            pause: fraction("memory-pause", &self.memory_pause)?,
+            terminate: fraction("memory-terminate", &self.memory_terminate)?,
+        };
+        Ok(())
     }
 }

@@ -13,6 +13,8 @@ pub(crate) const ENV_SCHEDULER: &str = "RUDASK_WORKER_SCHEDULER";
 pub(crate) const ENV_NTHREADS: &str = "RUDASK_WORKER_NTHREADS";
 pub(crate) const ENV_NAME: &str = "RUDASK_WORKER_NAME";
 pub(crate) const ENV_RESOURCES: &str = "RUDASK_WORKER_RESOURCES";
+/// Memory limit of a worker started by [`LocalCluster::processes`].
+pub(crate) const ENV_MEMORY_LIMIT: &str = "RUDASK_WORKER_MEMORY_LIMIT";
 
 /// How long a local cluster waits for its workers to join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -25,6 +27,7 @@ pub struct LocalClusterBuilder {
     port: u16,
     resources: Vec<(String, f64)>,
     dataset_store: Option<std::path::PathBuf>,
+    memory_limit: crate::MemoryLimit,
 }
 
 impl LocalClusterBuilder {
@@ -82,6 +85,24 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Memory limit of each worker (default [`crate::MemoryLimit::Auto`]:
+    /// this machine's memory divided among the workers). Worker processes
+    /// spill and pause as `rudask worker --no-nanny` does (the cluster is
+    /// their supervisor: one that dies is recomputed around, not restarted);
+    /// in-process workers share one process, so they only spill results past
+    /// the target fraction of their share.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let limit: rudask::MemoryLimit = "2GiB".parse()?;
+    /// let cluster = rudask::LocalCluster::builder().memory_limit(limit).processes().await?;
+    /// # drop(cluster); Ok(()) }
+    /// ```
+    pub fn memory_limit(mut self, limit: crate::MemoryLimit) -> Self {
+        self.memory_limit = limit;
+        self
+    }
+
     async fn start_scheduler(&self, dedicated_thread: bool) -> Result<SchedulerHandle> {
         let opts = SchedulerOptions {
             port: self.port,
@@ -99,7 +120,8 @@ impl LocalClusterBuilder {
         let scheduler = self.start_scheduler(false).await?;
         for i in 0..self.workers {
             let (name, res) = (format!("local-{i}"), self.resources.clone());
-            worker::start_local(&scheduler, name, self.threads_per_worker, res).await?;
+            let limit = self.memory_limit.resolve(self.workers);
+            worker::start_local(&scheduler, name, self.threads_per_worker, res, limit).await?;
         }
         Ok(LocalCluster { scheduler, processes: false, children: Vec::new() })
     }
@@ -111,6 +133,8 @@ impl LocalClusterBuilder {
             .map_err(Error::InvalidArgument)?;
         let resources: Vec<String> =
             self.resources.iter().map(|(n, a)| format!("{n}={a}")).collect();
+        let memory_limit =
+            self.memory_limit.resolve(self.workers).map_or("none".to_string(), |b| b.to_string());
         let scheduler = self.start_scheduler(true).await?;
         let exe = std::env::current_exe()
             .map_err(|e| Error::Io(format!("cannot find the current executable: {e}")))?;
@@ -122,6 +146,7 @@ impl LocalClusterBuilder {
                 .env(ENV_NTHREADS, self.threads_per_worker.to_string())
                 .env(ENV_NAME, &name)
                 .env(ENV_RESOURCES, resources.join(","))
+                .env(ENV_MEMORY_LIMIT, &memory_limit)
                 // The workers are part of this program: they log what it
                 // logs, and only problems unless RUST_LOG says otherwise.
                 .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -179,6 +204,7 @@ impl LocalCluster {
             port: 0,
             resources: Vec::new(),
             dataset_store: None,
+            memory_limit: crate::MemoryLimit::Auto,
         }
     }
 

@@ -122,6 +122,7 @@ pub use rudask_core::protocol::DatasetInfo;
 pub use rudask_core::protocol::{FunctionProfile, Profile, WorkerTime};
 pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};
 pub use rudask_macros::{actor, main, plugin, task};
+pub use runtime::memory_limit::{MemoryLimit, MemoryThresholds};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
@@ -150,7 +151,8 @@ pub mod __private {
 ///
 /// A process is a worker when `RUDASK_WORKER_SCHEDULER` is set (that is how
 /// [`LocalCluster::processes`] starts workers), or when it is run as
-/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME] [--resources GPU=2]`.
+/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME] [--resources GPU=2]
+/// [--memory-limit 4GiB]`.
 /// The worker runs until its scheduler goes away, then the process exits.
 ///
 /// ```
@@ -183,6 +185,7 @@ fn worker_launch() -> Option<WorkerOptions> {
         }
         opts.name = std::env::var(cluster::ENV_NAME).ok();
         opts.resources = launch_resources(std::env::var(cluster::ENV_RESOURCES).ok());
+        opts.memory_limit = launch_memory_limit(std::env::var(cluster::ENV_MEMORY_LIMIT).ok());
         return Some(opts);
     }
     let args: Vec<String> = std::env::args().collect();
@@ -197,7 +200,22 @@ fn worker_launch() -> Option<WorkerOptions> {
     }
     opts.name = flag("--name");
     opts.resources = launch_resources(flag("--resources"));
+    opts.memory_limit = launch_memory_limit(
+        flag("--memory-limit").or_else(|| std::env::var(cluster::ENV_MEMORY_LIMIT).ok()),
+    );
     Some(opts)
+}
+
+/// Memory limit of a worker launched by [`init`] (default `auto`); a bad one
+/// ends the process with the reason, as a command-line error would.
+fn launch_memory_limit(text: Option<String>) -> MemoryLimit {
+    match text.as_deref().map(str::parse).transpose() {
+        Ok(limit) => limit.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("rudask worker: --memory-limit: {e}");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// Resources of a worker launched by [`init`]; bad ones end the process with

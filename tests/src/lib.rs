@@ -675,3 +675,6 @@ pub mod array_tasks;
 pub mod bag;
 
 pub mod shards;
+
+/// Tasks of the memory-limit tests.
+pub mod memory_tasks;

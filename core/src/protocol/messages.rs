@@ -75,7 +75,7 @@ pub struct Welcome {
 }
 
 /// A worker as clients and other workers see it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerInfo {
     /// Scheduler-assigned id.
     pub id: u64,
@@ -95,6 +95,39 @@ pub struct WorkerInfo {
     /// Bytes of task results it holds, as the scheduler counts them.
     #[serde(default)]
     pub managed_bytes: u64,
+    /// Its memory limit in bytes (0: none), as last reported.
+    #[serde(default)]
+    pub memory_limit: u64,
+    /// Bytes of results it holds in memory, as it last reported.
+    #[serde(default)]
+    pub managed_in_memory: u64,
+    /// Bytes of results it spilled to disk, as it last reported.
+    #[serde(default)]
+    pub spilled_bytes: u64,
+    /// Number of results it spilled to disk, as it last reported.
+    #[serde(default)]
+    pub spilled_keys: u64,
+    /// It is paused: its memory is above the pause threshold, so it starts
+    /// no task and the scheduler assigns it none.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl WorkerInfo {
+    /// Process memory not accounted for by results held in memory: the
+    /// runtime, running tasks' working memory, allocator slack.
+    ///
+    /// ```
+    /// let w = rudask_core::protocol::WorkerInfo {
+    ///     memory: 100,
+    ///     managed_in_memory: 30,
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(w.unmanaged_memory(), 70);
+    /// ```
+    pub fn unmanaged_memory(&self) -> u64 {
+        self.memory.saturating_sub(self.managed_in_memory)
+    }
 }
 
 /// Client → scheduler.
@@ -549,6 +582,28 @@ pub enum WorkerMsg {
         /// Each key and its file, or why it could not be written.
         results: Vec<(Key, Result<super::StoredPart, String>)>,
     },
+    /// The worker paused (its memory passed the pause threshold) or resumed.
+    Paused {
+        /// True when paused.
+        paused: bool,
+    },
+    /// The worker's memory, sent with its heartbeat.
+    Memory(MemoryReport),
+}
+
+/// A worker's memory as it reports it (see [`WorkerMsg::Memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// Resident memory of its process in bytes (0: unknown).
+    pub process: u64,
+    /// Its memory limit in bytes (0: none).
+    pub limit: u64,
+    /// Bytes of results held in memory.
+    pub managed: u64,
+    /// Bytes of results spilled to disk.
+    pub spilled_bytes: u64,
+    /// Number of results spilled to disk.
+    pub spilled_keys: u64,
 }
 
 /// Where the data of a dependency can be fetched.

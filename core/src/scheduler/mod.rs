@@ -28,6 +28,7 @@ mod fifo;
 mod futures;
 mod graph;
 mod long_running;
+mod memory;
 mod placement;
 mod plugins;
 mod profile;
@@ -54,6 +55,8 @@ mod tests_datasets;
 mod tests_futures;
 #[cfg(test)]
 mod tests_long_running;
+#[cfg(test)]
+mod tests_memory;
 #[cfg(test)]
 mod tests_placement;
 #[cfg(test)]
@@ -481,5 +484,10 @@ pub(crate) fn worker_info(id: WorkerId, hello: &WorkerHello) -> WorkerInfo {
         resources: hello.resources.clone(),
         memory: 0,
         managed_bytes: 0,
+        memory_limit: 0,
+        managed_in_memory: 0,
+        spilled_bytes: 0,
+        spilled_keys: 0,
+        paused: false,
     }
 }

@@ -64,8 +64,10 @@ impl Scheduler {
                 }
             }
         } else {
-            let w = self.decide_worker(id);
-            self.assign(id, w, comm);
+            match self.decide_worker(id) {
+                Some(w) => self.assign(id, w, comm),
+                None => self.park_while_paused(id),
+            }
         }
     }
 
@@ -87,21 +89,24 @@ impl Scheduler {
         self.workers
             .iter()
             .filter(|(w, ws)| {
-                ws.can_run(func) && (!with_capacity || self.busy(*w) < self.capacity(*w))
+                ws.can_run(func)
+                    && !ws.info.paused
+                    && (!with_capacity || self.busy(*w) < self.capacity(*w))
             })
             .min_by(|a, b| self.occupancy(a.0).total_cmp(&self.occupancy(b.0)))
             .map(|(w, _)| w)
     }
 
     /// Data locality first (the worker holding most input bytes), then the
-    /// least occupied worker.
-    fn decide_worker(&self, id: TaskId) -> WorkerId {
+    /// least occupied worker; paused workers never (`None` when all that
+    /// could run it are paused).
+    fn decide_worker(&self, id: TaskId) -> Option<WorkerId> {
         let t = &self.tasks[id];
         let mut held: Vec<(WorkerId, u64)> = Vec::new();
         for &d in &t.deps {
             let dep = &self.tasks[d];
             for &w in &dep.who_has {
-                if !self.workers[w].can_run(t.func) {
+                if !self.workers[w].can_run(t.func) || self.workers[w].info.paused {
                     continue;
                 }
                 match held.iter_mut().find(|(x, _)| *x == w) {
@@ -116,7 +121,7 @@ impl Scheduler {
                 a.1.cmp(&b.1).then_with(|| self.occupancy(b.0).total_cmp(&self.occupancy(a.0)))
             })
             .map(|&(w, _)| w);
-        best.or_else(|| self.least_occupied(t.func, false)).expect("a worker can run it")
+        best.or_else(|| self.least_occupied(t.func, false))
     }
 
     /// Sends a task to a worker.
@@ -170,6 +175,9 @@ impl Scheduler {
     /// Gives a worker queued root tasks up to its capacity, then steals for it
     /// if it still has idle slots.
     pub(super) fn fill_worker(&mut self, w: WorkerId, comm: &mut impl Comm) {
+        if self.workers[w].info.paused {
+            return;
+        }
         let cap = self.capacity(w);
         let mut skipped = Vec::new();
         while self.busy(w) < cap {
@@ -245,7 +253,7 @@ impl Scheduler {
             return;
         }
         self.unassign(id);
-        match thief.filter(|w| self.workers.contains_key(*w)) {
+        match thief.filter(|w| self.workers.get(*w).is_some_and(|ws| !ws.info.paused)) {
             Some(w) => self.assign(id, w, comm),
             None => self.reschedule(id, comm),
         }

@@ -55,7 +55,7 @@ impl Scheduler {
         let candidates = |any_worker: bool| -> Vec<WorkerId> {
             self.workers
                 .iter()
-                .filter(|(_, ws)| ws.can_run(func) && fits(r, ws, any_worker))
+                .filter(|(_, ws)| ws.can_run(func) && !ws.info.paused && fits(r, ws, any_worker))
                 .map(|(w, _)| w)
                 .collect()
         };
@@ -91,6 +91,9 @@ impl Scheduler {
     pub(super) fn unrunnable_reason(&self, id: TaskId) -> String {
         if self.workers.is_empty() {
             return "no workers are connected".into();
+        }
+        if let Some(why) = self.paused_reason(id) {
+            return why;
         }
         let t = &self.tasks[id];
         let func = t.spec.as_ref().map_or("?", |s| &*s.func);

@@ -84,6 +84,8 @@ impl Scheduler {
                 self.on_worker_plugin_result(w, id, error, comm)
             }
             WorkerMsg::PartsStored { dir, results } => self.on_parts_stored(&dir, results, comm),
+            WorkerMsg::Paused { paused } => self.on_worker_paused(w, paused),
+            WorkerMsg::Memory(report) => self.on_worker_memory(w, report),
         }
         self.finish(comm);
     }

@@ -11,14 +11,14 @@ impl Worker {
     /// [`WorkerMsg::Acquired`], now or when its fetch ends.
     pub(super) fn on_acquire(&mut self, keys: Vec<DepLocation>, out: &mut Outbox) {
         for DepLocation { key, workers } in keys {
-            if let Some(v) = self.data.get(&key) {
-                let nbytes = Some(v.len() as u64);
+            if let Some(n) = self.data.nbytes(&key) {
+                let nbytes = Some(n);
                 out.to_scheduler.push(WorkerMsg::Acquired { key, nbytes });
                 continue;
             }
             if let Some((v, _)) = self.fetched.get(&key) {
                 let nbytes = Some(v.len() as u64);
-                self.data.insert(key.clone(), v.clone());
+                self.data.insert_if_absent(&key, v);
                 out.to_scheduler.push(WorkerMsg::Acquired { key, nbytes });
                 continue;
             }
@@ -55,7 +55,7 @@ impl Worker {
             return;
         }
         let nbytes = value.map(|v| {
-            self.data.entry(key.clone()).or_insert_with(|| v.clone());
+            self.data.insert_if_absent(key, v);
             v.len() as u64
         });
         out.to_scheduler.push(WorkerMsg::Acquired { key: key.clone(), nbytes });

@@ -20,6 +20,9 @@
 //! ```
 
 mod resources;
+mod store;
+
+pub use store::{SpillBackend, SpillOutcome, Store};
 
 use crate::error::{FailureKind, TaskFailure};
 use crate::graph::{Arg, Key, Order, TaskSpec};
@@ -132,7 +135,7 @@ struct WTask {
 pub struct Worker {
     nthreads: usize,
     inline_max: usize,
-    data: FxHashMap<Key, Payload>,
+    data: Store,
     fetched: FxHashMap<Key, (Payload, u32)>,
     tasks: FxHashMap<u64, WTask>,
     by_key: FxHashMap<Key, u64>,
@@ -147,6 +150,8 @@ pub struct Worker {
     avg_us: f64,
     acquiring: rustc_hash::FxHashSet<Key>,
     track_transitions: bool,
+    /// Memory is above the pause threshold: no task starts.
+    paused: bool,
 }
 
 impl Worker {
@@ -155,7 +160,7 @@ impl Worker {
         Worker {
             nthreads: nthreads.max(1),
             inline_max: DEFAULT_INLINE_RESULT,
-            data: FxHashMap::default(),
+            data: Store::default(),
             fetched: FxHashMap::default(),
             tasks: FxHashMap::default(),
             by_key: FxHashMap::default(),
@@ -169,6 +174,7 @@ impl Worker {
             avg_us: 2.0 * PREFETCH_BELOW_US,
             acquiring: Default::default(),
             track_transitions: false,
+            paused: false,
         }
     }
 
@@ -240,9 +246,9 @@ impl Worker {
         self.tasks.len()
     }
 
-    /// Bytes of results held.
+    /// Bytes of results held in memory (spilled ones not counted).
     pub fn nbytes(&self) -> usize {
-        self.data.values().map(Payload::len).sum()
+        self.data.managed() as usize
     }
 
     /// A message from the scheduler.
@@ -251,7 +257,7 @@ impl Worker {
             ToWorker::Compute(ct) => self.on_compute(*ct, out),
             ToWorker::Free { keys } => {
                 for k in keys {
-                    if self.data.remove(&k).is_some() {
+                    if self.data.remove(&k) {
                         self.note(out, &k, WorkerTaskState::Memory, WorkerTaskState::Released);
                     }
                     if let Some(id) = self.by_key.get(&k).copied() {
@@ -326,7 +332,7 @@ impl Worker {
         let mut to_fetch: Vec<(u64, Key)> = Vec::new();
         let mut unreachable: Vec<(Key, u64)> = Vec::new();
         for DepLocation { key, workers } in ct.deps {
-            if self.data.contains_key(&key) {
+            if self.data.contains(&key) {
                 continue;
             }
             if let Some(entry) = self.fetched.get_mut(&key) {
@@ -410,7 +416,7 @@ impl Worker {
                 Some(v) => {
                     let refs =
                         waiting.iter().filter(|id| self.tasks.contains_key(id)).count() as u32;
-                    if refs > 0 && !self.data.contains_key(&key) {
+                    if refs > 0 && !self.data.contains(&key) {
                         self.fetched.insert(key.clone(), (v, refs));
                     }
                     for id in waiting {
@@ -508,7 +514,7 @@ impl Worker {
     }
 
     fn run_ready(&mut self, out: &mut Outbox) {
-        while self.executing < self.execute_limit() {
+        while !self.paused && self.executing < self.execute_limit() {
             let Some((order, id)) = self.next_ready() else {
                 break;
             };
@@ -525,8 +531,9 @@ impl Worker {
                 match a {
                     Arg::Value(p) => args.push(p.clone()),
                     Arg::Dep(k) => {
-                        match self.data.get(k).or_else(|| self.fetched.get(k).map(|e| &e.0)) {
-                            Some(p) => args.push(p.clone()),
+                        match self.data.get(k).or_else(|| self.fetched.get(k).map(|e| e.0.clone()))
+                        {
+                            Some(p) => args.push(p),
                             None => lost = Some(k.clone()),
                         }
                     }
@@ -616,13 +623,56 @@ impl Worker {
     }
 
     /// Values held for these keys (for peers and clients).
-    pub fn get_data(&self, keys: &[Key]) -> Vec<(Key, Option<Payload>)> {
-        keys.iter().map(|k| (k.clone(), self.data.get(k).cloned())).collect()
+    /// Spilled values are read back from disk.
+    pub fn get_data(&mut self, keys: &[Key]) -> Vec<(Key, Option<Payload>)> {
+        keys.iter().map(|k| (k.clone(), self.data.get(k))).collect()
     }
 
     /// Stores values put by a client (scatter).
     pub fn put_data(&mut self, items: Vec<(Key, Payload)>) {
-        self.data.extend(items);
+        for (k, v) in items {
+            self.data.insert(k, v);
+        }
+    }
+
+    /// The results held, for the memory monitor: sizes, spilling, spill
+    /// backend.
+    ///
+    /// ```
+    /// let mut w = rudask_core::worker::Worker::new(1, 1);
+    /// w.put_data(vec![("x".into(), rudask_core::Payload::from(vec![0u8; 4]))]);
+    /// assert_eq!(w.store().managed(), 4);
+    /// ```
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.data
+    }
+
+    /// Pauses or resumes starting tasks (memory above or back below the
+    /// pause threshold). A paused worker keeps its assigned tasks, finishes
+    /// the ones running and serves its data; the scheduler is told with
+    /// [`WorkerMsg::Paused`] so it assigns nothing new meanwhile. Returns
+    /// whether the state changed.
+    ///
+    /// ```
+    /// use rudask_core::worker::{Outbox, Worker};
+    /// let mut w = Worker::new(1, 1);
+    /// let mut out = Outbox::default();
+    /// assert!(w.set_paused(true, &mut out));
+    /// assert!(w.paused());
+    /// ```
+    pub fn set_paused(&mut self, paused: bool, out: &mut Outbox) -> bool {
+        if self.paused == paused {
+            return false;
+        }
+        self.paused = paused;
+        out.to_scheduler.push(WorkerMsg::Paused { paused });
+        self.run_ready(out);
+        true
+    }
+
+    /// Whether the worker is paused (see [`Worker::set_paused`]).
+    pub fn paused(&self) -> bool {
+        self.paused
     }
 
     /// A failure for a task whose function this binary does not have.
@@ -635,6 +685,8 @@ impl Worker {
 mod tests;
 #[cfg(test)]
 mod tests_acquire;
+#[cfg(test)]
+mod tests_memory;
 #[cfg(test)]
 mod tests_resources;
 #[cfg(test)]

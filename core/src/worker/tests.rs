@@ -391,6 +391,7 @@ fn peers_come_and_go_with_the_scheduler() {
         resources: Vec::new(),
         memory: 0,
         managed_bytes: 0,
+        ..Default::default()
     }));
     h.msg(compute(1, "t", vec![dep("x")], &[("x", &[7])], 0));
     let f = h.take_fetches();

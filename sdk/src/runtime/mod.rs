@@ -7,10 +7,14 @@ pub(crate) mod conn;
 pub(crate) mod dataset_store;
 pub(crate) mod executor;
 mod memory;
+pub mod memory_limit;
+mod monitor;
+pub(crate) mod nanny;
 pub(crate) mod peer;
 mod plugins;
 pub mod scheduler;
 pub(crate) mod slots;
+mod spill;
 pub mod worker;
 
 use tokio::sync::mpsc;

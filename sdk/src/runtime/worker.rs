@@ -4,6 +4,8 @@
 
 use super::conn::{self, BUILD};
 use super::executor::{Completion, Executor};
+use super::memory_limit::{MemoryLimit, MemoryThresholds};
+use super::monitor::{self, Monitor};
 use super::peer::{self, LocalRequest, PeerPool, PeerReply};
 use super::scheduler::SchedulerHandle;
 use super::slots::SlotEvent;
@@ -11,8 +13,8 @@ use super::Uplink;
 use crate::context::{SchedulerLink, WorkerContext};
 use crate::error::{Error, Result};
 use rudask_core::protocol::{
-    HelloReply, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello, WorkerMsg,
-    PROTOCOL_VERSION,
+    HelloReply, MemoryReport, PeerRequest, PeerResponse, Role, ToWorker, Welcome, WorkerHello,
+    WorkerMsg, PROTOCOL_VERSION,
 };
 use rudask_core::registry::Catalog;
 use rudask_core::worker::{Outbox, Worker};
@@ -40,6 +42,12 @@ pub struct WorkerOptions {
     pub resources: Vec<(String, f64)>,
     /// Plugins set up when the worker starts (see [`WorkerOptions::plugin`]).
     pub plugins: crate::plugin::WorkerPlugins,
+    /// How much memory the worker may use (default [`MemoryLimit::Auto`]:
+    /// all of this machine's for a lone worker process).
+    pub memory_limit: MemoryLimit,
+    /// What the worker does as memory nears the limit (default dask's
+    /// 0.6 / 0.7 / 0.8 / 0.95).
+    pub memory_thresholds: MemoryThresholds,
 }
 
 impl WorkerOptions {
@@ -72,6 +80,8 @@ impl WorkerOptions {
             heartbeat: Duration::from_secs(1),
             resources: Vec::new(),
             plugins: Default::default(),
+            memory_limit: MemoryLimit::Auto,
+            memory_thresholds: MemoryThresholds::default(),
         }
     }
 }
@@ -158,6 +168,16 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         },
     );
     tracing::info!(%name, %data_addr, scheduler = %opts.scheduler, "worker connected");
+    let mut thresholds = opts.memory_thresholds;
+    if !super::nanny::is_child() {
+        // Exiting helps only when a nanny starts a fresh worker.
+        thresholds.terminate = None;
+    }
+    let memory =
+        opts.memory_limit.resolve(1).map(|limit| Monitor { limit, thresholds, own_process: true });
+    if let Some(m) = &memory {
+        tracing::info!(%name, limit_mib = m.limit >> 20, "memory limit");
+    }
     let setup = Setup {
         nthreads: opts.nthreads,
         name: &name,
@@ -168,6 +188,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         resources: opts.resources,
         plugins: &mut plugins,
         local_dir,
+        memory,
     };
     let exit =
         event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
@@ -188,7 +209,13 @@ pub(crate) async fn start_local(
     name: String,
     nthreads: usize,
     resources: Vec<(String, f64)>,
+    memory_limit: Option<u64>,
 ) -> Result<()> {
+    let memory = memory_limit.map(|limit| Monitor {
+        limit,
+        thresholds: MemoryThresholds::default(),
+        own_process: false,
+    });
     let mut joined = join_local(scheduler, &name, nthreads, &resources).await?;
     let scheduler = scheduler.clone();
     tokio::spawn(async move {
@@ -213,6 +240,7 @@ pub(crate) async fn start_local(
                 resources: resources.clone(),
                 plugins: &mut Default::default(),
                 local_dir,
+                memory,
             };
             let exit = event_loop(uplink, welcome, setup, events, rx, peer_rx).await;
             peer::unregister_local(&data_addr);
@@ -336,6 +364,8 @@ struct Setup<'a> {
     plugins: &'a mut crate::plugin::ActiveWorkerPlugins,
     /// The worker's scratch directory, removed when the event loop ends.
     local_dir: LocalDir,
+    /// Its memory limit and thresholds; `None`: no limit.
+    memory: Option<Monitor>,
 }
 
 async fn event_loop(
@@ -356,6 +386,7 @@ async fn event_loop(
         resources,
         plugins,
         local_dir,
+        memory,
     } = setup;
     let (slot_events, mut slot_rx) = mpsc::unbounded_channel::<SlotEvent>();
     let ctx = Arc::new(WorkerContext {
@@ -370,6 +401,9 @@ async fn event_loop(
     let mut worker = Worker::new(welcome.id, nthreads);
     worker.set_resources(resources);
     worker.set_track_transitions(!plugins.is_empty());
+    worker.store().set_backend(Box::new(super::spill::FileSpill::new(local_dir.0.join("spill"))));
+    let mut monitor_ticker = tokio::time::interval(monitor::INTERVAL);
+    monitor_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for w in welcome.workers {
         worker.add_peer(w.id, w.data_addr);
     }
@@ -480,8 +514,15 @@ async fn event_loop(
                 }
             }
             _ = ticker.tick() => {
-                let memory = super::memory::process_rss();
-                if !uplink.send(WorkerMsg::Metrics { memory }) { return Exit::Stop; }
+                let process = super::memory::process_rss();
+                if !uplink.send(WorkerMsg::Metrics { memory: process }) { return Exit::Stop; }
+                let report = memory_report(&mut worker, process, memory.as_ref());
+                if !uplink.send(WorkerMsg::Memory(report)) { return Exit::Stop; }
+            }
+            _ = monitor_ticker.tick(), if memory.is_some() => {
+                if let Some(m) = &memory {
+                    check_memory(m, &mut worker, &mut out, name, &local_dir);
+                }
             }
             () = std::future::ready(()), if !out.executes.is_empty() => {}
         }
@@ -508,6 +549,50 @@ async fn event_loop(
                 let _ = events.send(ev);
             });
         }
+    }
+}
+
+/// What the worker tells the scheduler about its memory.
+fn memory_report(worker: &mut Worker, process: u64, m: Option<&Monitor>) -> MemoryReport {
+    let store = worker.store();
+    MemoryReport {
+        process,
+        limit: m.map_or(0, |m| m.limit),
+        managed: store.managed(),
+        spilled_bytes: store.spilled_bytes(),
+        spilled_keys: store.spilled_count() as u64,
+    }
+}
+
+/// One memory check: spill, pause or resume, or exit for the nanny to
+/// restart the worker.
+fn check_memory(m: &Monitor, worker: &mut Worker, out: &mut Outbox, name: &str, dir: &LocalDir) {
+    let process = if m.own_process { super::memory::process_rss() } else { 0 };
+    let d = m.check(worker.store().managed(), process);
+    if let Some(to) = d.spill_to {
+        let spilled = worker.store().spill_until(to, monitor::SPILL_PER_CHECK);
+        if spilled.keys > 0 {
+            tracing::debug!(worker = %name, keys = spilled.keys, bytes = spilled.bytes, "spilled to disk");
+            super::memory::release_free_memory();
+        }
+    }
+    if let Some(paused) = d.paused.filter(|&p| p != worker.paused()) {
+        // The scheduler learns the memory that made it pause along with the pause.
+        let report = memory_report(worker, process, Some(m));
+        out.to_scheduler.push(WorkerMsg::Memory(report));
+        if worker.set_paused(paused, out) {
+            let (process, limit) = (process >> 20, m.limit >> 20);
+            if paused {
+                tracing::warn!(worker = %name, process_mib = process, limit_mib = limit, "memory above the pause threshold: pausing (no new tasks)");
+            } else {
+                tracing::info!(worker = %name, process_mib = process, limit_mib = limit, "memory back below the pause threshold: resuming");
+            }
+        }
+    }
+    if d.terminate {
+        tracing::error!(worker = %name, process_mib = process >> 20, limit_mib = m.limit >> 20, "memory above the terminate threshold: exiting so the nanny restarts this worker");
+        let _ = std::fs::remove_dir_all(&dir.0);
+        std::process::exit(monitor::EXIT_MEMORY);
     }
 }
 
