@@ -56,7 +56,8 @@ pub struct SchedulerOptions {
     /// Run on a thread of its own (the default), where its connections and
     /// state machine share one single-threaded runtime, isolated from the
     /// caller's load. `false` runs it on the caller's runtime, which is faster
-    /// when clients and workers live in the same process.
+    /// when clients live in the same process (their requests then cross no
+    /// thread).
     pub dedicated_thread: bool,
     /// Plugins every scheduler started with these options gets (see [`SchedulerOptions::plugin`]).
     pub plugins: crate::plugin::SchedulerPlugins,
