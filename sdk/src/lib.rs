@@ -103,6 +103,7 @@ pub mod plugin;
 pub mod runtime;
 mod task;
 mod wait;
+mod config;
 
 pub use actor::{Actor, ActorFuture, ActorType, Constructor};
 pub use as_completed::{as_completed, AsCompleted, Batches};

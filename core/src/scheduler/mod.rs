@@ -37,6 +37,8 @@ mod task;
 mod test_comm;
 mod worker_plugins;
 mod workers;
+mod observe;
+pub use observe::{FunctionProgress, Observation, StateCounts, TaskRecord, WorkerView, STREAM_CAPACITY};
 
 #[cfg(test)]
 mod tests;
@@ -200,6 +202,9 @@ pub struct Scheduler {
     worker_plugins: worker_plugins::WorkerPlugins,
     // Run time of the task finishing now, for the plugins' transition hook.
     finishing_us: u64,
+    // Task state changes so far, for monitoring.
+    transitions: u64,
+    stream: observe::TaskStream,
 }
 
 impl Scheduler {
@@ -231,6 +236,8 @@ impl Scheduler {
             plugins: Default::default(),
             worker_plugins: Default::default(),
             finishing_us: 0,
+            transitions: 0,
+            stream: Default::default(),
         }
     }
 
@@ -310,6 +317,7 @@ impl Scheduler {
         if old == new {
             return;
         }
+        self.transitions += 1;
         if matches!(new, TaskState::Memory | TaskState::Erred)
             && !self.fire_and_forget.is_empty()
             && self.fire_and_forget.remove(&id)

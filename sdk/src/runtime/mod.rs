@@ -12,6 +12,10 @@ mod plugins;
 pub mod scheduler;
 pub(crate) mod slots;
 pub mod worker;
+mod dashboard;
+mod dashboard_html;
+pub(crate) mod metrics;
+pub(crate) mod span;
 
 use tokio::sync::mpsc;
 

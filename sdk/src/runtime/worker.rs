@@ -40,6 +40,9 @@ pub struct WorkerOptions {
     pub resources: Vec<(String, f64)>,
     /// Plugins set up when the worker starts (see [`WorkerOptions::plugin`]).
     pub plugins: crate::plugin::WorkerPlugins,
+    /// Where [`run`] serves this worker's Prometheus `/metrics`
+    /// (`host:port`, port 0 for any free one); `None` (the default) serves none.
+    pub metrics: Option<String>,
 }
 
 impl WorkerOptions {
@@ -72,6 +75,7 @@ impl WorkerOptions {
             heartbeat: Duration::from_secs(1),
             resources: Vec::new(),
             plugins: Default::default(),
+            metrics: None,
         }
     }
 }
@@ -141,6 +145,10 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     let mut plugins = opts
         .plugins
         .start(&rudask_core::plugin::WorkerSetup { name: &name, local_dir: &local_dir.0 })?;
+    let metrics = match &opts.metrics {
+        Some(addr) => Some(super::dashboard::serve_worker_metrics(addr)?),
+        None => None,
+    };
     let (reader, w, welcome) = conn::connect(&opts.scheduler, Role::Worker(hello)).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
@@ -158,6 +166,11 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         },
     );
     tracing::info!(%name, %data_addr, scheduler = %opts.scheduler, "worker connected");
+    if let Some((url, _)) = &metrics {
+        tracing::info!(%name, %url, "worker metrics served");
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "rudask worker metrics at {url}");
+    }
     let setup = Setup {
         nthreads: opts.nthreads,
         name: &name,
@@ -172,6 +185,9 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
     super::actors::drop_worker(&name);
     plugins.teardown();
+    if let Some((_, server)) = metrics {
+        server.abort();
+    }
     if exit == Exit::Restart {
         tracing::info!(%name, "restarting: replacing this process with a fresh run of its binary");
         let e = super::admin::reexec();
@@ -467,6 +483,7 @@ async fn event_loop(
             }
             _ = ticker.tick() => {
                 let memory = super::memory::process_rss();
+                super::metrics::worker_heartbeat(&worker, memory);
                 if !uplink.send(WorkerMsg::Metrics { memory }) { return Exit::Stop; }
             }
             () = std::future::ready(()), if !out.executes.is_empty() => {}
