@@ -3,9 +3,9 @@
 //! offer the same commands; the `rudask` binary passes its demo to
 //! [`main_with_demo`].
 
+use crate::config::LogFormat;
 use crate::runtime::scheduler::{self, SchedulerOptions};
 use crate::runtime::worker::{self, WorkerOptions};
-use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -254,8 +254,13 @@ fn scheduler_options(c: crate::config::SchedulerSection) -> crate::Result<Schedu
         }
     };
     let dashboard = (!c.no_dashboard).then_some(c.dashboard_address);
-    let mut opts =
-        SchedulerOptions { host: c.host, port: c.port, dataset_store, dashboard, ..Default::default() };
+    let mut opts = SchedulerOptions {
+        host: c.host,
+        port: c.port,
+        dataset_store,
+        dashboard,
+        ..Default::default()
+    };
     for spec in c.plugins {
         opts.plugins.add_named(spec.parse()?)?;
     }

@@ -63,12 +63,16 @@ pub(crate) const SETTINGS: &[Setting] = &[
 /// The settings of `sections` as a Markdown table, as the README and
 /// `--help` show them.
 pub(crate) fn table(sections: &[&str]) -> String {
-    let mut t = String::from("| Key | Environment | Flag | Default | Meaning |\n|---|---|---|---|---|\n");
+    let mut t =
+        String::from("| Key | Environment | Flag | Default | Meaning |\n|---|---|---|---|---|\n");
     for s in SETTINGS {
         let section = s.key.split('.').next().unwrap_or_default();
         if sections.contains(&section) {
             let env = if s.env.is_empty() { "—".to_string() } else { format!("`{}`", s.env) };
-            t.push_str(&format!("| `{}` | {env} | {} | {} | {} |\n", s.key, s.flag, s.default, s.meaning));
+            t.push_str(&format!(
+                "| `{}` | {env} | {} | {} | {} |\n",
+                s.key, s.flag, s.default, s.meaning
+            ));
         }
     }
     t
@@ -237,7 +241,12 @@ fn describe(e: figment::Error) -> String {
         },
         None => String::new(),
     };
-    let place = [key.as_str(), source.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
+    let place = [key.as_str(), source.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
     if place.is_empty() {
         e.kind.to_string()
     } else {
@@ -295,13 +304,19 @@ mod tests {
             assert_eq!((c.scheduler.port, c.scheduler.host.as_str()), (9001, "0.0.0.0"));
             assert_eq!(c.worker.resources.0, ["GPU=2", "MEMORY=8e9"]);
             assert_eq!(c.logging.format, LogFormat::Json);
-            assert_eq!(c.scheduler.dashboard_address, "127.0.0.1:8787", "untouched keys keep defaults");
+            assert_eq!(
+                c.scheduler.dashboard_address, "127.0.0.1:8787",
+                "untouched keys keep defaults"
+            );
             jail.set_env("RUDASK_SCHEDULER_PORT", "9002");
             jail.set_env("RUDASK_WORKER_RESOURCES", "GPU=1");
             jail.set_env("RUDASK_NO_DASHBOARD", "true");
             let c = load(None, &no_flags()).unwrap();
             assert_eq!(c.scheduler.port, 9002);
-            assert_eq!(c.scheduler.host, "0.0.0.0", "the file still applies to what env leaves alone");
+            assert_eq!(
+                c.scheduler.host, "0.0.0.0",
+                "the file still applies to what env leaves alone"
+            );
             assert_eq!(c.worker.resources.0, ["GPU=1"]);
             assert!(c.scheduler.no_dashboard);
             assert_eq!(load(None, &port_flag(9003)).unwrap().scheduler.port, 9003);
@@ -360,6 +375,9 @@ mod tests {
         let readme = include_str!("../../README.md");
         let table = table(&["scheduler", "worker", "logging"]);
         assert!(readme.contains(&table), "README.md should contain this table:\n{table}");
-        assert!(help("worker").contains("`worker.nthreads`") && !help("worker").contains("`scheduler.port`"));
+        assert!(
+            help("worker").contains("`worker.nthreads`")
+                && !help("worker").contains("`scheduler.port`")
+        );
     }
 }

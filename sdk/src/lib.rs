@@ -94,6 +94,7 @@ pub mod blocking;
 pub mod cli;
 mod client;
 mod cluster;
+mod config;
 mod context;
 pub mod coord;
 mod error;
@@ -103,7 +104,6 @@ pub mod plugin;
 pub mod runtime;
 mod task;
 mod wait;
-mod config;
 
 pub use actor::{Actor, ActorFuture, ActorType, Constructor};
 pub use as_completed::{as_completed, AsCompleted, Batches};

@@ -28,6 +28,7 @@ mod fifo;
 mod futures;
 mod graph;
 mod long_running;
+mod observe;
 mod placement;
 mod plugins;
 mod profile;
@@ -37,8 +38,9 @@ mod task;
 mod test_comm;
 mod worker_plugins;
 mod workers;
-mod observe;
-pub use observe::{FunctionProgress, Observation, StateCounts, TaskRecord, WorkerView, STREAM_CAPACITY};
+pub use observe::{
+    FunctionProgress, Observation, StateCounts, TaskRecord, WorkerView, STREAM_CAPACITY,
+};
 
 #[cfg(test)]
 mod tests;

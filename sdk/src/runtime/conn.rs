@@ -128,7 +128,11 @@ pub(crate) async fn accept(stream: TcpStream) -> Result<(Hello, FrameReader, Own
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let (r, mut w) = stream.into_split();
     let mut reader = FramedRead::new(r, frame_codec(DEFAULT_MAX_FRAME));
-    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_one::<Hello>(&mut reader, &metrics::Counter::noop())).await
+    let hello = match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        read_one::<Hello>(&mut reader, &metrics::Counter::noop()),
+    )
+    .await
     {
         Err(_) => {
             return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!(

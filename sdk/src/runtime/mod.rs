@@ -4,18 +4,18 @@
 pub(crate) mod actors;
 mod admin;
 pub(crate) mod conn;
+mod dashboard;
+mod dashboard_html;
 pub(crate) mod dataset_store;
 pub(crate) mod executor;
 mod memory;
+pub(crate) mod metrics;
 pub(crate) mod peer;
 mod plugins;
 pub mod scheduler;
 pub(crate) mod slots;
-pub mod worker;
-mod dashboard;
-mod dashboard_html;
-pub(crate) mod metrics;
 pub(crate) mod span;
+pub mod worker;
 
 use tokio::sync::mpsc;
 
