@@ -260,6 +260,8 @@ fn key_of_env(name: &figment::value::UncasedStr) -> Option<figment::value::Uncas
     Some(setting.key.into())
 }
 
+// figment's `Jail` takes closures returning its (large) error type.
+#[allow(clippy::result_large_err)]
 #[cfg(test)]
 mod tests {
     use super::*;

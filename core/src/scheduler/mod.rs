@@ -59,6 +59,8 @@ mod tests_futures;
 #[cfg(test)]
 mod tests_long_running;
 #[cfg(test)]
+mod tests_observe;
+#[cfg(test)]
 mod tests_placement;
 #[cfg(test)]
 mod tests_plugins;
