@@ -301,7 +301,8 @@ fn worker_options(c: crate::config::WorkerSection) -> crate::Result<WorkerOption
 /// }
 /// ```
 pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
-    crate::init();
+    // `worker` is this command line's to parse, with its configuration.
+    crate::launch_worker(false);
     let run = match prepare(Cli::parse()) {
         Ok(Run::Tasks) => {
             for id in rudask_core::registry::Catalog::global().ids() {

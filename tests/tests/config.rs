@@ -37,14 +37,12 @@ async fn a_worker_takes_its_settings_from_file_environment_and_flags() {
         "worker",
         "[worker]\nname = \"from-file\"\nnthreads = 3\nresources = \"GPU=1\"\nno_metrics = true\n",
     );
-    // The scheduler's address comes from the environment, the name from the
-    // file, the slots from the environment over the file, the resources from
-    // a flag over the file.
+    // The name comes from the file, the slots from the environment over the
+    // file, the resources from a flag over the file.
     let _worker = tokio::process::Command::new(BIN)
-        .args(["worker", "--config"])
+        .args(["worker", "--scheduler", &cluster.addr, "--config"])
         .arg(&file.0)
         .args(["--resources", "GPU=4"])
-        .env("RUDASK_SCHEDULER", &cluster.addr)
         .env("RUDASK_NTHREADS", "2")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
