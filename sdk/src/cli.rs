@@ -175,7 +175,12 @@ fn install_logging(filter: &str, format: LogFormat) -> crate::Result<()> {
             "bad log level {filter:?} (--log-level, RUDASK_LOG_LEVEL, RUST_LOG or logging.level): {e}"
         ))
     })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Spans are logged as they close, with their busy and idle times: a task
+    // run or a client request at `debug` level is one line.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(std::io::stderr);
     // A subscriber installed earlier (by the program embedding the CLI) stays.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
