@@ -3,9 +3,11 @@
 //! offer the same commands; the `rudask` binary passes its demo to
 //! [`main_with_demo`].
 
+use crate::config::LogFormat;
 use crate::runtime::scheduler::{self, SchedulerOptions};
 use crate::runtime::worker::{self, WorkerOptions};
 use clap::{Parser, Subcommand};
+use serde::Serialize;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -13,65 +15,167 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Configuration file [default: rudask.toml in the current directory, if any].
+    #[arg(long, global = true, value_name = "FILE", env = "RUDASK_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    logging: LoggingFlags,
+}
+
+// The flags of each command mirror its section of the configuration
+// (`crate::config`); a flag that was not given is not serialized, so it
+// leaves the value from the file or the environment alone. Defaults and
+// environment variables are listed in `crate::config::SETTINGS`.
+
+/// `[logging]` flags, accepted by every command.
+#[derive(clap::Args, Serialize, Debug)]
+struct LoggingFlags {
+    /// Log filter, e.g. `info` or `warn,rudask=debug` [env: RUDASK_LOG_LEVEL,
+    /// RUST_LOG; default: info].
+    #[arg(long = "log-level", global = true, value_name = "FILTER")]
+    #[serde(rename = "level", skip_serializing_if = "Option::is_none")]
+    level: Option<String>,
+    /// Log line format [env: RUDASK_LOG_FORMAT; default: text].
+    #[arg(long = "log-format", global = true, value_enum)]
+    #[serde(rename = "format", skip_serializing_if = "Option::is_none")]
+    format: Option<crate::config::LogFormat>,
+}
+
+/// `rudask scheduler` flags, the `[scheduler]` section.
+#[derive(clap::Args, Serialize, Debug)]
+struct SchedulerFlags {
+    /// Interface to listen on [env: RUDASK_SCHEDULER_HOST; default: 127.0.0.1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    /// Port to listen on, 0 = any free port [env: RUDASK_SCHEDULER_PORT; default: 8786].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    /// Enable a plugin linked into this binary: NAME or NAME:JSON-CONFIG
+    /// (repeatable), e.g. `--plugin event-log:{"path":"events.jsonl"}`.
+    #[arg(long = "plugin", value_name = "NAME[:JSON]")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    plugins: Vec<String>,
+    /// Directory of the durable dataset store: published datasets are
+    /// written there and restored when a scheduler starts over it.
+    /// Default: `rudask-scheduler-PORT/datasets` under the system's
+    /// temporary directory (with `--port 0`, PID instead of PORT)
+    /// [env: RUDASK_DATASET_STORE].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_dataset_store")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset_store: Option<std::path::PathBuf>,
+    /// Keep published datasets in memory only.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    no_dataset_store: bool,
+    /// Where to serve the web dashboard and `/metrics`, HOST:PORT; port 0 =
+    /// any free port [env: RUDASK_DASHBOARD_ADDRESS; default: 127.0.0.1:8787].
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_dashboard")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard_address: Option<String>,
+    /// Serve no dashboard.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    no_dashboard: bool,
+}
+
+/// `rudask worker` flags, the `[worker]` section.
+#[derive(clap::Args, Serialize, Debug)]
+struct WorkerFlags {
+    /// Scheduler address, e.g. tcp://127.0.0.1:8786.
+    #[arg(value_name = "SCHEDULER")]
+    #[serde(skip)]
+    address: Option<String>,
+    /// Scheduler address (alternative to the positional argument) [env: RUDASK_SCHEDULER].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduler: Option<String>,
+    /// Task slots [env: RUDASK_NTHREADS; default: one per core].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nthreads: Option<usize>,
+    /// Worker name [default: its data address].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// Interface for the worker's data port [default: 127.0.0.1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    /// Resources offered to tasks that ask for them, e.g. `GPU=2` or
+    /// `"GPU=2 MEMORY=8e9"` (repeatable) [env: RUDASK_WORKER_RESOURCES].
+    #[arg(long, value_name = "NAME=AMOUNT")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
+    /// Enable a worker plugin linked into this binary: NAME or
+    /// NAME:JSON-CONFIG (repeatable), e.g. `--plugin environ:{"vars":{"A":"1"}}`.
+    #[arg(long = "plugin", value_name = "NAME[:JSON]")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    plugins: Vec<String>,
+    /// Where to serve this worker's `/metrics`, HOST:PORT; port 0 = any free
+    /// port [env: RUDASK_METRICS_ADDRESS; default: 127.0.0.1:0].
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_metrics")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_address: Option<String>,
+    /// Serve no `/metrics`.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    no_metrics: bool,
+    /// Memory the worker may use: `auto` (this machine's memory), `none`, a
+    /// percentage (`80%`) or a size (`4GiB`, `4e9`) [env:
+    /// RUDASK_WORKER_MEMORY_LIMIT; default: auto].
+    #[arg(long, value_name = "LIMIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_limit: Option<String>,
+    /// Fraction of the limit above which results in memory are spilled to
+    /// disk, or `off` [default: 0.6].
+    #[arg(long, value_name = "FRACTION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_target: Option<String>,
+    /// Fraction of the limit above which process memory spills more, or
+    /// `off` [default: 0.7].
+    #[arg(long, value_name = "FRACTION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_spill: Option<String>,
+    /// Fraction of the limit above which process memory pauses the worker,
+    /// or `off` [default: 0.8].
+    #[arg(long, value_name = "FRACTION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_pause: Option<String>,
+    /// Fraction of the limit above which process memory makes the nanny
+    /// restart the worker, or `off` [default: 0.95].
+    #[arg(long, value_name = "FRACTION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_terminate: Option<String>,
+    /// Run the worker in this process, without a nanny restarting it [env: RUDASK_NO_NANNY].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    no_nanny: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The flags given to one command, shaped like the configuration.
+#[derive(Serialize)]
+struct Given<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduler: Option<&'a SchedulerFlags>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<&'a WorkerFlags>,
+    logging: &'a LoggingFlags,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a scheduler.
-    Scheduler {
-        /// Interface to listen on.
-        #[arg(long, default_value = "127.0.0.1", env = "RUDASK_SCHEDULER_HOST")]
-        host: String,
-        /// Port to listen on (0 = any free port).
-        #[arg(long, default_value_t = 8786, env = "RUDASK_SCHEDULER_PORT")]
-        port: u16,
-        /// Enable a plugin linked into this binary: NAME or NAME:JSON-CONFIG
-        /// (repeatable), e.g. `--plugin event-log:{"path":"events.jsonl"}`.
-        #[arg(long = "plugin", value_name = "NAME[:JSON]")]
-        plugins: Vec<crate::plugin::PluginSpec>,
-        /// Directory of the durable dataset store: published datasets are
-        /// written there and restored when a scheduler starts over it.
-        /// Default: `rudask-scheduler-PORT/datasets` under the system's
-        /// temporary directory (with `--port 0`, PID instead of PORT).
-        #[arg(
-            long,
-            value_name = "DIR",
-            env = "RUDASK_DATASET_STORE",
-            conflicts_with = "no_dataset_store"
-        )]
-        dataset_store: Option<std::path::PathBuf>,
-        /// Keep published datasets in memory only.
-        #[arg(long)]
-        no_dataset_store: bool,
-    },
+    #[command(after_long_help = crate::config::help("scheduler"))]
+    Scheduler(SchedulerFlags),
     /// Run a worker connected to a scheduler.
-    Worker {
-        /// Scheduler address, e.g. tcp://127.0.0.1:8786.
-        #[arg(value_name = "SCHEDULER", required_unless_present = "scheduler")]
-        address: Option<String>,
-        /// Scheduler address (alternative to the positional argument).
-        #[arg(long, env = "RUDASK_SCHEDULER")]
-        scheduler: Option<String>,
-        /// Task slots.
-        #[arg(long, env = "RUDASK_NTHREADS")]
-        nthreads: Option<usize>,
-        /// Worker name (default: its data address).
-        #[arg(long)]
-        name: Option<String>,
-        /// Interface for the worker's data port.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Resources offered to tasks that ask for them, e.g. `GPU=2` or
-        /// `"GPU=2 MEMORY=8e9"` (repeatable).
-        #[arg(long, value_name = "NAME=AMOUNT", env = "RUDASK_WORKER_RESOURCES")]
-        resources: Vec<String>,
-        /// Enable a worker plugin linked into this binary: NAME or
-        /// NAME:JSON-CONFIG (repeatable), e.g. `--plugin environ:{"vars":{"A":"1"}}`.
-        #[arg(long = "plugin", value_name = "NAME[:JSON]")]
-        plugins: Vec<crate::plugin::PluginSpec>,
-        #[command(flatten)]
-        memory: Box<MemoryArgs>,
-    },
+    #[command(after_long_help = crate::config::help("worker"))]
+    Worker(WorkerFlags),
     /// List the task functions registered in this binary.
     Tasks,
     /// Start a local cluster in this process and run the published-dataset
@@ -89,15 +193,30 @@ enum Command {
 /// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG`
 /// (default `info`).
 pub fn init_logging() {
-    init_logging_at("info");
+    let level = std::env::var("RUST_LOG").ok();
+    let _ = install_logging(level.as_deref().unwrap_or("info"), LogFormat::Text);
 }
 
-/// Like [`init_logging`], with `default` when `RUST_LOG` is not set.
-fn init_logging_at(default: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+/// Installs the subscriber for `filter` (an `EnvFilter` directive such as
+/// `warn,rudask=debug`) writing lines in `format` to stderr.
+fn install_logging(filter: &str, format: LogFormat) -> crate::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
+        crate::Error::InvalidArgument(format!(
+            "bad log level {filter:?} (--log-level, RUDASK_LOG_LEVEL, RUST_LOG or logging.level): {e}"
+        ))
+    })?;
+    // Spans are logged as they close, with their busy and idle times: a task
+    // run or a client request at `debug` level is one line.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(std::io::stderr);
+    // A subscriber installed earlier (by the program embedding the CLI) stays.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
+    Ok(())
 }
 
 /// What `rudask demo` runs: given `--processes` and `--workers`.
@@ -106,6 +225,122 @@ pub type Demo = fn(bool, usize) -> futures::future::BoxFuture<'static, crate::Re
 /// Parses the command line and runs the command; `demo` is not available.
 pub fn main() -> ExitCode {
     main_with_demo(None)
+}
+
+/// A command ready to run, its configuration merged.
+enum Run {
+    Tasks,
+    Scheduler(Box<SchedulerOptions>),
+    /// The options, and whether a nanny runs the worker.
+    Worker(Box<WorkerOptions>, bool),
+    Demo { processes: bool, workers: usize },
+}
+
+/// Merges the configuration of the command, installs logging, and turns
+/// the settings into the options the runtime takes.
+fn prepare(cli: Cli) -> crate::Result<Run> {
+    let Cli { command, config: file, logging } = cli;
+    let configure = |given: Given<'_>| {
+        let config = crate::config::load(file.as_deref(), &given)?;
+        let l = &config.logging;
+        install_logging(l.level.as_deref().unwrap_or("info"), l.format)?;
+        Ok::<_, crate::Error>(config)
+    };
+    match command {
+        Command::Tasks => Ok(Run::Tasks),
+        Command::Demo { processes, workers } => {
+            // The demo's story is its output; only problems are logged.
+            let format = logging.format.unwrap_or_default();
+            install_logging(logging.level.as_deref().unwrap_or("warn"), format)?;
+            Ok(Run::Demo { processes, workers })
+        }
+        Command::Scheduler(flags) => {
+            let given = Given { scheduler: Some(&flags), worker: None, logging: &logging };
+            let mut c = configure(given)?.scheduler;
+            // A flag naming a place beats a file or environment turning it off.
+            if flags.dataset_store.is_some() {
+                c.no_dataset_store = false;
+            }
+            if flags.dashboard_address.is_some() {
+                c.no_dashboard = false;
+            }
+            Ok(Run::Scheduler(Box::new(scheduler_options(c)?)))
+        }
+        Command::Worker(flags) => {
+            let given = Given { scheduler: None, worker: Some(&flags), logging: &logging };
+            let mut c = configure(given)?.worker;
+            if flags.metrics_address.is_some() {
+                c.no_metrics = false;
+            }
+            if let Some(address) = flags.address {
+                c.scheduler = Some(address);
+            }
+            let nanny = !c.no_nanny && !crate::runtime::nanny::is_child();
+            Ok(Run::Worker(Box::new(worker_options(c)?), nanny))
+        }
+    }
+}
+
+fn scheduler_options(c: crate::config::SchedulerSection) -> crate::Result<SchedulerOptions> {
+    let dataset_store = match (c.dataset_store, c.no_dataset_store) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir),
+        (None, false) => {
+            let id = if c.port == 0 { std::process::id() } else { u32::from(c.port) };
+            Some(std::env::temp_dir().join(format!("rudask-scheduler-{id}")).join("datasets"))
+        }
+    };
+    let dashboard = (!c.no_dashboard).then_some(c.dashboard_address);
+    let mut opts = SchedulerOptions {
+        host: c.host,
+        port: c.port,
+        dataset_store,
+        dashboard,
+        ..Default::default()
+    };
+    for spec in c.plugins {
+        opts.plugins.add_named(spec.parse()?)?;
+    }
+    Ok(opts)
+}
+
+fn worker_options(c: crate::config::WorkerSection) -> crate::Result<WorkerOptions> {
+    let scheduler = c.scheduler.ok_or_else(|| {
+        crate::Error::InvalidArgument(
+            "no scheduler address: give it as `rudask worker ADDRESS`, --scheduler, \
+             RUDASK_SCHEDULER or worker.scheduler in rudask.toml"
+                .into(),
+        )
+    })?;
+    let mut opts = WorkerOptions::new(scheduler);
+    if let Some(n) = c.nthreads {
+        opts.nthreads = n;
+    }
+    opts.name = c.name;
+    opts.host = c.host;
+    opts.resources = rudask_core::graph::parse_resources(&c.resources.0.join(","))
+        .map_err(|e| crate::Error::InvalidArgument(format!("--resources: {e}")))?;
+    for spec in c.plugins {
+        opts.plugins.add_named(spec.parse()?)?;
+    }
+    opts.metrics = (!c.no_metrics).then_some(c.metrics_address);
+    let flag = |name: &str, e: crate::Error| match e {
+        crate::Error::InvalidArgument(why) => {
+            crate::Error::InvalidArgument(format!("--{name} (worker.{}): {why}", name.replace('-', "_")))
+        }
+        other => other,
+    };
+    opts.memory_limit = c.memory_limit.parse().map_err(|e| flag("memory-limit", e))?;
+    let fraction = |name: &str, v: &str| {
+        crate::runtime::memory_limit::MemoryThresholds::parse_fraction(v).map_err(|e| flag(name, e))
+    };
+    opts.memory_thresholds = crate::runtime::memory_limit::MemoryThresholds {
+        target: fraction("memory-target", &c.memory_target)?,
+        spill: fraction("memory-spill", &c.memory_spill)?,
+        pause: fraction("memory-pause", &c.memory_pause)?,
+        terminate: fraction("memory-terminate", &c.memory_terminate)?,
+    };
+    Ok(opts)
 }
 
 /// Parses the command line and runs the command, with `demo` as `rudask demo`.
@@ -119,31 +354,23 @@ pub fn main() -> ExitCode {
 /// }
 /// ```
 pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
-    // Only a worker started by `LocalCluster::processes` (through the
-    // environment): `rudask worker ...` is parsed below, with all its flags
-    // and its nanny.
-    if std::env::var_os(crate::cluster::ENV_SCHEDULER).is_some() {
-        crate::init();
-    }
-    let cli = Cli::parse();
-    if let Command::Tasks = cli.command {
-        for id in rudask_core::registry::Catalog::global().ids() {
-            println!("{id}");
-        }
-        return ExitCode::SUCCESS;
-    }
-    // The demo's story is its output; only problems are logged.
-    init_logging_at(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
-    if let Command::Worker { memory, .. } = &cli.command {
-        if !memory.no_nanny && !crate::runtime::nanny::is_child() {
-            // Bad memory options are reported once, by the nanny.
-            if let Err(e) = memory.apply(&mut WorkerOptions::new(String::new())) {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
+    // `worker` is this command line's to parse, with its configuration.
+    crate::launch_worker(false);
+    let run = match prepare(Cli::parse()) {
+        Ok(Run::Tasks) => {
+            for id in rudask_core::registry::Catalog::global().ids() {
+                println!("{id}");
             }
-            return crate::runtime::nanny::supervise();
+            return ExitCode::SUCCESS;
         }
-    }
+        // Options are checked (above) before the nanny starts its worker.
+        Ok(Run::Worker(_, true)) => return crate::runtime::nanny::supervise(),
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -152,28 +379,17 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        match cli.command {
-            Command::Scheduler { host, port, plugins, dataset_store, no_dataset_store } => {
-                let dataset_store = match (dataset_store, no_dataset_store) {
-                    (_, true) => None,
-                    (Some(dir), false) => Some(dir),
-                    (None, false) => {
-                        let id = if port == 0 { std::process::id() } else { u32::from(port) };
-                        Some(
-                            std::env::temp_dir()
-                                .join(format!("rudask-scheduler-{id}"))
-                                .join("datasets"),
-                        )
-                    }
-                };
-                let mut opts = SchedulerOptions { host, port, dataset_store, ..Default::default() };
-                for spec in plugins {
-                    opts.plugins.add_named(spec)?;
-                }
-                let handle = scheduler::start(opts).await?;
-                println!("rudask scheduler listening at {}", handle.address());
+        match run {
+            Run::Scheduler(opts) => {
+                let handle = scheduler::start(*opts).await?;
                 use std::io::Write;
-                let _ = std::io::stdout().flush();
+                let mut stdout = std::io::stdout();
+                let _ = writeln!(stdout, "rudask scheduler listening at {}", handle.address());
+                // Whoever reads the address may stop reading after it.
+                if let Some(url) = handle.dashboard_url() {
+                    let _ = writeln!(stdout, "rudask dashboard at {url}");
+                }
+                let _ = stdout.flush();
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {
                         handle.shutdown();
@@ -188,37 +404,14 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
                     },
                 }
             }
-            Command::Worker {
-                address,
-                scheduler,
-                nthreads,
-                name,
-                host,
-                resources,
-                plugins,
-                memory,
-            } => {
-                let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
-                if let Some(n) = nthreads {
-                    opts.nthreads = n;
-                }
-                opts.name = name;
-                opts.host = host;
-                opts.resources = rudask_core::graph::parse_resources(&resources.join(","))
-                    .map_err(|e| crate::Error::InvalidArgument(format!("--resources: {e}")))?;
-                for spec in plugins {
-                    opts.plugins.add_named(spec)?;
-                }
-                memory.apply(&mut opts)?;
-                worker::run(opts).await
-            }
-            Command::Demo { processes, workers } => match demo {
+            Run::Worker(opts, _) => worker::run(*opts).await,
+            Run::Demo { processes, workers } => match demo {
                 Some(demo) => demo(processes, workers).await,
                 None => Err(crate::Error::Unsupported(
                     "this binary has no demo; run `cargo run --bin rudask -- demo`".into(),
                 )),
             },
-            Command::Tasks => Ok(()),
+            Run::Tasks => Ok(()),
         }
     });
     match result {
@@ -227,53 +420,5 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `rudask worker`'s memory options and its nanny.
-#[derive(clap::Args, Debug)]
-struct MemoryArgs {
-    /// Memory the worker may use: `auto` (this machine's memory), `none`, a
-    /// percentage (`80%`) or a size (`4GiB`, `4e9`).
-    #[arg(long, value_name = "LIMIT", default_value = "auto", env = "RUDASK_WORKER_MEMORY_LIMIT")]
-    memory_limit: String,
-    /// Fraction of the limit above which results in memory are spilled to
-    /// disk, or `off`.
-    #[arg(long, value_name = "FRACTION", default_value = "0.6")]
-    memory_target: String,
-    /// Fraction of the limit above which process memory spills more, or `off`.
-    #[arg(long, value_name = "FRACTION", default_value = "0.7")]
-    memory_spill: String,
-    /// Fraction of the limit above which process memory pauses the worker, or `off`.
-    #[arg(long, value_name = "FRACTION", default_value = "0.8")]
-    memory_pause: String,
-    /// Fraction of the limit above which process memory makes the nanny
-    /// restart the worker, or `off`.
-    #[arg(long, value_name = "FRACTION", default_value = "0.95")]
-    memory_terminate: String,
-    /// Run the worker in this process, without a nanny restarting it.
-    #[arg(long, env = "RUDASK_NO_NANNY")]
-    no_nanny: bool,
-}
-
-impl MemoryArgs {
-    fn apply(&self, opts: &mut WorkerOptions) -> crate::Result<()> {
-        use crate::runtime::memory_limit::MemoryThresholds;
-        let flag = |name: &str, e: crate::Error| match e {
-            crate::Error::InvalidArgument(why) => {
-                crate::Error::InvalidArgument(format!("--{name}: {why}"))
-            }
-            other => other,
-        };
-        opts.memory_limit = self.memory_limit.parse().map_err(|e| flag("memory-limit", e))?;
-        let fraction =
-            |name: &str, v: &str| MemoryThresholds::parse_fraction(v).map_err(|e| flag(name, e));
-        opts.memory_thresholds = MemoryThresholds {
-            target: fraction("memory-target", &self.memory_target)?,
-            spill: fraction("memory-spill", &self.memory_spill)?,
-            pause: fraction("memory-pause", &self.memory_pause)?,
-            terminate: fraction("memory-terminate", &self.memory_terminate)?,
-        };
-        Ok(())
     }
 }

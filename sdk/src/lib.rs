@@ -94,6 +94,7 @@ pub mod blocking;
 pub mod cli;
 mod client;
 mod cluster;
+mod config;
 mod context;
 pub mod coord;
 mod error;
@@ -159,7 +160,13 @@ pub mod __private {
 /// rudask::init(); // not launched as a worker: returns at once
 /// ```
 pub fn init() {
-    let Some(opts) = worker_launch() else { return };
+    launch_worker(true);
+}
+
+/// Runs this process as a worker, and exits, when it was launched as one:
+/// by [`LocalCluster::processes`], or with `from_args` by `worker --scheduler`.
+pub(crate) fn launch_worker(from_args: bool) {
+    let Some(opts) = worker_launch(from_args) else { return };
     cli::init_logging();
     let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => match rt.block_on(runtime::worker::run(opts)) {
@@ -177,7 +184,7 @@ pub fn init() {
     std::process::exit(code);
 }
 
-fn worker_launch() -> Option<WorkerOptions> {
+fn worker_launch(from_args: bool) -> Option<WorkerOptions> {
     if let Ok(addr) = std::env::var(cluster::ENV_SCHEDULER) {
         let mut opts = WorkerOptions::new(addr);
         if let Some(n) = std::env::var(cluster::ENV_NTHREADS).ok().and_then(|n| n.parse().ok()) {
@@ -189,7 +196,7 @@ fn worker_launch() -> Option<WorkerOptions> {
         return Some(opts);
     }
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) != Some("worker") {
+    if !from_args || args.get(1).map(String::as_str) != Some("worker") {
         return None;
     }
     let flag =

@@ -303,7 +303,9 @@ impl ActiveWorkerPlugins {
     ) {
         for p in &mut self.list {
             let name = p.name().to_string();
-            let _ = rudask_core::plugin::guarded(p.as_mut(), &name, hook, |p| f(p));
+            if rudask_core::plugin::guarded(p.as_mut(), &name, hook, |p| f(p)).is_err() {
+                crate::runtime::metrics::worker_plugin_failed();
+            }
         }
     }
 

@@ -29,6 +29,7 @@ mod futures;
 mod graph;
 mod long_running;
 mod memory;
+mod observe;
 mod placement;
 mod plugins;
 mod profile;
@@ -38,6 +39,9 @@ mod task;
 mod test_comm;
 mod worker_plugins;
 mod workers;
+pub use observe::{
+    FunctionProgress, Observation, StateCounts, TaskRecord, WorkerView, STREAM_CAPACITY,
+};
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +61,8 @@ mod tests_futures;
 mod tests_long_running;
 #[cfg(test)]
 mod tests_memory;
+#[cfg(test)]
+mod tests_observe;
 #[cfg(test)]
 mod tests_placement;
 #[cfg(test)]
@@ -203,6 +209,9 @@ pub struct Scheduler {
     worker_plugins: worker_plugins::WorkerPlugins,
     // Run time of the task finishing now, for the plugins' transition hook.
     finishing_us: u64,
+    // Task state changes so far, for monitoring.
+    transitions: u64,
+    stream: observe::TaskStream,
 }
 
 impl Scheduler {
@@ -234,6 +243,8 @@ impl Scheduler {
             plugins: Default::default(),
             worker_plugins: Default::default(),
             finishing_us: 0,
+            transitions: 0,
+            stream: Default::default(),
         }
     }
 
@@ -313,6 +324,7 @@ impl Scheduler {
         if old == new {
             return;
         }
+        self.transitions += 1;
         if matches!(new, TaskState::Memory | TaskState::Erred)
             && !self.fire_and_forget.is_empty()
             && self.fire_and_forget.remove(&id)

@@ -22,6 +22,17 @@ pub(super) struct Profiler {
 }
 
 impl Profiler {
+    /// Tasks finished per function index, over every worker, for `n` functions.
+    pub(super) fn finished_per_function(&self, n: usize) -> Vec<u64> {
+        let mut done = vec![0; n];
+        for (_, stats) in &self.workers {
+            for (d, s) in done.iter_mut().zip(stats) {
+                *d += s.count;
+            }
+        }
+        done
+    }
+
     fn stats_of(&mut self, w: WorkerId, name: impl FnOnce() -> String) -> &mut Vec<Stat> {
         let i = match self.index.get(w) {
             Some(&i) => i,
@@ -46,6 +57,7 @@ impl Scheduler {
         }
         stats[i].count += 1;
         stats[i].total_us += duration_us;
+        self.stream_finished(w, f, duration_us);
     }
 
     /// Counts and run times of finished tasks per function and worker.

@@ -39,10 +39,17 @@ async fn write_one<M: Serialize>(w: &mut OwnedWriteHalf, msg: &M) -> Result<()> 
     Ok(())
 }
 
-async fn read_one<M: DeserializeOwned>(reader: &mut FrameReader) -> Result<Option<M>> {
+/// Reads one message, counting its frame's bytes into `received`.
+async fn read_one<M: DeserializeOwned>(
+    reader: &mut FrameReader,
+    received: &metrics::Counter,
+) -> Result<Option<M>> {
     match reader.next().await {
         None => Ok(None),
-        Some(Ok(frame)) => Ok(Some(decode(frame.freeze())?)),
+        Some(Ok(frame)) => {
+            received.increment(frame.len() as u64);
+            Ok(Some(decode(frame.freeze())?))
+        }
         Some(Err(e)) => {
             Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(e.to_string())))
         }
@@ -82,7 +89,7 @@ pub(crate) async fn connect(
     };
     let exchange = async {
         write_one(&mut w, &hello).await?;
-        read_one::<HelloReply>(&mut reader).await
+        read_one::<HelloReply>(&mut reader, &metrics::Counter::noop()).await
     };
     let reply = match tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange).await {
         Err(_) => {
@@ -121,7 +128,11 @@ pub(crate) async fn accept(stream: TcpStream) -> Result<(Hello, FrameReader, Own
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let (r, mut w) = stream.into_split();
     let mut reader = FramedRead::new(r, frame_codec(DEFAULT_MAX_FRAME));
-    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_one::<Hello>(&mut reader)).await
+    let hello = match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        read_one::<Hello>(&mut reader, &metrics::Counter::noop()),
+    )
+    .await
     {
         Err(_) => {
             return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!(
@@ -180,6 +191,7 @@ pub(crate) fn spawn_writer_from<M: Serialize + Coalesce + Send + 'static>(
     mut w: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<M>,
 ) {
+    let sent = super::metrics::bytes_sent();
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(1024);
         let mut buf = EncodeBuffer::new(DEFAULT_MAX_FRAME);
@@ -209,6 +221,7 @@ pub(crate) fn spawn_writer_from<M: Serialize + Coalesce + Send + 'static>(
                     tracing::debug!(error = %e, "connection closed while writing");
                     return;
                 }
+                sent.increment(chunk.len() as u64);
             }
         }
         let _ = w.shutdown().await;
@@ -223,9 +236,10 @@ where
     F: FnMut(M) -> bool + Send + 'static,
     C: FnOnce(Option<Error>) + Send + 'static,
 {
+    let received = super::metrics::bytes_received();
     tokio::spawn(async move {
         loop {
-            match read_one::<M>(&mut reader).await {
+            match read_one::<M>(&mut reader, &received).await {
                 Ok(Some(m)) => {
                     if !on_msg(m) {
                         on_close(None);

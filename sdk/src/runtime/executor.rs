@@ -118,7 +118,8 @@ pub(super) fn run_sync(call: Box<dyn FnOnce() -> TaskResult + Send>) -> TaskResu
     r.unwrap_or_else(|_| Err(panic_failure()))
 }
 
-type Job = (u64, Box<dyn FnOnce() -> TaskResult + Send>, &'static str);
+/// A task for the thread pool: id, call, function, and its tracing span.
+type Job = (u64, Box<dyn FnOnce() -> TaskResult + Send>, &'static str, tracing::Span);
 
 thread_local! {
     static POOL: RefCell<Option<Arc<Pool>>> = const { RefCell::new(None) };
@@ -171,10 +172,11 @@ impl Pool {
             let batch_start = Instant::now();
             let mut seceded = false;
             loop {
-                let (task, call, func) = job;
+                let (task, call, func, span) = job;
                 let start = Instant::now();
                 let mut state = Running::new(task, func, Kind::Thread);
                 let result = {
+                    let _span = span.enter();
                     let _running = slots::enter(&mut state);
                     run_sync(call)
                 };
@@ -313,6 +315,7 @@ impl Executor {
         let Some(def) = Catalog::global().get(&e.func) else {
             return Some((e.task, Err(Worker::unknown_function(&e.func)), 0, ""));
         };
+        let span = super::span::task(&e.key, def.id);
         let call = (def.prepare)(TaskArgs::new(def.id, e.args));
         let call = if e.actor { adopting(e.key, call) } else { call };
         match call {
@@ -320,6 +323,7 @@ impl Executor {
                 if self.avg_us.get(def.id).is_some_and(|&us| us < INLINE_BELOW_US) =>
             {
                 let start = Instant::now();
+                let _span = span.enter();
                 let entered = context::enter(&self.ctx);
                 let mut state = Running::new(e.task, def.id, Kind::Inline);
                 let running = slots::enter(&mut state);
@@ -329,8 +333,8 @@ impl Executor {
                 Some((e.task, result, start.elapsed().as_micros() as u64, def.id))
             }
             TaskCall::Sync(call) => {
-                if let Err(mpsc::SendError((task, _, func))) =
-                    self.jobs.send((e.task, call, def.id))
+                if let Err(mpsc::SendError((task, _, func, _))) =
+                    self.jobs.send((e.task, call, def.id, span))
                 {
                     let failure = TaskFailure::new(
                         FailureKind::Error,
@@ -353,6 +357,7 @@ impl Executor {
                     let result = loop {
                         let step = std::future::poll_fn(|cx| {
                             let polled = {
+                                let _span = span.enter();
                                 let _entered = context::enter(&ctx);
                                 let _guard = InTask::enter();
                                 let _running = slots::enter(&mut state);

@@ -4,16 +4,20 @@
 pub(crate) mod actors;
 mod admin;
 pub(crate) mod conn;
+mod dashboard;
+mod dashboard_html;
 pub(crate) mod dataset_store;
 pub(crate) mod executor;
 mod memory;
 pub mod memory_limit;
+pub(crate) mod metrics;
 mod monitor;
 pub(crate) mod nanny;
 pub(crate) mod peer;
 mod plugins;
 pub mod scheduler;
 pub(crate) mod slots;
+pub(crate) mod span;
 mod spill;
 pub mod worker;
 

@@ -40,6 +40,11 @@ pub(crate) enum SchedEvent {
     },
     Info(oneshot::Sender<SchedulerInfo>),
     Shutdown,
+    /// A snapshot for the dashboard, with at most `stream` finished tasks.
+    Observe {
+        stream: usize,
+        reply: oneshot::Sender<rudask_core::scheduler::Observation>,
+    },
 }
 
 /// Scheduler settings.
@@ -65,6 +70,9 @@ pub struct SchedulerOptions {
     /// written there and restored from there when a scheduler starts over
     /// it. `None` (the default) keeps datasets in memory only.
     pub dataset_store: Option<std::path::PathBuf>,
+    /// Where to serve the web dashboard and `/metrics` (`host:port`, port 0
+    /// for any free one); `None` (the default) serves none.
+    pub dashboard: Option<String>,
 }
 
 impl Default for SchedulerOptions {
@@ -77,6 +85,7 @@ impl Default for SchedulerOptions {
             dedicated_thread: true,
             plugins: Default::default(),
             dataset_store: None,
+            dashboard: None,
         }
     }
 }
@@ -113,12 +122,31 @@ pub struct SchedulerHandle {
     /// Set when the scheduler stops because it was asked to, so the process
     /// can tell a requested stop from a failure.
     stop_requested: Arc<AtomicBool>,
+    dashboard: Option<String>,
 }
 
 impl SchedulerHandle {
     /// The TCP address clients and workers connect to (`tcp://host:port`).
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The dashboard's URL (`http://host:port/`), when it serves one
+    /// (see [`SchedulerOptions::dashboard`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let opts = rudask::SchedulerOptions {
+    ///     port: 0,
+    ///     dashboard: Some("127.0.0.1:0".into()),
+    ///     ..Default::default()
+    /// };
+    /// let scheduler = rudask::runtime::scheduler::start(opts).await?;
+    /// println!("dashboard at {}", scheduler.dashboard_url().unwrap());
+    /// # Ok(()) }
+    /// ```
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.dashboard.as_deref()
     }
 
     /// A snapshot of the scheduler's state.
@@ -217,7 +245,10 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         .map_err(|e| Error::Io(format!("could not listen on {}:{}: {e}", opts.host, opts.port)))?;
     listener.set_nonblocking(true)?;
     let address = format!("tcp://{}", listener.local_addr()?);
+    let dashboard = opts.dashboard.as_deref().map(super::dashboard::Dashboard::bind).transpose()?;
+    let dashboard_url = dashboard.as_ref().map(|d| d.url().to_string());
     let (inbox, rx) = mpsc::unbounded_channel();
+    let dashboard_task = dashboard.map(|d| d.serve(inbox.clone()));
     let accept_inbox = inbox.clone();
     let stop_requested = Arc::new(AtomicBool::new(false));
     let stopping = stop_requested.clone();
@@ -225,6 +256,9 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         match TcpListener::from_std(listener) {
             Ok(listener) => {
                 tokio::spawn(accept_loop(listener, accept_inbox));
+                if let Some(serve) = dashboard_task {
+                    tokio::spawn(serve);
+                }
                 event_loop(rx, state, opts.tick, store, &stopping).await;
             }
             Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
@@ -248,8 +282,8 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     } else {
         tokio::spawn(run);
     }
-    tracing::info!(%address, "scheduler started");
-    Ok(SchedulerHandle { inbox, address, stop_requested })
+    tracing::info!(%address, dashboard = dashboard_url.as_deref(), "scheduler started");
+    Ok(SchedulerHandle { inbox, address, stop_requested, dashboard: dashboard_url })
 }
 
 /// Routes the scheduler's outbox. Messages for a worker whose connection is
@@ -354,6 +388,7 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
             ClientMsg::Request { id, req: Request::RegisterSchedulerPlugin { name, config } },
         ) => super::plugins::register_scheduler_plugin(s, comm, c, id, &name, &config),
         SchedEvent::Client(c, msg) => {
+            let _span = super::span::client_request(c, &msg);
             let restart = matches!(msg, ClientMsg::Request { req: Request::Restart, .. });
             s.on_client_message(c, msg, comm);
             if restart {
@@ -413,6 +448,9 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
             let _ = reply.send(s.info(&[]));
         }
         SchedEvent::Shutdown => return false,
+        SchedEvent::Observe { stream, reply } => {
+            let _ = reply.send(s.observe(stream));
+        }
     }
     true
 }

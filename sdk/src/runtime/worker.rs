@@ -48,6 +48,9 @@ pub struct WorkerOptions {
     /// What the worker does as memory nears the limit (default dask's
     /// 0.6 / 0.7 / 0.8 / 0.95).
     pub memory_thresholds: MemoryThresholds,
+    /// Where [`run`] serves this worker's Prometheus `/metrics`
+    /// (`host:port`, port 0 for any free one); `None` (the default) serves none.
+    pub metrics: Option<String>,
 }
 
 impl WorkerOptions {
@@ -82,6 +85,7 @@ impl WorkerOptions {
             plugins: Default::default(),
             memory_limit: MemoryLimit::Auto,
             memory_thresholds: MemoryThresholds::default(),
+            metrics: None,
         }
     }
 }
@@ -151,6 +155,10 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     let mut plugins = opts
         .plugins
         .start(&rudask_core::plugin::WorkerSetup { name: &name, local_dir: &local_dir.0 })?;
+    let metrics = match &opts.metrics {
+        Some(addr) => Some(super::dashboard::serve_worker_metrics(addr)?),
+        None => None,
+    };
     let (reader, w, welcome) = conn::connect(&opts.scheduler, Role::Worker(hello)).await?;
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
@@ -178,6 +186,11 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     if let Some(m) = &memory {
         tracing::info!(%name, limit_mib = m.limit >> 20, "memory limit");
     }
+    if let Some((url, _)) = &metrics {
+        tracing::info!(%name, %url, "worker metrics served");
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "rudask worker metrics at {url}");
+    }
     let setup = Setup {
         nthreads: opts.nthreads,
         name: &name,
@@ -194,6 +207,9 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         event_loop(Uplink::Tcp(conn::spawn_writer(w)), welcome, setup, events, rx, peer_rx).await;
     super::actors::drop_worker(&name);
     plugins.teardown();
+    if let Some((_, server)) = metrics {
+        server.abort();
+    }
     if exit == Exit::Restart {
         tracing::info!(%name, "restarting: replacing this process with a fresh run of its binary");
         let e = super::admin::reexec();
@@ -515,6 +531,7 @@ async fn event_loop(
             }
             _ = ticker.tick() => {
                 let process = super::memory::process_rss();
+                super::metrics::worker_heartbeat(&worker, process);
                 if !uplink.send(WorkerMsg::Metrics { memory: process }) { return Exit::Stop; }
                 let report = memory_report(&mut worker, process, memory.as_ref());
                 if !uplink.send(WorkerMsg::Memory(report)) { return Exit::Stop; }

@@ -95,6 +95,9 @@ pub(crate) struct Cluster {
     pub(crate) addr: String,
     scheduler: Child,
     pub(crate) workers: Vec<WorkerProc>,
+    /// The dashboard's URL, when started with `--dashboard-address` (else
+    /// the harness turns the dashboard off, so tests never share a port).
+    pub(crate) dashboard: Option<String>,
 }
 
 impl Cluster {
@@ -107,9 +110,12 @@ impl Cluster {
     pub(crate) async fn scheduler_with(extra: &[&str]) -> Cluster {
         let store =
             if extra.contains(&"--dataset-store") { None } else { Some("--no-dataset-store") };
+        let with_dashboard = extra.contains(&"--dashboard-address");
+        let dashboard_off = if with_dashboard { None } else { Some("--no-dashboard") };
         let mut scheduler = Command::new(BIN)
             .args(["scheduler", "--port", "0"])
             .args(store)
+            .args(dashboard_off)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -129,7 +135,18 @@ impl Cluster {
             .trim()
             .to_string();
         assert!(addr.starts_with("tcp://127.0.0.1:"), "unexpected address {addr:?}");
-        Cluster { addr, scheduler, workers: Vec::new() }
+        let mut dashboard = None;
+        if with_dashboard {
+            let line = within(lines.next_line())
+                .await
+                .expect("reading the scheduler's stdout")
+                .expect("the scheduler exited before printing its dashboard's URL");
+            let url = line
+                .strip_prefix("rudask dashboard at ")
+                .unwrap_or_else(|| panic!("unexpected second line from the scheduler: {line:?}"));
+            dashboard = Some(url.trim().to_string());
+        }
+        Cluster { addr, scheduler, workers: Vec::new(), dashboard }
     }
 
     /// Starts a scheduler and `n` workers named `w0`, `w1`, ... with
