@@ -233,7 +233,10 @@ enum Run {
     Scheduler(Box<SchedulerOptions>),
     /// The options, and whether a nanny runs the worker.
     Worker(Box<WorkerOptions>, bool),
-    Demo { processes: bool, workers: usize },
+    Demo {
+        processes: bool,
+        workers: usize,
+    },
 }
 
 /// Merges the configuration of the command, installs logging, and turns
@@ -325,9 +328,10 @@ fn worker_options(c: crate::config::WorkerSection) -> crate::Result<WorkerOption
     }
     opts.metrics = (!c.no_metrics).then_some(c.metrics_address);
     let flag = |name: &str, e: crate::Error| match e {
-        crate::Error::InvalidArgument(why) => {
-            crate::Error::InvalidArgument(format!("--{name} (worker.{}): {why}", name.replace('-', "_")))
-        }
+        crate::Error::InvalidArgument(why) => crate::Error::InvalidArgument(format!(
+            "--{name} (worker.{}): {why}",
+            name.replace('-', "_")
+        )),
         other => other,
     };
     opts.memory_limit = c.memory_limit.parse().map_err(|e| flag("memory-limit", e))?;

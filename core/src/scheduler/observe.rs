@@ -117,6 +117,12 @@ pub struct WorkerView {
     pub managed_bytes: u64,
     /// Resident memory of its process, as last reported (0: unknown).
     pub memory: u64,
+    /// Its memory limit in bytes (0: none).
+    pub memory_limit: u64,
+    /// Bytes of results it spilled to disk.
+    pub spilled_bytes: u64,
+    /// It takes no new task until its memory falls.
+    pub paused: bool,
 }
 
 /// A finished task of the task stream.
@@ -214,6 +220,9 @@ impl Scheduler {
                 keys: w.has_what.len(),
                 managed_bytes: w.nbytes,
                 memory: w.info.memory,
+                memory_limit: w.info.memory_limit,
+                spilled_bytes: w.info.spilled_bytes,
+                paused: w.info.paused,
             })
             .collect();
         let skip = self.stream.ring.len().saturating_sub(stream_len);

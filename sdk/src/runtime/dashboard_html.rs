@@ -86,11 +86,16 @@ fn workers(h: &mut String, workers: &[WorkerView]) {
         h.push_str("<p class=\"empty\">No worker is connected.</p></section>");
         return;
     }
-    let most = workers.iter().map(|w| w.memory.max(w.managed_bytes)).max().unwrap_or(0).max(1);
+    let most = workers
+        .iter()
+        .map(|w| w.memory.max(w.managed_bytes).max(w.memory_limit))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     h.push_str(
         "<table><tr><th>Worker</th><th>Address</th><th>Slots busy</th><th class=\"num\">Processing</th>\
-         <th class=\"num\">Results</th><th>Memory (managed / process)</th><th class=\"num\">Managed</th>\
-         <th class=\"num\">Process</th></tr>",
+         <th class=\"num\">Results</th><th>Memory (managed / process, of the limit)</th><th class=\"num\">Managed</th>\
+         <th class=\"num\">Process</th><th class=\"num\">Limit</th><th class=\"num\">Spilled</th></tr>",
     );
     for w in workers {
         let busy = w.processing.saturating_sub(w.long_running).min(w.nthreads as usize);
@@ -98,17 +103,21 @@ fn workers(h: &mut String, workers: &[WorkerView]) {
         let managed = w.managed_bytes as f64 / most as f64;
         let unmanaged = w.memory.saturating_sub(w.managed_bytes) as f64 / most as f64;
         let memory = bar(&[(managed, "#59a14f"), (unmanaged, "#bab0ac")]);
+        let limit = if w.memory_limit == 0 { "none".to_string() } else { bytes(w.memory_limit) };
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{slots} {busy}/{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td>{memory}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}{}</td><td>{}</td><td>{slots} {busy}/{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td>{memory}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{limit}</td>\
+             <td class=\"num\">{}</td></tr>",
             esc(&w.name),
+            if w.paused { " (paused)" } else { "" },
             esc(&w.data_addr),
             w.nthreads,
             w.processing,
             w.keys,
             bytes(w.managed_bytes),
             bytes(w.memory),
+            bytes(w.spilled_bytes),
         );
     }
     h.push_str("</table></section>");
@@ -303,6 +312,9 @@ mod tests {
                 keys: 3,
                 managed_bytes: 3 * 1024,
                 memory: 10 * 1024 * 1024,
+                memory_limit: 100 * 1024 * 1024,
+                spilled_bytes: 5 * 1024,
+                paused: true,
             }],
             functions: vec![FunctionProgress {
                 function: "inc".into(),
@@ -323,11 +335,12 @@ mod tests {
     #[test]
     fn the_overview_shows_every_part_and_escapes_names() {
         let page = render(Page::Overview, &observation());
-        assert!(page.contains("<td>w&lt;0&gt;</td>"), "{page}");
+        assert!(page.contains("<td>w&lt;0&gt; (paused)</td>"), "{page}");
         assert!(!page.contains("w<0>"));
         assert!(page.contains("<td>inc</td>") && page.contains("<rect"));
         assert!(page.contains("No dataset is published."));
         assert!(page.contains("10.0 MiB") && page.contains("3.0 KiB"));
+        assert!(page.contains("100.0 MiB") && page.contains("5.0 KiB"), "limit and spilled");
     }
 
     #[test]

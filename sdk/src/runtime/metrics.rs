@@ -6,9 +6,9 @@
 //! on the scheduler each scrape of `/metrics` (from one snapshot of its state).
 //! Until [`install`] runs (a scheduler with a dashboard, a worker serving
 //! `/metrics`) the handles are no-ops.
-//!
-//! Spilled bytes: a worker that spills would set `rudask_worker_spilled_bytes`
-//! in [`worker_heartbeat`] next to the managed bytes.
+//! Memory limits, spilling and pauses reach the scheduler with each
+//! heartbeat's memory report, so the scheduler's `/metrics` carries them per
+//! worker (`rudask_worker_spilled_bytes`, `rudask_worker_paused`).
 
 use metrics::{counter, gauge, Counter};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -77,7 +77,9 @@ pub(crate) fn scheduler_scrape(o: &Observation) {
         gauge!("rudask_worker_slots", "worker" => name.clone()).set(f64::from(w.nthreads));
         gauge!("rudask_worker_processing", "worker" => name.clone()).set(w.processing as f64);
         gauge!("rudask_worker_memory_bytes", "worker" => name.clone()).set(w.memory as f64);
-        gauge!("rudask_worker_managed_bytes", "worker" => name).set(w.managed_bytes as f64);
+        gauge!("rudask_worker_managed_bytes", "worker" => name.clone()).set(w.managed_bytes as f64);
+        gauge!("rudask_worker_spilled_bytes", "worker" => name.clone()).set(w.spilled_bytes as f64);
+        gauge!("rudask_worker_paused", "worker" => name).set(if w.paused { 1.0 } else { 0.0 });
     }
     for f in &o.functions {
         counter!("rudask_tasks_done_total", "function" => f.function.clone()).absolute(f.done);
