@@ -329,7 +329,7 @@ fn worker_options(c: crate::config::WorkerSection) -> crate::Result<WorkerOption
     opts.metrics = (!c.no_metrics).then_some(c.metrics_address);
     let flag = |name: &str, e: crate::Error| match e {
         crate::Error::InvalidArgument(why) => crate::Error::InvalidArgument(format!(
-            "--{name} (worker.{}): {why}",
+            "--{name}: {why} (setting worker.{})",
             name.replace('-', "_")
         )),
         other => other,
