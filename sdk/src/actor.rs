@@ -550,7 +550,7 @@ impl ActorConn {
         let conn = c.clone();
         let target = addr.to_string();
         runtime.spawn(async move {
-            match conn::connect(&target, Role::Peer).await {
+            match conn::connect(&target, Role::Peer, &crate::security::ambient()).await {
                 Ok((reader, w, _)) => {
                     conn::spawn_writer_from(w, rx);
                     let on_msg = conn.clone();

@@ -43,11 +43,16 @@ enum Command {
         /// Keep published datasets in memory only.
         #[arg(long)]
         no_dataset_store: bool,
+        #[command(flatten)]
+        security: SchedulerSecurityArgs,
     },
     /// Run a worker connected to a scheduler.
     Worker {
         /// Scheduler address, e.g. tcp://127.0.0.1:8786.
-        #[arg(value_name = "SCHEDULER", required_unless_present = "scheduler")]
+        #[arg(
+            value_name = "SCHEDULER",
+            required_unless_present_any = ["scheduler", "connection_file"]
+        )]
         address: Option<String>,
         /// Scheduler address (alternative to the positional argument).
         #[arg(long, env = "RUDASK_SCHEDULER")]
@@ -69,6 +74,8 @@ enum Command {
         /// NAME:JSON-CONFIG (repeatable), e.g. `--plugin environ:{"vars":{"A":"1"}}`.
         #[arg(long = "plugin", value_name = "NAME[:JSON]")]
         plugins: Vec<crate::plugin::PluginSpec>,
+        #[command(flatten)]
+        security: WorkerSecurityArgs,
     },
     /// List the task functions registered in this binary.
     Tasks,
@@ -82,6 +89,94 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
+}
+
+/// How `rudask scheduler` secures its connections.
+#[derive(clap::Args, Debug)]
+struct SchedulerSecurityArgs {
+    /// Directory of the scheduler's CA, certificate, token and connection
+    /// file (generated on first start, reused later). Default:
+    /// `rudask-scheduler-PORT` under the system's temporary directory (with
+    /// `--port 0`, PID instead of PORT).
+    #[arg(long, value_name = "DIR", env = "RUDASK_WORK_DIR")]
+    work_dir: Option<std::path::PathBuf>,
+    /// The scheduler's TLS certificate chain (PEM), instead of generating one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_key", "tls_ca"], conflicts_with = "insecure")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// The CA that clients and workers trust (PEM), with `--tls-cert`.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Turn TLS and the token off: anyone who can reach the port controls
+    /// the cluster. Only for trusted networks.
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl SchedulerSecurityArgs {
+    fn into_security(self, port: u16) -> crate::SchedulerSecurity {
+        let work_dir = self.work_dir.unwrap_or_else(|| {
+            let id = if port == 0 { std::process::id() } else { u32::from(port) };
+            std::env::temp_dir().join(format!("rudask-scheduler-{id}"))
+        });
+        match (self.insecure, self.tls_cert, self.tls_key, self.tls_ca) {
+            (true, ..) => crate::SchedulerSecurity::Insecure,
+            (false, Some(cert), Some(key), Some(ca)) => crate::SchedulerSecurity::Files {
+                cert,
+                key,
+                ca,
+                token: None,
+                work_dir: Some(work_dir),
+            },
+            _ => crate::SchedulerSecurity::WorkDir(work_dir),
+        }
+    }
+}
+
+/// How `rudask worker` joins a secured cluster.
+#[derive(clap::Args, Debug)]
+struct WorkerSecurityArgs {
+    /// The connection file the scheduler wrote: its address, token and CA.
+    #[arg(long, value_name = "FILE", env = "RUDASK_CONNECTION_FILE")]
+    connection_file: Option<std::path::PathBuf>,
+    /// The cluster token.
+    #[arg(long, env = "RUDASK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The cluster CA certificate (PEM file, or PEM text).
+    #[arg(long, value_name = "PEM", env = "RUDASK_TLS_CA", hide_env_values = true)]
+    tls_ca: Option<String>,
+    /// Certificate chain (PEM) the data port serves, instead of the cluster
+    /// certificate the scheduler hands out.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+impl WorkerSecurityArgs {
+    /// Fills the worker's credentials; returns the connection file's
+    /// scheduler address, if a file was given.
+    fn apply(self, opts: &mut WorkerOptions) -> crate::Result<Option<String>> {
+        let (mut creds, address) = match &self.connection_file {
+            Some(path) => {
+                let file = crate::ConnectionFile::read(path)?;
+                (file.credentials(), Some(file.address))
+            }
+            None => (crate::Credentials::new(), None),
+        };
+        if let Some(token) = self.token {
+            creds = creds.token(token);
+        }
+        if let Some(ca) = self.tls_ca {
+            creds = creds.tls_ca(&ca)?;
+        }
+        opts.credentials = creds;
+        opts.tls_identity = self.tls_cert.zip(self.tls_key);
+        Ok(address)
+    }
 }
 
 /// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG`
@@ -136,7 +231,14 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Scheduler { host, port, plugins, dataset_store, no_dataset_store } => {
+            Command::Scheduler {
+                host,
+                port,
+                plugins,
+                dataset_store,
+                no_dataset_store,
+                security,
+            } => {
                 let dataset_store = match (dataset_store, no_dataset_store) {
                     (_, true) => None,
                     (Some(dir), false) => Some(dir),
@@ -149,12 +251,25 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
                         )
                     }
                 };
-                let mut opts = SchedulerOptions { host, port, dataset_store, ..Default::default() };
+                let insecure = security.insecure;
+                let security = security.into_security(port);
+                let mut opts =
+                    SchedulerOptions { host, port, dataset_store, security, ..Default::default() };
                 for spec in plugins {
                     opts.plugins.add_named(spec)?;
                 }
                 let handle = scheduler::start(opts).await?;
                 println!("rudask scheduler listening at {}", handle.address());
+                if let Some(path) = handle.connection_file() {
+                    println!("rudask scheduler connection file: {}", path.display());
+                }
+                if insecure {
+                    eprintln!(
+                        "warning: --insecure: TLS and token authentication are off; anyone who \
+                         can reach {} can run code on this cluster",
+                        handle.address()
+                    );
+                }
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
                 tokio::select! {
@@ -171,8 +286,19 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
                     },
                 }
             }
-            Command::Worker { address, scheduler, nthreads, name, host, resources, plugins } => {
-                let mut opts = WorkerOptions::new(address.or(scheduler).unwrap_or_default());
+            Command::Worker {
+                address,
+                scheduler,
+                nthreads,
+                name,
+                host,
+                resources,
+                plugins,
+                security,
+            } => {
+                let mut opts = WorkerOptions::new(String::new());
+                let file_address = security.apply(&mut opts)?;
+                opts.scheduler = address.or(scheduler).or(file_address).unwrap_or_default();
                 if let Some(n) = nthreads {
                     opts.nthreads = n;
                 }

@@ -101,6 +101,7 @@ mod future;
 mod nested;
 pub mod plugin;
 pub mod runtime;
+pub mod security;
 mod task;
 mod wait;
 
@@ -124,6 +125,7 @@ pub use rudask_core::protocol::{SchedulerInfo, Unrunnable, WorkerInfo};
 pub use rudask_macros::{actor, main, plugin, task};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
+pub use security::{ConnectionFile, Credentials, SchedulerSecurity};
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
 pub use wait::{progress, wait, Return};
 
@@ -177,6 +179,7 @@ pub fn init() {
 fn worker_launch() -> Option<WorkerOptions> {
     if let Ok(addr) = std::env::var(cluster::ENV_SCHEDULER) {
         let mut opts = WorkerOptions::new(addr);
+        opts.credentials = launch_credentials();
         if let Some(n) = std::env::var(cluster::ENV_NTHREADS).ok().and_then(|n| n.parse().ok()) {
             opts.nthreads = n;
         }
@@ -196,7 +199,33 @@ fn worker_launch() -> Option<WorkerOptions> {
     }
     opts.name = flag("--name");
     opts.resources = launch_resources(flag("--resources"));
+    opts.credentials = launch_credentials();
+    let file = flag("--connection-file").map(|p| security::ConnectionFile::read(p).map(|f| f.credentials()));
+    let creds = match file {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => launch_failed(&e),
+        None => opts.credentials,
+    };
+    let creds = match flag("--token") {
+        Some(t) => creds.token(t),
+        None => creds,
+    };
+    opts.credentials = match flag("--tls-ca").map(|ca| creds.clone().tls_ca(&ca)) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => launch_failed(&e),
+        None => creds,
+    };
     Some(opts)
+}
+
+/// Credentials of a worker launched by [`init`], from the environment.
+fn launch_credentials() -> Credentials {
+    Credentials::from_env().unwrap_or_else(|e| launch_failed(&e))
+}
+
+fn launch_failed(e: &Error) -> ! {
+    eprintln!("rudask worker: {e}");
+    std::process::exit(2);
 }
 
 /// Resources of a worker launched by [`init`]; bad ones end the process with

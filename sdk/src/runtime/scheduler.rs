@@ -64,6 +64,8 @@ pub struct SchedulerOptions {
     /// written there and restored from there when a scheduler starts over
     /// it. `None` (the default) keeps datasets in memory only.
     pub dataset_store: Option<std::path::PathBuf>,
+    /// TLS and token (default: generated in memory; see [`crate::security`]).
+    pub security: crate::SchedulerSecurity,
 }
 
 impl Default for SchedulerOptions {
@@ -76,6 +78,7 @@ impl Default for SchedulerOptions {
             dedicated_thread: true,
             plugins: Default::default(),
             dataset_store: None,
+            security: Default::default(),
         }
     }
 }
@@ -112,12 +115,40 @@ pub struct SchedulerHandle {
     /// Set when the scheduler stops because it was asked to, so the process
     /// can tell a requested stop from a failure.
     stop_requested: Arc<AtomicBool>,
+    /// What clients and workers need to join.
+    credentials: crate::Credentials,
+    /// The connection file written at start, if any.
+    connection_file: Option<std::path::PathBuf>,
 }
 
 impl SchedulerHandle {
-    /// The TCP address clients and workers connect to (`tcp://host:port`).
+    /// The address clients and workers connect to (`tls://host:port`, or
+    /// `tcp://host:port` when insecure).
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The token and CA clients and workers need to join (empty when insecure).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let scheduler = rudask::runtime::scheduler::start(rudask::SchedulerOptions { port: 0, ..Default::default() }).await?;
+    /// let client = rudask::Client::connect_with(scheduler.address(), scheduler.credentials().clone()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn credentials(&self) -> &crate::Credentials {
+        &self.credentials
+    }
+
+    /// The connection file written at start (with a work directory only).
+    ///
+    /// ```no_run
+    /// # async fn demo(scheduler: rudask::SchedulerHandle) {
+    /// if let Some(path) = scheduler.connection_file() { println!("{}", path.display()); }
+    /// # }
+    /// ```
+    pub fn connection_file(&self) -> Option<&std::path::Path> {
+        self.connection_file.as_deref()
     }
 
     /// A snapshot of the scheduler's state.
@@ -215,7 +246,10 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let listener = std::net::TcpListener::bind((opts.host.as_str(), opts.port))
         .map_err(|e| Error::Io(format!("could not listen on {}:{}: {e}", opts.host, opts.port)))?;
     listener.set_nonblocking(true)?;
-    let address = format!("tcp://{}", listener.local_addr()?);
+    let setup = opts.security.setup()?;
+    let address = conn::listen_addr(listener.local_addr()?, &setup.security);
+    let connection_file = setup.write_connection_file(&address)?;
+    let security = setup.security;
     let (inbox, rx) = mpsc::unbounded_channel();
     let accept_inbox = inbox.clone();
     let stop_requested = Arc::new(AtomicBool::new(false));
@@ -223,7 +257,7 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let run = async move {
         match TcpListener::from_std(listener) {
             Ok(listener) => {
-                tokio::spawn(accept_loop(listener, accept_inbox));
+                tokio::spawn(accept_loop(listener, accept_inbox, security));
                 event_loop(rx, state, opts.tick, store, &stopping).await;
             }
             Err(e) => tracing::error!(error = %e, "scheduler could not use its listener"),
@@ -248,7 +282,13 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         tokio::spawn(run);
     }
     tracing::info!(%address, "scheduler started");
-    Ok(SchedulerHandle { inbox, address, stop_requested })
+    Ok(SchedulerHandle {
+        inbox,
+        address,
+        stop_requested,
+        credentials: setup.credentials,
+        connection_file,
+    })
 }
 
 /// Routes the scheduler's outbox. Messages for a worker whose connection is
@@ -417,16 +457,21 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
 }
 
 fn welcome(id: u64, workers: Vec<WorkerInfo>) -> Welcome {
-    Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id, workers }
+    Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id, workers, tls_identity: None }
 }
 
-async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEvent>) {
+async fn accept_loop(
+    listener: TcpListener,
+    inbox: mpsc::UnboundedSender<SchedEvent>,
+    security: crate::security::Security,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let inbox = inbox.clone();
+                let security = security.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve(stream, inbox).await {
+                    if let Err(e) = serve(stream, inbox, &security).await {
                         tracing::warn!(error = %e, "connection rejected");
                     }
                 });
@@ -445,8 +490,9 @@ async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEv
 async fn serve(
     stream: tokio::net::TcpStream,
     inbox: mpsc::UnboundedSender<SchedEvent>,
+    security: &crate::security::Security,
 ) -> Result<()> {
-    let (hello, reader, mut w) = conn::accept(stream).await?;
+    let (hello, reader, mut w) = conn::accept(stream, security).await?;
     match hello.role {
         Role::Client { name } => {
             let (sink, rx) = mpsc::unbounded_channel();
@@ -463,7 +509,8 @@ async fn serve(
             let (reply, welcome) = oneshot::channel();
             inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
             match welcome.await.map_err(|_| stopped())? {
-                Ok(welcome) => {
+                Ok(mut welcome) => {
+                    welcome.tls_identity = security.identity.as_deref().cloned();
                     let id = WorkerId::from_wire(welcome.id);
                     let link = Link { reader, w, rx, inbox };
                     let (event, gone) =
@@ -485,7 +532,7 @@ async fn serve(
 /// An accepted connection whose peer has been registered.
 struct Link<O> {
     reader: conn::FrameReader,
-    w: tokio::net::tcp::OwnedWriteHalf,
+    w: conn::WriteHalf,
     rx: mpsc::UnboundedReceiver<O>,
     inbox: mpsc::UnboundedSender<SchedEvent>,
 }
