@@ -128,6 +128,11 @@ impl Drop for ClientInner {
 }
 
 impl ClientInner {
+    /// TLS and token of this client's connections.
+    pub(crate) fn security(&self) -> &crate::security::Security {
+        self.peers.security()
+    }
+
     /// Submits one task the client wants, and returns its future.
     pub(crate) fn submit_spec<T>(self: &Arc<Self>, spec: TaskSpec) -> Result<Future<T>> {
         let wanted = vec![spec.key.clone()];

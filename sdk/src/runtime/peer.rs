@@ -72,6 +72,11 @@ impl PeerPool {
         PeerPool { security, ..Default::default() }
     }
 
+    /// TLS and token of this pool's connections.
+    pub(crate) fn security(&self) -> &crate::security::Security {
+        &self.security
+    }
+
     async fn conn(&self, addr: &str) -> Result<Arc<PeerConn>> {
         let mut conns = self.conns.lock().await;
         if let Some(c) = conns.get(addr) {
