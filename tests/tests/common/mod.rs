@@ -355,3 +355,5 @@ pub(crate) fn on_plain_thread(body: impl FnOnce() + Send + 'static) {
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung for {LIMIT:?}"),
     }
 }
+
+pub(crate) mod raw;
