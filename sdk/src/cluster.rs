@@ -25,6 +25,7 @@ pub struct LocalClusterBuilder {
     port: u16,
     resources: Vec<(String, f64)>,
     dataset_store: Option<std::path::PathBuf>,
+    security: crate::SchedulerSecurity,
 }
 
 impl LocalClusterBuilder {
@@ -82,11 +83,29 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// How the scheduler secures its TCP connections (default: a CA,
+    /// certificate and token generated in memory, handed to the worker
+    /// processes and [`LocalCluster::client`] automatically).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let cluster = rudask::LocalCluster::builder()
+    ///     .security(rudask::SchedulerSecurity::Insecure)
+    ///     .processes()
+    ///     .await?;
+    /// # drop(cluster); Ok(()) }
+    /// ```
+    pub fn security(mut self, security: crate::SchedulerSecurity) -> Self {
+        self.security = security;
+        self
+    }
+
     async fn start_scheduler(&self, dedicated_thread: bool) -> Result<SchedulerHandle> {
         let opts = SchedulerOptions {
             port: self.port,
             dedicated_thread,
             dataset_store: self.dataset_store.clone(),
+            security: self.security.clone(),
             ..Default::default()
         };
         scheduler::start(opts).await
@@ -183,6 +202,7 @@ impl LocalCluster {
             port: 0,
             resources: Vec::new(),
             dataset_store: None,
+            security: Default::default(),
         }
     }
 

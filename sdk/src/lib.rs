@@ -200,7 +200,8 @@ fn worker_launch() -> Option<WorkerOptions> {
     opts.name = flag("--name");
     opts.resources = launch_resources(flag("--resources"));
     opts.credentials = launch_credentials();
-    let file = flag("--connection-file").map(|p| security::ConnectionFile::read(p).map(|f| f.credentials()));
+    let file = flag("--connection-file")
+        .map(|p| security::ConnectionFile::read(p).map(|f| f.credentials()));
     let creds = match file {
         Some(Ok(c)) => c,
         Some(Err(e)) => launch_failed(&e),

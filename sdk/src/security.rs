@@ -118,7 +118,10 @@ impl Credentials {
     pub fn tls_ca_file(self, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let pem = std::fs::read_to_string(path).map_err(|e| {
-            Error::InvalidArgument(format!("could not read the TLS CA file {}: {e}", path.display()))
+            Error::InvalidArgument(format!(
+                "could not read the TLS CA file {}: {e}",
+                path.display()
+            ))
         })?;
         Ok(self.tls_ca_pem(pem))
     }
@@ -601,7 +604,7 @@ impl SchedulerSecurity {
                     credentials: Credentials::new(),
                     work_dir: None,
                     ca_file: None,
-                })
+                });
             }
             SchedulerSecurity::Generate => {
                 let pki = generate_pki()?;
@@ -617,7 +620,13 @@ impl SchedulerSecurity {
                     Some(t) => t.clone(),
                     None => generate_token()?,
                 };
-                (read_text(ca, "TLS CA certificate")?, identity, token, work_dir.clone(), Some(ca.clone()))
+                (
+                    read_text(ca, "TLS CA certificate")?,
+                    identity,
+                    token,
+                    work_dir.clone(),
+                    Some(ca.clone()),
+                )
             }
         };
         let credentials = Credentials::new().token(token).tls_ca_pem(ca_pem);
@@ -710,7 +719,8 @@ mod tests {
 
     #[test]
     fn work_dir_keeps_its_credentials_across_starts() {
-        let dir = std::env::temp_dir().join(format!("rudask-sec-test-{}", generate_token().unwrap()));
+        let dir =
+            std::env::temp_dir().join(format!("rudask-sec-test-{}", generate_token().unwrap()));
         let first = SchedulerSecurity::WorkDir(dir.clone()).setup().unwrap();
         let second = SchedulerSecurity::WorkDir(dir.clone()).setup().unwrap();
         assert_eq!(first.credentials, second.credentials);

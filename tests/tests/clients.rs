@@ -173,7 +173,8 @@ impl Raw {
     }
 
     async fn hello(&mut self, magic: &str, protocol: u32, role: Role) -> Option<HelloReply> {
-        let hello = Hello { magic: magic.into(), protocol, build: "raw-test".into(), role, token: None };
+        let hello =
+            Hello { magic: magic.into(), protocol, build: "raw-test".into(), role, token: None };
         self.send(&hello).await;
         self.recv().await
     }

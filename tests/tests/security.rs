@@ -99,12 +99,16 @@ async fn plain_clients_of_a_tls_scheduler_are_told_to_use_tls() {
             Err(Error::Refused { reason, .. }) => {
                 assert!(reason.contains("requires TLS"), "{reason}")
             }
-            other => panic!("plain TCP to a TLS scheduler at {addr}: expected a refusal, got {other:?}"),
+            other => {
+                panic!("plain TCP to a TLS scheduler at {addr}: expected a refusal, got {other:?}")
+            }
         }
     }
     // A tls:// address without a CA to check it with.
     match within(Client::connect_with(&cluster.addr, Credentials::new().token("t"))).await {
-        Err(Error::Connect { message, .. }) => assert!(message.contains("no cluster CA"), "{message}"),
+        Err(Error::Connect { message, .. }) => {
+            assert!(message.contains("no cluster CA"), "{message}")
+        }
         other => panic!("TLS without a CA: expected a connection error, got {other:?}"),
     }
     // The CA of another cluster.
@@ -113,7 +117,9 @@ async fn plain_clients_of_a_tls_scheduler_are_told_to_use_tls() {
         .tls_ca_pem(connection_file(&other).tls_ca.unwrap())
         .token(connection_file(&cluster).token.unwrap());
     match within(Client::connect_with(&cluster.addr, foreign)).await {
-        Err(Error::Connect { message, .. }) => assert!(message.contains("not trusted"), "{message}"),
+        Err(Error::Connect { message, .. }) => {
+            assert!(message.contains("not trusted"), "{message}")
+        }
         other => panic!("another cluster's CA: expected a connection error, got {other:?}"),
     }
     let client = cluster.client().await;
@@ -179,7 +185,10 @@ async fn workers_and_clients_join_from_the_connection_file_or_the_environment() 
     let _w2 = spawn(
         "w2",
         Some(&cluster.addr),
-        &[("RUDASK_TOKEN", file.token.clone().unwrap()), ("RUDASK_TLS_CA", file.tls_ca.clone().unwrap())],
+        &[
+            ("RUDASK_TOKEN", file.token.clone().unwrap()),
+            ("RUDASK_TLS_CA", file.tls_ca.clone().unwrap()),
+        ],
     );
 
     let client = within(Client::from_connection_file(&path)).await.expect("joins from the file");
@@ -217,7 +226,9 @@ async fn data_ports_require_tls_and_the_token() {
     }
     let mut raw = Raw::plain(&data_addr).await;
     match raw.hello(Role::Peer, Some(&token)).await {
-        Some(HelloReply::Refused { reason }) => assert!(reason.contains("requires TLS"), "{reason}"),
+        Some(HelloReply::Refused { reason }) => {
+            assert!(reason.contains("requires TLS"), "{reason}")
+        }
         other => panic!("plain TCP at a TLS data port: expected a refusal, got {other:?}"),
     }
     let mut raw = Raw::tls(&data_addr, &ca).await;

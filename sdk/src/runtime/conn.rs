@@ -226,16 +226,15 @@ pub(crate) async fn connect(
         };
         let host = socket_addr(addr).rsplit_once(':').map_or("rudask", |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .unwrap_or_else(|_| rustls::pki_types::ServerName::try_from("rudask").expect("a DNS name"));
+        let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap_or_else(|_| {
+            rustls::pki_types::ServerName::try_from("rudask").expect("a DNS name")
+        });
         let io = BufReader::with_capacity(TLS_READ_BUFFER, stream);
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, io)).await {
-            Err(_) => {
-                return Err(fail(
-                    "the peer did not answer the TLS handshake; is it a rudask scheduler or worker?"
-                        .into(),
-                ))
-            }
+            Err(_) => return Err(fail(
+                "the peer did not answer the TLS handshake; is it a rudask scheduler or worker?"
+                    .into(),
+            )),
             Ok(Err(e)) => return Err(fail(tls_failure(addr, &e))),
             Ok(Ok(tls)) => split_tls(tls.into()),
         }
@@ -308,9 +307,9 @@ async fn accept_stream(
     let mut first = [0u8; 1];
     let peeked = match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
         Err(_) => {
-            return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(
-                format!("{peer} sent no handshake"),
-            )))
+            return Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!(
+                "{peer} sent no handshake"
+            ))))
         }
         Ok(r) => r?,
     };

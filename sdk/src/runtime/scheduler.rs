@@ -457,7 +457,13 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
 }
 
 fn welcome(id: u64, workers: Vec<WorkerInfo>) -> Welcome {
-    Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id, workers, tls_identity: None }
+    Welcome {
+        protocol: PROTOCOL_VERSION,
+        build: BUILD.to_string(),
+        id,
+        workers,
+        tls_identity: None,
+    }
 }
 
 async fn accept_loop(

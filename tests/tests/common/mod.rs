@@ -188,7 +188,9 @@ impl Cluster {
     /// The token and CA that clients of this cluster need (empty when insecure).
     pub(crate) fn credentials(&self) -> rudask::Credentials {
         match &self.connection_file {
-            Some(path) => rudask::ConnectionFile::read(path).expect("reading the connection file").credentials(),
+            Some(path) => rudask::ConnectionFile::read(path)
+                .expect("reading the connection file")
+                .credentials(),
             None => rudask::Credentials::new(),
         }
     }
@@ -224,7 +226,9 @@ impl Cluster {
 
     /// A new client connected to the scheduler.
     pub(crate) async fn client(&self) -> Client {
-        within(Client::connect_with(&self.addr, self.credentials())).await.expect("connecting a client")
+        within(Client::connect_with(&self.addr, self.credentials()))
+            .await
+            .expect("connecting a client")
     }
 
     /// The process id of worker `name`.
@@ -353,6 +357,13 @@ pub(crate) fn on_plain_thread(body: impl FnOnce() + Send + 'static) {
             std::panic::resume_unwind(t.join().expect_err("the body panicked"))
         }
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung for {LIMIT:?}"),
+    }
+}
+
+impl Cluster {
+    /// The scheduler's process id.
+    pub(crate) fn scheduler_pid(&self) -> u32 {
+        self.scheduler.id().expect("the scheduler is running")
     }
 }
 

@@ -90,6 +90,13 @@ impl Raw {
         let _ = within(self.io.read_to_end(&mut sink)).await;
     }
 
+    /// Ends the sending side, then reads until the peer closes (fails the
+    /// test if it never does).
+    pub(crate) async fn finish(&mut self) {
+        let _ = self.io.shutdown().await;
+        self.expect_closed().await;
+    }
+
     /// Sends a well-formed hello as `role` with `token`, and reads the reply.
     pub(crate) async fn hello(&mut self, role: Role, token: Option<&str>) -> Option<HelloReply> {
         let hello = Hello {
