@@ -164,6 +164,10 @@ async fn write_one<M: Serialize>(w: &mut WriteHalf, msg: &M) -> Result<()> {
 async fn read_one<M: DeserializeOwned>(reader: &mut FrameReader) -> Result<Option<M>> {
     match reader.next().await {
         None => Ok(None),
+        // A TLS peer that exits without saying goodbye (close_notify) has
+        // left like a TCP peer that closes: a frame it cut off midway is
+        // dropped with the connection either way.
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
         Some(Ok(frame)) => Ok(Some(decode(frame.freeze())?)),
         Some(Err(e)) => {
             Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(e.to_string())))
