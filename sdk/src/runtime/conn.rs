@@ -219,7 +219,8 @@ pub(crate) async fn connect(
         Ok(Ok(s)) => s,
     };
     stream.set_nodelay(true)?;
-    let (r, mut w) = if uses_tls(addr, security) {
+    let tls = uses_tls(addr, security);
+    let (r, mut w) = if tls {
         let Some(connector) = &security.connector else {
             return Err(fail(
                 "this address uses TLS but no cluster CA was given: pass the connection file \
@@ -251,7 +252,8 @@ pub(crate) async fn connect(
         protocol: PROTOCOL_VERSION,
         build: BUILD.to_string(),
         role,
-        token: security.token.as_deref().map(str::to_string),
+        // Never in clear text: only TLS peers check it.
+        token: if tls { security.token.as_deref().map(str::to_string) } else { None },
     };
     let exchange = async {
         write_one(&mut w, &hello).await?;
@@ -491,4 +493,25 @@ where
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_decides_tls_and_a_ca_decides_for_bare_addresses() {
+        let plain = Security::default();
+        let pki = crate::security::generate_pki().unwrap();
+        let with_ca = Security {
+            connector: Some(crate::security::connector(&pki.ca_pem).unwrap()),
+            ..Default::default()
+        };
+        assert!(uses_tls("tls://127.0.0.1:1", &plain));
+        assert!(!uses_tls("tcp://127.0.0.1:1", &with_ca));
+        assert!(uses_tls("127.0.0.1:1", &with_ca));
+        assert!(!uses_tls("127.0.0.1:1", &plain));
+        assert_eq!(socket_addr("tls://h:1"), "h:1");
+        assert_eq!(socket_addr("tcp://h:1"), "h:1");
+    }
 }

@@ -169,7 +169,8 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         };
         security.clone().with_identity(&identity)?
     } else {
-        security.clone()
+        // Plain TCP: peers never send the token in clear text.
+        crate::security::Security::default()
     };
     crate::security::set_ambient(&security);
     let (events, rx) = mpsc::unbounded_channel();
