@@ -36,10 +36,6 @@ pub(crate) const HANDSHAKE_MAX_FRAME: usize = 1 << 20;
 /// Read buffer under TLS, so the socket is read in large pieces.
 const TLS_READ_BUFFER: usize = 256 * 1024;
 
-/// How much encrypted data may wait to be written: a large payload then
-/// leaves in writes of 64 records (1 MiB) rather than of 4.
-const TLS_WRITE_BUFFER: usize = 1 << 20;
-
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE_BYTE: u8 = 0x16;
 
@@ -245,10 +241,7 @@ pub(crate) async fn connect(
                     .into(),
             )),
             Ok(Err(e)) => return Err(fail(tls_failure(addr, &e))),
-            Ok(Ok(mut tls)) => {
-                tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
-                split_tls(tls.into())
-            }
+            Ok(Ok(tls)) => split_tls(tls.into()),
         }
     } else {
         split_tcp(stream)
@@ -351,10 +344,7 @@ async fn accept_stream(
             "{peer} did not finish the TLS handshake"
         )))),
         Ok(Err(e)) => Err(Error::Io(format!("TLS handshake with {peer} failed: {e}"))),
-        Ok(Ok(mut tls)) => {
-            tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
-            Ok(split_tls(tls.into()))
-        }
+        Ok(Ok(tls)) => Ok(split_tls(tls.into())),
     }
 }
 
