@@ -264,6 +264,8 @@ struct Inner {
     /// The actor itself when this process hosts it.
     local: Option<Weak<ActorCell>>,
     conn: OnceLock<std::result::Result<Arc<ActorConn>, Error>>,
+    /// TLS and token of the cluster the actor lives in.
+    security: crate::security::Security,
 }
 
 /// What keeps the actor wanted while a handle lives.
@@ -299,13 +301,14 @@ impl std::fmt::Debug for Inner {
 }
 
 impl RawActor {
-    fn new(at: Placement, keep: Keep) -> RawActor {
+    fn new(at: Placement, keep: Keep, security: crate::security::Security) -> RawActor {
         RawActor(Arc::new(Inner {
             call_key: Key::from(format!("{}-call", at.key)),
             local: actors::local(at.id),
             at,
             keep,
             conn: OnceLock::new(),
+            security,
         }))
     }
 
@@ -314,7 +317,12 @@ impl RawActor {
     /// no task of this worker has yet.
     fn decoded(at: Placement) -> RawActor {
         let Some(ctx) = crate::context::current() else {
-            return RawActor::new(at, Keep::Nothing);
+            // No cluster at hand: the credentials this process last joined with.
+            return RawActor::new(at, Keep::Nothing, crate::security::ambient());
+        };
+        let security = match &ctx.scheduler {
+            crate::context::SchedulerLink::Tcp(_, security) => security.clone(),
+            crate::context::SchedulerLink::Local(_) => Default::default(),
         };
         if let Some(client) = ctx.client.get() {
             let keep = match client.hold_actor(&at.key) {
@@ -324,9 +332,9 @@ impl RawActor {
                     Keep::Nothing
                 }
             };
-            return RawActor::new(at, keep);
+            return RawActor::new(at, keep, security);
         }
-        let raw = RawActor::new(at, Keep::Task(Mutex::default()));
+        let raw = RawActor::new(at, Keep::Task(Mutex::default()), security);
         let handle = Arc::downgrade(&raw.0);
         let runtime = ctx.runtime.clone();
         runtime.spawn(async move {
@@ -388,7 +396,7 @@ impl RawActor {
             }
             return;
         }
-        match self.0.conn.get_or_init(|| ActorConn::get(&self.0.at.addr)) {
+        match self.0.conn.get_or_init(|| ActorConn::get(&self.0.at.addr, &self.0.security)) {
             Ok(conn) => conn.call(self, method, args, state),
             Err(e) => state.set_failed(Status::Error, e.clone()),
         }
@@ -435,9 +443,11 @@ impl<A: ActorType> Actor<A> {
         addr: String,
         keep: Arc<KeyRef>,
     ) -> Self {
+        let security = keep.client.as_ref().map(|c| c.security().clone()).unwrap_or_default();
         Self::from_raw(RawActor::new(
             Placement { id, key, worker, addr, type_name: A::NAME.to_string() },
             Keep::Held { _want: keep },
+            security,
         ))
     }
 
@@ -540,7 +550,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ActorConn {
     /// The open connection to `addr`, made (in the background) if needed.
-    fn get(addr: &str) -> Result<Arc<ActorConn>> {
+    fn get(addr: &str, security: &crate::security::Security) -> Result<Arc<ActorConn>> {
         static CONNS: OnceLock<Mutex<FxHashMap<String, Arc<ActorConn>>>> = OnceLock::new();
         let mut conns = lock(CONNS.get_or_init(Default::default));
         if let Some(c) = conns.get(addr) {
@@ -561,8 +571,9 @@ impl ActorConn {
         let c = Arc::new(ActorConn { tx, pending: Mutex::default(), next_id: AtomicU64::new(0) });
         let conn = c.clone();
         let target = addr.to_string();
+        let security = security.clone();
         runtime.spawn(async move {
-            match conn::connect(&target, Role::Peer).await {
+            match conn::connect(&target, Role::Peer, &security).await {
                 Ok((reader, w, _)) => {
                     conn::spawn_writer_from(w, rx);
                     let on_msg = conn.clone();

@@ -78,6 +78,30 @@ struct SchedulerFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_false")]
     no_dashboard: bool,
+    /// Directory of the scheduler's CA, certificate, token and connection
+    /// file (generated on first start, reused later) [env: RUDASK_WORK_DIR;
+    /// default: `rudask-scheduler-PORT` under the temporary directory, PID
+    /// instead of PORT with `--port 0`].
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    work_dir: Option<std::path::PathBuf>,
+    /// The scheduler's TLS certificate chain (PEM), instead of generating one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_key", "tls_ca"], conflicts_with = "insecure")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<std::path::PathBuf>,
+    /// The CA that clients and workers trust (PEM), with `--tls-cert`.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Turn TLS and the token off: anyone who can reach the port controls
+    /// the cluster. Only for trusted networks [env: RUDASK_INSECURE].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    insecure: bool,
 }
 
 /// `rudask worker` flags, the `[worker]` section.
@@ -152,6 +176,28 @@ struct WorkerFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_false")]
     no_nanny: bool,
+    /// The connection file the scheduler wrote: its address, token and CA
+    /// [env: RUDASK_CONNECTION_FILE].
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_file: Option<std::path::PathBuf>,
+    /// The cluster token [env: RUDASK_TOKEN].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// The cluster CA certificate (PEM file, or PEM text) [env: RUDASK_TLS_CA].
+    #[arg(long, value_name = "PEM")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_ca: Option<String>,
+    /// Certificate chain (PEM) the data port serves, instead of the cluster
+    /// certificate the scheduler hands out.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -172,10 +218,10 @@ struct Given<'a> {
 enum Command {
     /// Run a scheduler.
     #[command(after_long_help = crate::config::help("scheduler"))]
-    Scheduler(SchedulerFlags),
+    Scheduler(Box<SchedulerFlags>),
     /// Run a worker connected to a scheduler.
     #[command(after_long_help = crate::config::help("worker"))]
-    Worker(WorkerFlags),
+    Worker(Box<WorkerFlags>),
     /// List the task functions registered in this binary.
     Tasks,
     /// Start a local cluster in this process and run the published-dataset
@@ -294,11 +340,30 @@ fn scheduler_options(c: crate::config::SchedulerSection) -> crate::Result<Schedu
         }
     };
     let dashboard = (!c.no_dashboard).then_some(c.dashboard_address);
+    let work_dir = c.work_dir.unwrap_or_else(|| {
+        let id = if c.port == 0 { std::process::id() } else { u32::from(c.port) };
+        std::env::temp_dir().join(format!("rudask-scheduler-{id}"))
+    });
+    let security = match (c.insecure, c.tls_cert, c.tls_key, c.tls_ca) {
+        (true, ..) => crate::SchedulerSecurity::Insecure,
+        (false, Some(cert), Some(key), Some(ca)) => {
+            crate::SchedulerSecurity::Files { cert, key, ca, token: None, work_dir: Some(work_dir) }
+        }
+        (false, None, None, None) => crate::SchedulerSecurity::WorkDir(work_dir),
+        _ => {
+            return Err(crate::Error::InvalidArgument(
+                "scheduler.tls_cert, tls_key and tls_ca (--tls-cert, --tls-key, --tls-ca) go \
+                 together: give all three, or none to generate them"
+                    .into(),
+            ))
+        }
+    };
     let mut opts = SchedulerOptions {
         host: c.host,
         port: c.port,
         dataset_store,
         dashboard,
+        security,
         ..Default::default()
     };
     for spec in c.plugins {
@@ -308,14 +373,37 @@ fn scheduler_options(c: crate::config::SchedulerSection) -> crate::Result<Schedu
 }
 
 fn worker_options(c: crate::config::WorkerSection) -> crate::Result<WorkerOptions> {
-    let scheduler = c.scheduler.ok_or_else(|| {
+    let (mut credentials, file_address) = match &c.connection_file {
+        Some(path) => {
+            let file = crate::ConnectionFile::read(path)?;
+            (file.credentials(), Some(file.address))
+        }
+        None => (crate::Credentials::new(), None),
+    };
+    if let Some(token) = c.token {
+        credentials = credentials.token(token);
+    }
+    if let Some(ca) = &c.tls_ca {
+        credentials = credentials.tls_ca(ca)?;
+    }
+    let scheduler = c.scheduler.or(file_address).ok_or_else(|| {
         crate::Error::InvalidArgument(
             "no scheduler address: give it as `rudask worker ADDRESS`, --scheduler, \
-             RUDASK_SCHEDULER or worker.scheduler in rudask.toml"
+             --connection-file, RUDASK_SCHEDULER or worker.scheduler in rudask.toml"
                 .into(),
         )
     })?;
     let mut opts = WorkerOptions::new(scheduler);
+    opts.credentials = credentials;
+    opts.tls_identity = match (c.tls_cert, c.tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(crate::Error::InvalidArgument(
+                "worker.tls_cert and tls_key (--tls-cert, --tls-key) go together".into(),
+            ))
+        }
+    };
     if let Some(n) = c.nthreads {
         opts.nthreads = n;
     }
@@ -390,10 +478,21 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
                 let mut stdout = std::io::stdout();
                 let _ = writeln!(stdout, "rudask scheduler listening at {}", handle.address());
                 // Whoever reads the address may stop reading after it.
+                if let Some(path) = handle.connection_file() {
+                    let _ =
+                        writeln!(stdout, "rudask scheduler connection file: {}", path.display());
+                }
                 if let Some(url) = handle.dashboard_url() {
                     let _ = writeln!(stdout, "rudask dashboard at {url}");
                 }
                 let _ = stdout.flush();
+                if !handle.credentials().has_token() {
+                    eprintln!(
+                        "warning: insecure: TLS and token authentication are off; anyone who \
+                         can reach {} can run code on this cluster",
+                        handle.address()
+                    );
+                }
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {
                         handle.shutdown();

@@ -29,6 +29,7 @@ pub struct LocalClusterBuilder {
     dataset_store: Option<std::path::PathBuf>,
     memory_limit: crate::MemoryLimit,
     scheduler_thread: bool,
+    security: crate::SchedulerSecurity,
 }
 
 impl LocalClusterBuilder {
@@ -124,11 +125,29 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// How the scheduler secures its TCP connections (default: a CA,
+    /// certificate and token generated in memory, handed to the worker
+    /// processes and [`LocalCluster::client`] automatically).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let cluster = rudask::LocalCluster::builder()
+    ///     .security(rudask::SchedulerSecurity::Insecure)
+    ///     .processes()
+    ///     .await?;
+    /// # drop(cluster); Ok(()) }
+    /// ```
+    pub fn security(mut self, security: crate::SchedulerSecurity) -> Self {
+        self.security = security;
+        self
+    }
+
     async fn start_scheduler(&self) -> Result<SchedulerHandle> {
         let opts = SchedulerOptions {
             port: self.port,
             dedicated_thread: self.scheduler_thread,
             dataset_store: self.dataset_store.clone(),
+            security: self.security.clone(),
             ..Default::default()
         };
         scheduler::start(opts).await
@@ -161,8 +180,12 @@ impl LocalClusterBuilder {
         let mut children = Vec::new();
         for i in 0..self.workers {
             let name = format!("local-{i}");
+            let creds = scheduler.credentials();
             let mut child = tokio::process::Command::new(&exe)
                 .env(ENV_SCHEDULER, scheduler.address())
+                .env_remove(crate::security::ENV_CONNECTION_FILE)
+                .env(crate::security::ENV_TOKEN, creds.token_str().unwrap_or_default())
+                .env(crate::security::ENV_TLS_CA, creds.tls_ca_str().unwrap_or_default())
                 .env(ENV_NTHREADS, self.threads_per_worker.to_string())
                 .env(ENV_NAME, &name)
                 .env(ENV_RESOURCES, resources.join(","))
@@ -226,6 +249,7 @@ impl LocalCluster {
             dataset_store: None,
             memory_limit: crate::MemoryLimit::Auto,
             scheduler_thread: false,
+            security: Default::default(),
         }
     }
 
@@ -242,7 +266,7 @@ impl LocalCluster {
     /// A client of this cluster: in-process for `threads`, over TCP for `processes`.
     pub async fn client(&self) -> Result<Client> {
         if self.processes {
-            Client::connect(self.scheduler.address()).await
+            Client::connect_with(self.scheduler.address(), self.credentials().clone()).await
         } else {
             Client::connect_local(&self.scheduler).await
         }
@@ -251,6 +275,18 @@ impl LocalCluster {
     /// The scheduler's TCP address, for clients in other processes.
     pub fn scheduler_address(&self) -> &str {
         self.scheduler.address()
+    }
+
+    /// The token and CA that clients in other processes need.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let cluster = rudask::LocalCluster::processes(2).await?;
+    /// let other = rudask::Client::connect_with(cluster.scheduler_address(), cluster.credentials().clone()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn credentials(&self) -> &crate::Credentials {
+        self.scheduler.credentials()
     }
 
     /// The scheduler.

@@ -48,6 +48,11 @@ pub(crate) const SETTINGS: &[Setting] = &[
     setting("scheduler.plugins", "", "`--plugin` (repeatable)", "`[]`", "Scheduler plugins linked into the binary, `NAME` or `NAME:JSON`."),
     setting("scheduler.dashboard_address", "RUDASK_DASHBOARD_ADDRESS", "`--dashboard-address`", "`127.0.0.1:8787`", "Where the web dashboard and `/metrics` are served (port 0: any free port)."),
     setting("scheduler.no_dashboard", "RUDASK_NO_DASHBOARD", "`--no-dashboard`", "`false`", "Serve no dashboard and no `/metrics`."),
+    setting("scheduler.work_dir", "RUDASK_WORK_DIR", "`--work-dir`", "`rudask-scheduler-PORT` in the temporary directory", "Where the scheduler keeps its CA, certificate, token and connection file (made on first start, reused later)."),
+    setting("scheduler.tls_cert", "", "`--tls-cert`", "generated", "The scheduler's TLS certificate chain (PEM), instead of a generated one; needs `tls_key` and `tls_ca`."),
+    setting("scheduler.tls_key", "", "`--tls-key`", "generated", "The private key of `tls_cert` (PEM)."),
+    setting("scheduler.tls_ca", "", "`--tls-ca`", "generated", "The CA (PEM) that clients and workers trust, with `tls_cert`."),
+    setting("scheduler.insecure", "RUDASK_INSECURE", "`--insecure`", "`false`", "Turn TLS and the token off: anyone who can reach the port controls the cluster. Trusted networks only."),
     setting("worker.scheduler", "RUDASK_SCHEDULER", "`SCHEDULER` argument or `--scheduler`", "none (required)", "Address of the scheduler, e.g. `tcp://10.0.0.1:8786`."),
     setting("worker.nthreads", "RUDASK_NTHREADS", "`--nthreads`", "one per core", "Task slots."),
     setting("worker.name", "RUDASK_WORKER_NAME", "`--name`", "its data address", "Worker name."),
@@ -62,6 +67,11 @@ pub(crate) const SETTINGS: &[Setting] = &[
     setting("worker.memory_pause", "RUDASK_WORKER_MEMORY_PAUSE", "`--memory-pause`", "`0.8`", "Fraction of the limit above which the worker takes no new task, or `off`."),
     setting("worker.memory_terminate", "RUDASK_WORKER_MEMORY_TERMINATE", "`--memory-terminate`", "`0.95`", "Fraction of the limit above which the nanny restarts the worker, or `off`."),
     setting("worker.no_nanny", "RUDASK_NO_NANNY", "`--no-nanny`", "`false`", "Run the worker in this process, without a nanny that restarts it."),
+    setting("worker.connection_file", "RUDASK_CONNECTION_FILE", "`--connection-file`", "none", "The connection file the scheduler wrote: its address, token and CA."),
+    setting("worker.token", "RUDASK_TOKEN", "`--token`", "none", "The cluster's token."),
+    setting("worker.tls_ca", "RUDASK_TLS_CA", "`--tls-ca`", "none", "The cluster's CA certificate (a PEM file, or PEM text)."),
+    setting("worker.tls_cert", "", "`--tls-cert`", "the scheduler's", "Certificate chain (PEM) the data port serves instead of the cluster certificate the scheduler hands out; needs `tls_key`."),
+    setting("worker.tls_key", "", "`--tls-key`", "the scheduler's", "The private key of `tls_cert` (PEM)."),
     setting("logging.level", "RUDASK_LOG_LEVEL", "`--log-level`", "`info`", "Log filter, e.g. `warn,rudask=debug`; `RUST_LOG` is read when `RUDASK_LOG_LEVEL` is not set."),
     setting("logging.format", "RUDASK_LOG_FORMAT", "`--log-format`", "`text`", "`text` for people, `json` for one JSON object per line."),
 ];
@@ -114,6 +124,11 @@ pub(crate) struct SchedulerSection {
     pub(crate) plugins: Vec<String>,
     pub(crate) dashboard_address: String,
     pub(crate) no_dashboard: bool,
+    pub(crate) work_dir: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    pub(crate) tls_ca: Option<PathBuf>,
+    pub(crate) insecure: bool,
 }
 
 impl Default for SchedulerSection {
@@ -126,6 +141,11 @@ impl Default for SchedulerSection {
             plugins: Vec::new(),
             dashboard_address: "127.0.0.1:8787".into(),
             no_dashboard: false,
+            work_dir: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            insecure: false,
         }
     }
 }
@@ -148,6 +168,11 @@ pub(crate) struct WorkerSection {
     pub(crate) memory_pause: String,
     pub(crate) memory_terminate: String,
     pub(crate) no_nanny: bool,
+    pub(crate) connection_file: Option<PathBuf>,
+    pub(crate) token: Option<String>,
+    pub(crate) tls_ca: Option<String>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 impl Default for WorkerSection {
@@ -167,6 +192,11 @@ impl Default for WorkerSection {
             memory_pause: "0.8".into(),
             memory_terminate: "0.95".into(),
             no_nanny: false,
+            connection_file: None,
+            token: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 /// How a task's worker reaches its scheduler.
 #[derive(Clone, Debug)]
 pub(crate) enum SchedulerLink {
-    /// Over TCP, at this address.
-    Tcp(String),
+    /// Over TCP, at this address, with the worker's credentials.
+    Tcp(String, crate::security::Security),
     /// In this process.
     Local(SchedulerHandle),
 }
@@ -45,7 +45,9 @@ impl WorkerContext {
             .client
             .get_or_try_init(|| async {
                 match &self.scheduler {
-                    SchedulerLink::Tcp(addr) => Client::connect(addr).await,
+                    SchedulerLink::Tcp(addr, security) => {
+                        Client::connect_secured(addr, security.clone()).await
+                    }
                     SchedulerLink::Local(handle) => Client::connect_local(handle).await,
                 }
             })

@@ -102,6 +102,7 @@ mod future;
 mod nested;
 pub mod plugin;
 pub mod runtime;
+pub mod security;
 mod task;
 mod wait;
 
@@ -126,6 +127,7 @@ pub use rudask_macros::{actor, main, plugin, task};
 pub use runtime::memory_limit::{MemoryLimit, MemoryThresholds};
 pub use runtime::scheduler::{SchedulerHandle, SchedulerOptions};
 pub use runtime::worker::WorkerOptions;
+pub use security::{ConnectionFile, Credentials, SchedulerSecurity};
 pub use task::{ArgSlot, IntoArg, IntoArgs, SubmitOptions, Task, TaskExt, Value, WithOptions};
 pub use wait::{progress, wait, Return};
 
@@ -187,6 +189,7 @@ pub(crate) fn launch_worker(from_args: bool) {
 fn worker_launch(from_args: bool) -> Option<WorkerOptions> {
     if let Ok(addr) = std::env::var(cluster::ENV_SCHEDULER) {
         let mut opts = WorkerOptions::new(addr);
+        opts.credentials = launch_credentials();
         if let Some(n) = std::env::var(cluster::ENV_NTHREADS).ok().and_then(|n| n.parse().ok()) {
             opts.nthreads = n;
         }
@@ -210,7 +213,35 @@ fn worker_launch(from_args: bool) -> Option<WorkerOptions> {
     opts.memory_limit = launch_memory_limit(
         flag("--memory-limit").or_else(|| std::env::var(cluster::ENV_MEMORY_LIMIT).ok()),
     );
+
+    opts.credentials = launch_credentials();
+    let file = flag("--connection-file")
+        .map(|p| security::ConnectionFile::read(p).map(|f| f.credentials()));
+    let creds = match file {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => launch_failed(&e),
+        None => opts.credentials,
+    };
+    let creds = match flag("--token") {
+        Some(t) => creds.token(t),
+        None => creds,
+    };
+    opts.credentials = match flag("--tls-ca").map(|ca| creds.clone().tls_ca(&ca)) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => launch_failed(&e),
+        None => creds,
+    };
     Some(opts)
+}
+
+/// Credentials of a worker launched by [`init`], from the environment.
+fn launch_credentials() -> Credentials {
+    Credentials::from_env().unwrap_or_else(|e| launch_failed(&e))
+}
+
+fn launch_failed(e: &Error) -> ! {
+    eprintln!("rudask worker: {e}");
+    std::process::exit(2);
 }
 
 /// Memory limit of a worker launched by [`init`] (default `auto`); a bad one

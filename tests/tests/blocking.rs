@@ -16,7 +16,8 @@ fn with_client(n: usize, body: impl FnOnce(Client) + Send + 'static) {
     let rt = tokio::runtime::Runtime::new().expect("a runtime for the harness");
     let (cluster, _async_client) = rt.block_on(Cluster::start(n, 1));
     let addr = cluster.addr.clone();
-    on_plain_thread(move || body(Client::connect(&addr).expect("connects")));
+    let creds = cluster.credentials();
+    on_plain_thread(move || body(Client::connect_with(&addr, creds).expect("connects")));
     let _guard = rt.enter();
     drop(cluster);
 }

@@ -173,7 +173,8 @@ impl Raw {
     }
 
     async fn hello(&mut self, magic: &str, protocol: u32, role: Role) -> Option<HelloReply> {
-        let hello = Hello { magic: magic.into(), protocol, build: "raw-test".into(), role };
+        let hello =
+            Hello { magic: magic.into(), protocol, build: "raw-test".into(), role, token: None };
         self.send(&hello).await;
         self.recv().await
     }
@@ -185,7 +186,7 @@ fn client_role() -> Role {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bytes_do_not_take_the_scheduler_down() {
-    let (mut cluster, client) = Cluster::start(1, 1).await;
+    let (mut cluster, client) = Cluster::start_insecure(1, 1).await;
     let addr = cluster.addr.clone();
 
     // Connect and leave at once.
@@ -290,7 +291,7 @@ async fn failures_of(raw: &mut Raw, keys: &[&str]) -> HashMap<String, TaskFailur
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_graphs_fail_their_keys_not_the_cluster() {
-    let (mut cluster, client) = Cluster::start(1, 1).await;
+    let (mut cluster, client) = Cluster::start_insecure(1, 1).await;
     let mut raw = Raw::connect(&cluster.addr).await;
     assert!(matches!(
         raw.hello(MAGIC, PROTOCOL_VERSION, client_role()).await,
@@ -394,7 +395,7 @@ async fn work_waits_for_the_first_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scatter_registered_on_gone_workers_fails_the_key_not_the_scheduler() {
-    let (mut cluster, client) = Cluster::start(1, 1).await;
+    let (mut cluster, client) = Cluster::start_insecure(1, 1).await;
     let mut raw = Raw::connect(&cluster.addr).await;
     assert!(matches!(
         raw.hello(MAGIC, PROTOCOL_VERSION, client_role()).await,
@@ -415,7 +416,7 @@ async fn scatter_registered_on_gone_workers_fails_the_key_not_the_scheduler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_dependency_names_the_dependency() {
-    let (cluster, _client) = Cluster::start(1, 1).await;
+    let (cluster, _client) = Cluster::start_insecure(1, 1).await;
     let mut raw = Raw::connect(&cluster.addr).await;
     assert!(matches!(
         raw.hello(MAGIC, PROTOCOL_VERSION, client_role()).await,

@@ -274,10 +274,11 @@ async fn wrong_type_closed_client_and_cleanup_on_leave() {
 async fn blocking_client_uses_the_primitives() {
     let (cluster, client) = Cluster::start(0, 1).await;
     let addr = cluster.addr.clone();
+    let creds = cluster.credentials();
     // A thread of its own: blocking calls refuse to run on a runtime's threads.
     let n = std::thread::spawn(move || {
         use rudask::coord::blocking as b;
-        let bc = rudask::blocking::Client::connect(&addr)?;
+        let bc = rudask::blocking::Client::connect_with(&addr, creds)?;
         let q: b::Queue<i64> = b::Queue::new(&bc, "bq", 0);
         q.put(41, None)?;
         let lock = b::Lock::new(&bc, "bl");

@@ -89,9 +89,10 @@ fn blocking_client_from_plain_synchronous_code() {
     let rt = tokio::runtime::Runtime::new().expect("a runtime for the harness");
     let (cluster, _async_client) = rt.block_on(Cluster::start(2, 1));
     let addr = cluster.addr.clone();
+    let creds = cluster.credentials();
     on_plain_thread(move || {
         let t = Duration::from_secs(20);
-        let client = rudask::blocking::Client::connect(&addr).expect("connects");
+        let client = rudask::blocking::Client::connect_with(&addr, creds).expect("connects");
         assert_eq!(client.workers().len(), 2);
         let x = client.submit(inc, (1,)).unwrap();
         let y = client.submit(inc, (&x,)).unwrap();

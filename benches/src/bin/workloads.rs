@@ -1,7 +1,7 @@
 //! The workload benchmark: the same workloads, names and fields as
 //! `shared/anchors/dask_bench.py`, one JSON line each.
 //!
-//! `cargo run --release -p rudask-benches --bin workloads -- [--processes] [--workers 2] [--only a,b]`
+//! `cargo run --release -p rudask-benches --bin workloads -- [--processes] [--workers 2] [--only a,b] [--insecure]`
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringBuilder};
 use clap::Parser;
@@ -63,6 +63,20 @@ struct Args {
     /// goes to a file in the temporary directory) before running.
     #[arg(long)]
     plugins: bool,
+    /// Run the cluster without TLS and token (default: TLS with a generated
+    /// CA and token on every TCP connection, as `LocalCluster` does).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl Args {
+    fn security(&self) -> rudask::SchedulerSecurity {
+        if self.insecure {
+            rudask::SchedulerSecurity::Insecure
+        } else {
+            rudask::SchedulerSecurity::Generate
+        }
+    }
 }
 
 fn out(name: &str, fields: Value) {
@@ -80,7 +94,10 @@ async fn main() -> anyhow::Result<()> {
     let want = |name: &str| only.is_empty() || only.contains(&name);
 
     let t = Instant::now();
-    let builder = LocalCluster::builder().workers(args.workers).threads_per_worker(args.threads);
+    let builder = LocalCluster::builder()
+        .workers(args.workers)
+        .threads_per_worker(args.threads)
+        .security(args.security());
     let cluster =
         if args.processes { builder.processes().await? } else { builder.threads().await? };
     let client = cluster.client().await?;
@@ -89,7 +106,14 @@ async fn main() -> anyhow::Result<()> {
         client.register_scheduler_plugin("task-stats", "{}").await?;
         client.register_scheduler_plugin("event-log", &json!({ "path": log }).to_string()).await?;
     }
-    out("startup", json!({ "seconds": t.elapsed().as_secs_f64(), "processes": args.processes }));
+    out(
+        "startup",
+        json!({
+            "seconds": t.elapsed().as_secs_f64(),
+            "processes": args.processes,
+            "tls": !args.insecure,
+        }),
+    );
 
     if want("map_gather_tiny") {
         for n in [1000, args.n] {
@@ -412,7 +436,10 @@ async fn persist_publish_dataframe(cluster: &LocalCluster, client: &Client) -> a
 /// until publish returns, and until every partition is written.
 async fn persist_publish_durable(args: &Args) -> anyhow::Result<()> {
     let store = std::env::temp_dir().join(format!("rudask-bench-store-{}", std::process::id()));
-    let builder = LocalCluster::builder().workers(args.workers).dataset_store(&store);
+    let builder = LocalCluster::builder()
+        .workers(args.workers)
+        .dataset_store(&store)
+        .security(args.security());
     let cluster =
         if args.processes { builder.processes().await? } else { builder.threads().await? };
     let client = cluster.client().await?;

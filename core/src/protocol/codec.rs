@@ -56,6 +56,30 @@ pub struct FrameCodec {
     max_frame: usize,
 }
 
+impl FrameCodec {
+    /// Changes the largest frame accepted from now on, e.g. raises it once
+    /// the peer has been authenticated.
+    ///
+    /// ```
+    /// let mut codec = rudask_core::protocol::codec::frame_codec(1024);
+    /// codec.set_max_frame(1 << 20);
+    /// assert_eq!(codec.max_frame(), 1 << 20);
+    /// ```
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.inner.set_max_frame_length(max_frame);
+        self.max_frame = max_frame;
+    }
+
+    /// The largest frame accepted.
+    ///
+    /// ```
+    /// assert_eq!(rudask_core::protocol::codec::frame_codec(1024).max_frame(), 1024);
+    /// ```
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+}
+
 impl tokio_util::codec::Decoder for FrameCodec {
     type Item = BytesMut;
     type Error = std::io::Error;

@@ -17,6 +17,9 @@ pub struct Hello {
     pub build: String,
     /// Who is connecting.
     pub role: Role,
+    /// The cluster token, when the cluster requires one.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// The role of a connecting peer.
@@ -72,6 +75,24 @@ pub struct Welcome {
     pub id: u64,
     /// Workers known at this time.
     pub workers: Vec<WorkerInfo>,
+    /// To a worker joining over TLS: the cluster certificate its data port serves.
+    #[serde(default)]
+    pub tls_identity: Option<TlsIdentity>,
+}
+
+/// A TLS certificate chain and private key, in PEM.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TlsIdentity {
+    /// The certificate chain.
+    pub cert_pem: String,
+    /// The private key.
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsIdentity(<certificate and key>)")
+    }
 }
 
 /// A worker as clients and other workers see it.

@@ -120,6 +120,17 @@ impl Client {
     /// # Ok::<(), rudask::Error>(())
     /// ```
     pub fn connect(addr: &str) -> Result<Client> {
+        Self::connect_with(addr, crate::Credentials::from_env()?)
+    }
+
+    /// Connects with a token and the cluster's CA; see [`crate::Client::connect_with`].
+    ///
+    /// ```no_run
+    /// let file = rudask::ConnectionFile::read("/tmp/rudask-scheduler-8786/connection.json")?;
+    /// let client = rudask::blocking::Client::connect_with(&file.address, file.credentials())?;
+    /// # Ok::<(), rudask::Error>(())
+    /// ```
+    pub fn connect_with(addr: &str, credentials: crate::Credentials) -> Result<Client> {
         check_can_block()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -128,7 +139,7 @@ impl Client {
             .build()
             .map_err(|e| Error::Io(format!("could not start the client's runtime: {e}")))?;
         let runtime = Runtime { handle: rt.handle().clone(), _owned: None };
-        let inner = runtime.block_on(crate::Client::connect(addr))??;
+        let inner = runtime.block_on(crate::Client::connect_with(addr, credentials))??;
         let runtime = Runtime { _owned: Some(Arc::new(OwnedRuntime(Some(rt)))), ..runtime };
         Ok(Client { inner, runtime })
     }

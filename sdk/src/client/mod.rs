@@ -128,6 +128,11 @@ impl Drop for ClientInner {
 }
 
 impl ClientInner {
+    /// TLS and token of this client's connections.
+    pub(crate) fn security(&self) -> &crate::security::Security {
+        self.peers.security()
+    }
+
     /// Submits one task the client wants, and returns its future.
     pub(crate) fn submit_spec<T>(self: &Arc<Self>, spec: TaskSpec) -> Result<Future<T>> {
         let wanted = vec![spec.key.clone()];
@@ -270,10 +275,50 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the scheduler at `addr` (`tcp://host:port` or `host:port`).
+    /// Connects to the scheduler at `addr` (`tls://host:port`,
+    /// `tcp://host:port` or `host:port`), with the credentials in the
+    /// environment (`RUDASK_CONNECTION_FILE`, `RUDASK_TOKEN`, `RUDASK_TLS_CA`;
+    /// none are needed for an `--insecure` scheduler).
     pub async fn connect(addr: &str) -> Result<Client> {
+        Self::connect_with(addr, crate::Credentials::from_env()?).await
+    }
+
+    /// Connects to the scheduler at `addr` with a token and the cluster's CA.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let creds = rudask::Credentials::new()
+    ///     .token(std::fs::read_to_string("/tmp/rudask-scheduler-8786/token")?)
+    ///     .tls_ca_file("/tmp/rudask-scheduler-8786/ca.pem")?;
+    /// let client = rudask::Client::connect_with("tls://127.0.0.1:8786", creds).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with(addr: &str, credentials: crate::Credentials) -> Result<Client> {
+        Self::connect_secured(addr, credentials.security()?).await
+    }
+
+    /// Connects to the scheduler described by a connection file (the one
+    /// `rudask scheduler` writes and prints the path of).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let client = rudask::Client::from_connection_file("/tmp/rudask-scheduler-8786/connection.json").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_connection_file(path: impl AsRef<std::path::Path>) -> Result<Client> {
+        let file = crate::ConnectionFile::read(path)?;
+        Self::connect_with(&file.address, file.credentials()).await
+    }
+
+    pub(crate) async fn connect_secured(
+        addr: &str,
+        security: crate::security::Security,
+    ) -> Result<Client> {
         let name = format!("client-{}", std::process::id());
-        let (reader, w, welcome) = conn::connect(addr, Role::Client { name }).await?;
+        let (reader, w, welcome) = conn::connect(addr, Role::Client { name }, &security).await?;
+        if security.connector.is_some() || security.token.is_some() {
+            crate::security::set_ambient(&security);
+        }
         let shared = Arc::new(Shared::default());
         lock(&shared.workers).extend(welcome.workers.into_iter().map(|w| (w.id, w)));
         let on_msg = {
@@ -296,7 +341,7 @@ impl Client {
         let inner = ClientInner {
             uplink: Uplink::Tcp(conn::spawn_writer(w)),
             shared,
-            peers: PeerPool::default(),
+            peers: PeerPool::new(security),
             scheduler: addr.to_string(),
         };
         Ok(Client { inner: Arc::new(inner) })

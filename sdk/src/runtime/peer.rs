@@ -63,9 +63,20 @@ struct PeerConn {
 pub(crate) struct PeerPool {
     conns: tokio::sync::Mutex<FxHashMap<String, Arc<PeerConn>>>,
     next_id: AtomicU64,
+    security: crate::security::Security,
 }
 
 impl PeerPool {
+    /// A pool whose connections use `security` (TLS and token).
+    pub(crate) fn new(security: crate::security::Security) -> Self {
+        PeerPool { security, ..Default::default() }
+    }
+
+    /// TLS and token of this pool's connections.
+    pub(crate) fn security(&self) -> &crate::security::Security {
+        &self.security
+    }
+
     async fn conn(&self, addr: &str) -> Result<Arc<PeerConn>> {
         let mut conns = self.conns.lock().await;
         if let Some(c) = conns.get(addr) {
@@ -73,7 +84,7 @@ impl PeerPool {
                 return Ok(c.clone());
             }
         }
-        let (reader, w, _) = conn::connect(addr, Role::Peer).await?;
+        let (reader, w, _) = conn::connect(addr, Role::Peer, &self.security).await?;
         let pending: Pending = Default::default();
         let on_msg = {
             let pending = pending.clone();

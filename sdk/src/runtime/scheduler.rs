@@ -73,6 +73,8 @@ pub struct SchedulerOptions {
     /// Where to serve the web dashboard and `/metrics` (`host:port`, port 0
     /// for any free one); `None` (the default) serves none.
     pub dashboard: Option<String>,
+    /// TLS and token (default: generated in memory; see [`crate::security`]).
+    pub security: crate::SchedulerSecurity,
 }
 
 impl Default for SchedulerOptions {
@@ -86,6 +88,7 @@ impl Default for SchedulerOptions {
             plugins: Default::default(),
             dataset_store: None,
             dashboard: None,
+            security: Default::default(),
         }
     }
 }
@@ -123,10 +126,15 @@ pub struct SchedulerHandle {
     /// can tell a requested stop from a failure.
     stop_requested: Arc<AtomicBool>,
     dashboard: Option<String>,
+    /// What clients and workers need to join.
+    credentials: crate::Credentials,
+    /// The connection file written at start, if any.
+    connection_file: Option<std::path::PathBuf>,
 }
 
 impl SchedulerHandle {
-    /// The TCP address clients and workers connect to (`tcp://host:port`).
+    /// The address clients and workers connect to (`tls://host:port`, or
+    /// `tcp://host:port` when insecure).
     pub fn address(&self) -> &str {
         &self.address
     }
@@ -147,6 +155,29 @@ impl SchedulerHandle {
     /// ```
     pub fn dashboard_url(&self) -> Option<&str> {
         self.dashboard.as_deref()
+    }
+
+    /// The token and CA clients and workers need to join (empty when insecure).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> rudask::Result<()> {
+    /// let scheduler = rudask::runtime::scheduler::start(rudask::SchedulerOptions { port: 0, ..Default::default() }).await?;
+    /// let client = rudask::Client::connect_with(scheduler.address(), scheduler.credentials().clone()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn credentials(&self) -> &crate::Credentials {
+        &self.credentials
+    }
+
+    /// The connection file written at start (with a work directory only).
+    ///
+    /// ```no_run
+    /// # async fn demo(scheduler: rudask::SchedulerHandle) {
+    /// if let Some(path) = scheduler.connection_file() { println!("{}", path.display()); }
+    /// # }
+    /// ```
+    pub fn connection_file(&self) -> Option<&std::path::Path> {
+        self.connection_file.as_deref()
     }
 
     /// A snapshot of the scheduler's state.
@@ -244,7 +275,10 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let listener = std::net::TcpListener::bind((opts.host.as_str(), opts.port))
         .map_err(|e| Error::Io(format!("could not listen on {}:{}: {e}", opts.host, opts.port)))?;
     listener.set_nonblocking(true)?;
-    let address = format!("tcp://{}", listener.local_addr()?);
+    let setup = opts.security.setup()?;
+    let address = conn::listen_addr(listener.local_addr()?, &setup.security);
+    let connection_file = setup.write_connection_file(&address)?;
+    let security = setup.security;
     let dashboard = opts.dashboard.as_deref().map(super::dashboard::Dashboard::bind).transpose()?;
     let dashboard_url = dashboard.as_ref().map(|d| d.url().to_string());
     let (inbox, rx) = mpsc::unbounded_channel();
@@ -255,7 +289,7 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
     let run = async move {
         match TcpListener::from_std(listener) {
             Ok(listener) => {
-                tokio::spawn(accept_loop(listener, accept_inbox));
+                tokio::spawn(accept_loop(listener, accept_inbox, security));
                 if let Some(serve) = dashboard_task {
                     tokio::spawn(serve);
                 }
@@ -283,7 +317,14 @@ pub async fn start(opts: SchedulerOptions) -> Result<SchedulerHandle> {
         tokio::spawn(run);
     }
     tracing::info!(%address, dashboard = dashboard_url.as_deref(), "scheduler started");
-    Ok(SchedulerHandle { inbox, address, stop_requested, dashboard: dashboard_url })
+    Ok(SchedulerHandle {
+        inbox,
+        address,
+        stop_requested,
+        dashboard: dashboard_url,
+        credentials: setup.credentials,
+        connection_file,
+    })
 }
 
 /// Routes the scheduler's outbox. Messages for a worker whose connection is
@@ -456,16 +497,27 @@ fn handle(s: &mut Scheduler, comm: &mut ChannelComm, ev: SchedEvent) -> bool {
 }
 
 fn welcome(id: u64, workers: Vec<WorkerInfo>) -> Welcome {
-    Welcome { protocol: PROTOCOL_VERSION, build: BUILD.to_string(), id, workers }
+    Welcome {
+        protocol: PROTOCOL_VERSION,
+        build: BUILD.to_string(),
+        id,
+        workers,
+        tls_identity: None,
+    }
 }
 
-async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEvent>) {
+async fn accept_loop(
+    listener: TcpListener,
+    inbox: mpsc::UnboundedSender<SchedEvent>,
+    security: crate::security::Security,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let inbox = inbox.clone();
+                let security = security.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve(stream, inbox).await {
+                    if let Err(e) = serve(stream, inbox, &security).await {
                         tracing::warn!(error = %e, "connection rejected");
                     }
                 });
@@ -484,8 +536,9 @@ async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<SchedEv
 async fn serve(
     stream: tokio::net::TcpStream,
     inbox: mpsc::UnboundedSender<SchedEvent>,
+    security: &crate::security::Security,
 ) -> Result<()> {
-    let (hello, reader, mut w) = conn::accept(stream).await?;
+    let (hello, reader, mut w) = conn::accept(stream, security).await?;
     match hello.role {
         Role::Client { name } => {
             let (sink, rx) = mpsc::unbounded_channel();
@@ -502,7 +555,8 @@ async fn serve(
             let (reply, welcome) = oneshot::channel();
             inbox.send(SchedEvent::WorkerJoin { hello, sink, reply }).map_err(|_| stopped())?;
             match welcome.await.map_err(|_| stopped())? {
-                Ok(welcome) => {
+                Ok(mut welcome) => {
+                    welcome.tls_identity = security.identity.as_deref().cloned();
                     let id = WorkerId::from_wire(welcome.id);
                     let link = Link { reader, w, rx, inbox };
                     let (event, gone) =
@@ -524,7 +578,7 @@ async fn serve(
 /// An accepted connection whose peer has been registered.
 struct Link<O> {
     reader: conn::FrameReader,
-    w: tokio::net::tcp::OwnedWriteHalf,
+    w: conn::WriteHalf,
     rx: mpsc::UnboundedReceiver<O>,
     inbox: mpsc::UnboundedSender<SchedEvent>,
 }

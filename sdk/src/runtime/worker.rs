@@ -51,6 +51,12 @@ pub struct WorkerOptions {
     /// Where [`run`] serves this worker's Prometheus `/metrics`
     /// (`host:port`, port 0 for any free one); `None` (the default) serves none.
     pub metrics: Option<String>,
+    /// Token and CA of the cluster (default: none, for insecure clusters;
+    /// `rudask worker` fills them from its arguments and environment).
+    pub credentials: crate::Credentials,
+    /// Certificate chain and key (PEM files) the data port serves under TLS,
+    /// instead of the cluster certificate the scheduler hands out.
+    pub tls_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl WorkerOptions {
@@ -86,6 +92,8 @@ impl WorkerOptions {
             memory_limit: MemoryLimit::Auto,
             memory_thresholds: MemoryThresholds::default(),
             metrics: None,
+            credentials: Default::default(),
+            tls_identity: None,
         }
     }
 }
@@ -146,7 +154,10 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     let listener = TcpListener::bind((opts.host.as_str(), 0))
         .await
         .map_err(|e| Error::Io(format!("could not open a data port on {}: {e}", opts.host)))?;
-    let data_addr = format!("tcp://{}", listener.local_addr()?);
+    let security = opts.credentials.security()?;
+    let tls = conn::uses_tls(&opts.scheduler, &security);
+    let scheme = if tls { "tls" } else { "tcp" };
+    let data_addr = format!("{scheme}://{}", listener.local_addr()?);
     let name = opts.name.clone().unwrap_or_else(|| data_addr.clone());
     let hello = hello(name.clone(), data_addr.clone(), opts.nthreads, opts.resources.clone())?;
     // Plugins are set up after the local directory exists, so they may fill it.
@@ -159,10 +170,30 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         Some(addr) => Some(super::dashboard::serve_worker_metrics(addr)?),
         None => None,
     };
-    let (reader, w, welcome) = conn::connect(&opts.scheduler, Role::Worker(hello)).await?;
+    let (reader, w, mut welcome) =
+        conn::connect(&opts.scheduler, Role::Worker(hello), &security).await?;
+    let data_security = if tls {
+        let identity = match (&opts.tls_identity, welcome.tls_identity.take()) {
+            (Some((cert, key)), _) => crate::security::identity_from_files(cert, key)?,
+            (None, Some(identity)) => identity,
+            (None, None) => {
+                return Err(Error::Refused {
+                    addr: opts.scheduler.clone(),
+                    reason: "the scheduler handed out no certificate for the worker's data port; \
+                             give the worker --tls-cert and --tls-key"
+                        .into(),
+                })
+            }
+        };
+        security.clone().with_identity(&identity)?
+    } else {
+        // Plain TCP: peers never send the token in clear text.
+        crate::security::Security::default()
+    };
+    crate::security::set_ambient(&security);
     let (events, rx) = mpsc::unbounded_channel();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
-    tokio::spawn(serve_data_port(listener, peer_tx));
+    tokio::spawn(serve_data_port(listener, peer_tx, data_security));
     let sched_events = events.clone();
     let gone = events.clone();
     conn::spawn_reader::<ToWorker, _, _>(
@@ -197,7 +228,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
         data_addr: &data_addr,
         heartbeat: opts.heartbeat,
         in_process: false,
-        scheduler: SchedulerLink::Tcp(opts.scheduler.clone()),
+        scheduler: SchedulerLink::Tcp(opts.scheduler.clone(), security),
         resources: opts.resources,
         plugins: &mut plugins,
         local_dir,
@@ -313,12 +344,17 @@ async fn join_local(
     Ok(LocalJoin { uplink, welcome, events, rx, peer_rx, data_addr })
 }
 
-async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<LocalRequest>) {
+async fn serve_data_port(
+    listener: TcpListener,
+    requests: mpsc::UnboundedSender<LocalRequest>,
+    security: crate::security::Security,
+) {
     while let Ok((stream, _)) = listener.accept().await {
         let conn_requests = requests.clone();
+        let security = security.clone();
         tokio::spawn(async move {
             let requests = conn_requests;
-            let (hello, reader, mut w) = match conn::accept(stream).await {
+            let (hello, reader, mut w) = match conn::accept(stream, &security).await {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "data connection rejected");
@@ -337,6 +373,7 @@ async fn serve_data_port(listener: TcpListener, requests: mpsc::UnboundedSender<
                 build: BUILD.to_string(),
                 id: 0,
                 workers: Vec::new(),
+                tls_identity: None,
             };
             if conn::reply(&mut w, &HelloReply::Welcome(welcome)).await.is_err() {
                 return;
@@ -404,6 +441,10 @@ async fn event_loop(
         local_dir,
         memory,
     } = setup;
+    let peers = Arc::new(match &scheduler {
+        SchedulerLink::Tcp(_, security) => PeerPool::new(security.clone()),
+        SchedulerLink::Local(_) => PeerPool::default(),
+    });
     let (slot_events, mut slot_rx) = mpsc::unbounded_channel::<SlotEvent>();
     let ctx = Arc::new(WorkerContext {
         name: name.to_string(),
@@ -425,7 +466,6 @@ async fn event_loop(
     }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Completion>>();
     let mut executor = Executor::new(nthreads, ctx, done_tx, !in_process);
-    let peers = Arc::new(PeerPool::default());
     let mut out = Outbox::default();
     let mut ticker = tokio::time::interval(heartbeat);
     let mut batch = Vec::with_capacity(256);

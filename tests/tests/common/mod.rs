@@ -91,13 +91,33 @@ pub(crate) struct WorkerProc {
 /// A scheduler process and its worker processes. Dropping it kills them all.
 #[derive(Debug)]
 pub(crate) struct Cluster {
-    /// The scheduler's address, `tcp://127.0.0.1:PORT`.
+    /// The scheduler's address, `tls://127.0.0.1:PORT` (`tcp://` when insecure).
     pub(crate) addr: String,
     scheduler: Child,
     pub(crate) workers: Vec<WorkerProc>,
     /// The dashboard's URL, when started with `--dashboard-address` (else
     /// the harness turns the dashboard off, so tests never share a port).
     pub(crate) dashboard: Option<String>,
+    /// The connection file the scheduler wrote (none when insecure).
+    pub(crate) connection_file: Option<std::path::PathBuf>,
+    /// The scheduler's work directory made for this test, removed on drop.
+    work_dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.work_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A fresh directory name for a scheduler's work directory.
+fn fresh_work_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("rudask-test-{}-{n}", std::process::id()))
 }
 
 impl Cluster {
@@ -112,10 +132,16 @@ impl Cluster {
             if extra.contains(&"--dataset-store") { None } else { Some("--no-dataset-store") };
         let with_dashboard = extra.contains(&"--dashboard-address");
         let dashboard_off = if with_dashboard { None } else { Some("--no-dashboard") };
+        let work_dir = (!extra.contains(&"--work-dir")).then(fresh_work_dir);
+        let work_dir_args = work_dir
+            .iter()
+            .flat_map(|d| ["--work-dir".to_string(), d.display().to_string()])
+            .collect::<Vec<_>>();
         let mut scheduler = Command::new(BIN)
             .args(["scheduler", "--port", "0"])
             .args(store)
             .args(dashboard_off)
+            .args(&work_dir_args)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -134,7 +160,21 @@ impl Cluster {
             .unwrap_or_else(|| panic!("unexpected first line from the scheduler: {line:?}"))
             .trim()
             .to_string();
-        assert!(addr.starts_with("tcp://127.0.0.1:"), "unexpected address {addr:?}");
+        let insecure = extra.contains(&"--insecure");
+        let scheme = if insecure { "tcp" } else { "tls" };
+        assert!(addr.starts_with(&format!("{scheme}://127.0.0.1:")), "unexpected address {addr:?}");
+        let connection_file = if insecure {
+            None
+        } else {
+            let line = within(lines.next_line())
+                .await
+                .expect("reading the scheduler's stdout")
+                .expect("the scheduler exited before printing its connection file");
+            let path = line
+                .strip_prefix("rudask scheduler connection file: ")
+                .unwrap_or_else(|| panic!("unexpected second line from the scheduler: {line:?}"));
+            Some(std::path::PathBuf::from(path.trim()))
+        };
         let mut dashboard = None;
         if with_dashboard {
             let line = within(lines.next_line())
@@ -143,10 +183,41 @@ impl Cluster {
                 .expect("the scheduler exited before printing its dashboard's URL");
             let url = line
                 .strip_prefix("rudask dashboard at ")
-                .unwrap_or_else(|| panic!("unexpected second line from the scheduler: {line:?}"));
+                .unwrap_or_else(|| panic!("unexpected line from the scheduler: {line:?}"));
             dashboard = Some(url.trim().to_string());
         }
-        Cluster { addr, scheduler, workers: Vec::new(), dashboard }
+        Cluster { addr, scheduler, workers: Vec::new(), dashboard, connection_file, work_dir }
+    }
+
+    /// Starts a scheduler without TLS and token (`--insecure`) and `n`
+    /// workers, as [`Cluster::start`] does; for tests that speak the
+    /// protocol by hand.
+    pub(crate) async fn start_insecure(n: usize, nthreads: usize) -> (Cluster, Client) {
+        let mut cluster = Cluster::scheduler_with(&["--insecure"]).await;
+        for i in 0..n {
+            cluster.spawn_worker(&format!("w{i}"), nthreads);
+        }
+        let client = cluster.client().await;
+        wait_for_workers(&client, n).await;
+        (cluster, client)
+    }
+
+    /// The token and CA that clients of this cluster need (empty when insecure).
+    pub(crate) fn credentials(&self) -> rudask::Credentials {
+        match &self.connection_file {
+            Some(path) => rudask::ConnectionFile::read(path)
+                .expect("reading the connection file")
+                .credentials(),
+            None => rudask::Credentials::new(),
+        }
+    }
+
+    /// The arguments that give a worker this cluster's credentials.
+    fn credential_args(&self) -> Vec<String> {
+        match &self.connection_file {
+            Some(path) => vec!["--connection-file".into(), path.display().to_string()],
+            None => Vec::new(),
+        }
     }
 
     /// Starts a scheduler and `n` workers named `w0`, `w1`, ... with
@@ -172,7 +243,9 @@ impl Cluster {
 
     /// A new client connected to the scheduler.
     pub(crate) async fn client(&self) -> Client {
-        within(Client::connect(&self.addr)).await.expect("connecting a client")
+        within(Client::connect_with(&self.addr, self.credentials()))
+            .await
+            .expect("connecting a client")
     }
 
     /// The process id of worker `name`.
@@ -263,6 +336,7 @@ impl Cluster {
             // The process is the worker (its pid, SIGKILL kills it, restart
             // execs it in place); see `spawn_worker_with_nanny`.
             .arg("--no-nanny")
+            .args(self.credential_args())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -280,6 +354,7 @@ impl Cluster {
     pub(crate) fn spawn_worker_with_nanny(&mut self, name: &str, nthreads: usize, extra: &[&str]) {
         let child = Command::new(BIN)
             .args(["worker", &self.addr, "--nthreads", &nthreads.to_string(), "--name", name])
+            .args(self.credential_args())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -296,6 +371,7 @@ impl Cluster {
     pub(crate) async fn run_worker_to_exit(&self, args: &[&str]) -> (bool, String) {
         let out = Command::new(BIN)
             .args(["worker", &self.addr])
+            .args(self.credential_args())
             .args(args)
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -321,3 +397,12 @@ pub(crate) fn on_plain_thread(body: impl FnOnce() + Send + 'static) {
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung for {LIMIT:?}"),
     }
 }
+
+impl Cluster {
+    /// The scheduler's process id.
+    pub(crate) fn scheduler_pid(&self) -> u32 {
+        self.scheduler.id().expect("the scheduler is running")
+    }
+}
+
+pub(crate) mod raw;
