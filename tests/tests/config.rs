@@ -42,7 +42,8 @@ async fn a_worker_takes_its_settings_from_file_environment_and_flags() {
     let _worker = tokio::process::Command::new(BIN)
         .args(["worker", "--scheduler", &cluster.addr, "--config"])
         .arg(&file.0)
-        .args(["--resources", "GPU=4"])
+        .args(["--resources", "GPU=4", "--connection-file"])
+        .arg(cluster.connection_file.as_ref().expect("a TLS cluster"))
         .env("RUDASK_NTHREADS", "2")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -129,7 +130,7 @@ async fn json_logs_are_one_object_per_line() {
     .await;
     assert_eq!(started["level"], "INFO", "{started}");
     assert!(
-        started["fields"]["address"].as_str().unwrap().starts_with("tcp://127.0.0.1:"),
+        started["fields"]["address"].as_str().unwrap().starts_with("tls://127.0.0.1:"),
         "{started}"
     );
 }
