@@ -187,7 +187,8 @@ async fn a_worker_serves_its_own_metrics() {
     let cluster = Cluster::scheduler().await;
     let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_rudask-test-worker"))
         .args(["worker", &cluster.addr, "--nthreads", "1", "--name", "metered"])
-        .args(["--metrics-address", "127.0.0.1:0"])
+        .args(["--metrics-address", "127.0.0.1:0", "--connection-file"])
+        .arg(cluster.connection_file.as_ref().expect("a TLS cluster"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
