@@ -331,27 +331,19 @@ impl Cluster {
     /// Starts a worker process with extra command-line arguments, e.g.
     /// `["--resources", "GPU=2"]` (does not wait for it to join).
     pub(crate) fn spawn_worker_with(&mut self, name: &str, nthreads: usize, extra: &[&str]) {
-        let child = Command::new(BIN)
-            .args(["worker", &self.addr, "--nthreads", &nthreads.to_string(), "--name", name])
-            // The process is the worker (its pid, SIGKILL kills it, restart
-            // execs it in place); see `spawn_worker_with_nanny`.
-            .arg("--no-nanny")
-            .args(self.credential_args())
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("could not start a worker process");
-        let pid = child.id().expect("a running child has a pid");
-        self.workers.push(WorkerProc { name: name.to_string(), pid, child });
+        // The process is the worker (its pid, SIGKILL kills it, restart
+        // execs it in place); see `spawn_worker_with_nanny`.
+        self.spawn_worker_process(name, nthreads, &[&["--no-nanny"], extra].concat());
     }
 
     /// Like [`Cluster::spawn_worker_with`], as `rudask worker` runs by
     /// default: a nanny process restarting the worker, its child. Killing the
     /// nanny kills the worker too.
     pub(crate) fn spawn_worker_with_nanny(&mut self, name: &str, nthreads: usize, extra: &[&str]) {
+        self.spawn_worker_process(name, nthreads, extra);
+    }
+
+    fn spawn_worker_process(&mut self, name: &str, nthreads: usize, extra: &[&str]) {
         let child = Command::new(BIN)
             .args(["worker", &self.addr, "--nthreads", &nthreads.to_string(), "--name", name])
             .args(self.credential_args())
