@@ -104,12 +104,25 @@ async fn a_bad_configuration_file_stops_the_process_naming_file_and_key() {
     assert!(stderr.contains("no scheduler address"), "{stderr}");
 }
 
+/// A scheduler's work directory, removed when the test ends.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line() {
     let file = ConfigFile::new("json", "[logging]\nformat = \"json\"\n[scheduler]\nport = 0\n");
+    let work_dir =
+        WorkDir(std::env::temp_dir().join(format!("rudask-json-{}", std::process::id())));
     let mut scheduler = tokio::process::Command::new(BIN)
         .args(["scheduler", "--no-dashboard", "--no-dataset-store", "--config"])
         .arg(&file.0)
+        .arg("--work-dir")
+        .arg(&work_dir.0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
