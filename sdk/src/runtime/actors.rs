@@ -358,19 +358,34 @@ pub fn host_actor(
     methods: &'static [Method],
     attrs: &'static [Method],
 ) -> TaskResult {
-    let ctx = crate::context::current().ok_or_else(|| {
-        TaskFailure::new(FailureKind::Error, "actors can only be created on a worker")
-    })?;
-    let cell = ActorCell {
-        worker: ctx.name.clone(),
-        methods,
-        attrs,
-        runtime: ctx.runtime.clone(),
-        object: Arc::new(tokio::sync::Mutex::new(object)),
-        queue: Mutex::default(),
-    };
-    lock(table()).insert(id, Arc::new(cell));
+    let ctx = hosting_worker()?;
+    lock(table()).insert(id, Arc::new(ActorCell::new(&ctx, object, methods, attrs)));
     rudask_core::registry::task_result(ctx.name.clone())
+}
+
+/// The worker running the current task, which is to host an actor.
+fn hosting_worker() -> Result<Arc<crate::context::WorkerContext>, TaskFailure> {
+    crate::context::current().ok_or_else(|| {
+        TaskFailure::new(FailureKind::Error, "actors can only be created on a worker")
+    })
+}
+
+impl ActorCell {
+    fn new(
+        ctx: &crate::context::WorkerContext,
+        object: ActorObject,
+        methods: &'static [Method],
+        attrs: &'static [Method],
+    ) -> ActorCell {
+        ActorCell {
+            worker: ctx.name.clone(),
+            methods,
+            attrs,
+            runtime: ctx.runtime.clone(),
+            object: Arc::new(tokio::sync::Mutex::new(object)),
+            queue: Mutex::default(),
+        }
+    }
 }
 
 /// An actor type as `#[rudask::actor]` registers it, so that a task's
@@ -413,9 +428,7 @@ fn adopted() -> &'static Mutex<FxHashMap<Key, u64>> {
 /// value becomes the actor's placement, which decodes as an `Actor<T>`.
 pub(crate) fn adopt(key: &Key, result: TaskResult) -> TaskResult {
     let payload = result?;
-    let ctx = crate::context::current().ok_or_else(|| {
-        TaskFailure::new(FailureKind::Error, "actors can only be created on a worker")
-    })?;
+    let ctx = hosting_worker()?;
     let Some(ty) = rudask_core::registry::held_type(&payload).and_then(actor_type) else {
         return Err(TaskFailure::new(
             FailureKind::BadResult,
@@ -432,14 +445,7 @@ pub(crate) fn adopt(key: &Key, result: TaskResult) -> TaskResult {
         )
     })?;
     let id = xxhash_rust::xxh3::xxh3_64(key.as_str().as_bytes());
-    let cell = ActorCell {
-        worker: ctx.name.clone(),
-        methods: ty.methods,
-        attrs: ty.attrs,
-        runtime: ctx.runtime.clone(),
-        object: Arc::new(tokio::sync::Mutex::new(object)),
-        queue: Mutex::default(),
-    };
+    let cell = ActorCell::new(&ctx, object, ty.methods, ty.attrs);
     let mut adopted = lock(adopted());
     lock(table()).insert(id, Arc::new(cell));
     adopted.insert(key.clone(), id);
