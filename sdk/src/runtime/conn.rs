@@ -168,10 +168,18 @@ async fn read_one<M: DeserializeOwned>(
 ) -> Result<Option<M>> {
     match reader.next().await {
         None => Ok(None),
-        // A TLS peer that exits without saying goodbye (close_notify) has
-        // left like a TCP peer that closes: a frame it cut off midway is
-        // dropped with the connection either way.
-        Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        // A TLS peer that exits without saying goodbye (close_notify), or a
+        // peer process that died (reset), has left like a TCP peer that
+        // closes: a frame it cut off midway is dropped with the connection
+        // either way.
+        Some(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(None)
+        }
         Some(Ok(frame)) => {
             received.increment(frame.len() as u64);
             Ok(Some(decode(frame.freeze())?))
