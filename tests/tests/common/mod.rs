@@ -112,6 +112,23 @@ impl Drop for Cluster {
     }
 }
 
+/// The next line the scheduler prints, which must start with `prefix`,
+/// without it.
+async fn announced(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    prefix: &str,
+    what: &str,
+) -> String {
+    let line = within(lines.next_line())
+        .await
+        .expect("reading the scheduler's stdout")
+        .unwrap_or_else(|| panic!("the scheduler exited before printing {what}"));
+    line.strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("expected {what} from the scheduler, got {line:?}"))
+        .trim()
+        .to_string()
+}
+
 /// A fresh directory name for a scheduler's work directory.
 fn fresh_work_dir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -151,41 +168,23 @@ impl Cluster {
             .expect("could not start the scheduler process");
         let stdout = scheduler.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = within(lines.next_line())
-            .await
-            .expect("reading the scheduler's stdout")
-            .expect("the scheduler exited before printing its address");
-        let addr = line
-            .strip_prefix("rudask scheduler listening at ")
-            .unwrap_or_else(|| panic!("unexpected first line from the scheduler: {line:?}"))
-            .trim()
-            .to_string();
+        let addr = announced(&mut lines, "rudask scheduler listening at ", "its address").await;
         let insecure = extra.contains(&"--insecure");
         let scheme = if insecure { "tcp" } else { "tls" };
         assert!(addr.starts_with(&format!("{scheme}://127.0.0.1:")), "unexpected address {addr:?}");
         let connection_file = if insecure {
             None
         } else {
-            let line = within(lines.next_line())
-                .await
-                .expect("reading the scheduler's stdout")
-                .expect("the scheduler exited before printing its connection file");
-            let path = line
-                .strip_prefix("rudask scheduler connection file: ")
-                .unwrap_or_else(|| panic!("unexpected second line from the scheduler: {line:?}"));
-            Some(std::path::PathBuf::from(path.trim()))
+            let path =
+                announced(&mut lines, "rudask scheduler connection file: ", "its connection file")
+                    .await;
+            Some(std::path::PathBuf::from(path))
         };
-        let mut dashboard = None;
-        if with_dashboard {
-            let line = within(lines.next_line())
-                .await
-                .expect("reading the scheduler's stdout")
-                .expect("the scheduler exited before printing its dashboard's URL");
-            let url = line
-                .strip_prefix("rudask dashboard at ")
-                .unwrap_or_else(|| panic!("unexpected line from the scheduler: {line:?}"));
-            dashboard = Some(url.trim().to_string());
-        }
+        let dashboard = if with_dashboard {
+            Some(announced(&mut lines, "rudask dashboard at ", "its dashboard's URL").await)
+        } else {
+            None
+        };
         Cluster { addr, scheduler, workers: Vec::new(), dashboard, connection_file, work_dir }
     }
 
