@@ -34,6 +34,7 @@
 //! `tcp://host:port`.
 
 use crate::error::{Error, Result};
+use crate::runtime::tls::{Acceptor, Connector};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -343,9 +344,9 @@ pub(crate) struct Security {
     /// Token sent when connecting and required when accepting.
     pub(crate) token: Option<Arc<str>>,
     /// TLS towards `tls://` addresses.
-    pub(crate) connector: Option<tokio_rustls::TlsConnector>,
+    pub(crate) connector: Option<Connector>,
     /// TLS for accepted connections.
-    pub(crate) acceptor: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) acceptor: Option<Acceptor>,
     /// The cluster certificate the scheduler hands to workers.
     pub(crate) identity: Option<Arc<Identity>>,
 }
@@ -465,7 +466,7 @@ fn parse_certs(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 /// A connector trusting only the CA(s) in `ca_pem`.
-pub(crate) fn connector(ca_pem: &str) -> Result<tokio_rustls::TlsConnector> {
+pub(crate) fn connector(ca_pem: &str) -> Result<Connector> {
     let mut roots = RootCertStore::empty();
     for cert in parse_certs(ca_pem, "TLS CA certificate")? {
         roots.add(cert).map_err(|e| tls_error("the TLS CA certificate is not usable", e))?;
@@ -479,11 +480,11 @@ pub(crate) fn connector(ca_pem: &str) -> Result<tokio_rustls::TlsConnector> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(ClusterVerifier(inner)))
         .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    Ok(Connector::new(config))
 }
 
 /// An acceptor serving `identity`.
-pub(crate) fn acceptor(identity: &Identity) -> Result<tokio_rustls::TlsAcceptor> {
+pub(crate) fn acceptor(identity: &Identity) -> Result<Acceptor> {
     let certs = parse_certs(&identity.cert_pem, "TLS certificate")?;
     let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
         .map_err(|e| tls_error("could not read the TLS private key", e))?;
@@ -495,7 +496,7 @@ pub(crate) fn acceptor(identity: &Identity) -> Result<tokio_rustls::TlsAcceptor>
         .map_err(|e| tls_error("the TLS certificate and key do not fit together", e))?;
     // Connections are long-lived and never resumed.
     config.send_tls13_tickets = 0;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok(Acceptor::new(config))
 }
 
 /// Checks that the server's certificate chains to the cluster CA, whatever

@@ -3,11 +3,10 @@
 //! writes as soon as a message is queued and coalesces whatever queues up
 //! while a write is in flight.
 //!
-//! Plain connections split the socket into its owned halves (no lock); TLS
-//! ones split the TLS stream, which locks a little per read or write, and
-//! read the socket through a buffer so that rustls' small reads do not each
-//! cost a system call.
+//! Both plain and TLS connections split the socket into its owned halves,
+//! which share no lock; [`super::tls`] protects the records of each half.
 
+use super::tls::{TlsReader, TlsWriter};
 use crate::error::{Error, Result};
 use crate::security::Security;
 use futures::StreamExt;
@@ -20,7 +19,7 @@ use serde::Serialize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -33,26 +32,21 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// stranger cannot make a server reserve more than this.
 pub(crate) const HANDSHAKE_MAX_FRAME: usize = 1 << 20;
 
-/// Read buffer under TLS, so the socket is read in large pieces.
-const TLS_READ_BUFFER: usize = 256 * 1024;
-
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE_BYTE: u8 = 0x16;
-
-type TlsIo = tokio_rustls::TlsStream<BufReader<TcpStream>>;
 
 /// The reading half of a connection.
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
     Tcp(OwnedReadHalf),
-    Tls(tokio::io::ReadHalf<TlsIo>),
+    Tls(Box<TlsReader>),
 }
 
 /// The writing half of a connection.
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
     Tcp(OwnedWriteHalf),
-    Tls(tokio::io::WriteHalf<TlsIo>),
+    Tls(Box<TlsWriter>),
 }
 
 impl AsyncRead for ReadHalf {
@@ -111,11 +105,6 @@ impl AsyncWrite for WriteHalf {
             WriteHalf::Tls(w) => Pin::new(w).poll_shutdown(cx),
         }
     }
-}
-
-fn split_tls(io: TlsIo) -> (ReadHalf, WriteHalf) {
-    let (r, w) = tokio::io::split(io);
-    (ReadHalf::Tls(r), WriteHalf::Tls(w))
 }
 
 fn split_tcp(stream: TcpStream) -> (ReadHalf, WriteHalf) {
@@ -249,14 +238,13 @@ pub(crate) async fn connect(
         let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap_or_else(|_| {
             rustls::pki_types::ServerName::try_from("rudask").expect("a DNS name")
         });
-        let io = BufReader::with_capacity(TLS_READ_BUFFER, stream);
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, io)).await {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
             Err(_) => return Err(fail(
                 "the peer did not answer the TLS handshake; is it a rudask scheduler or worker?"
                     .into(),
             )),
             Ok(Err(e)) => return Err(fail(tls_failure(addr, &e))),
-            Ok(Ok(tls)) => split_tls(tls.into()),
+            Ok(Ok((r, w))) => (ReadHalf::Tls(Box::new(r)), WriteHalf::Tls(Box::new(w))),
         }
     } else {
         split_tcp(stream)
@@ -353,13 +341,12 @@ async fn accept_stream(
             .to_string();
         return Err(refuse_plain(stream, peer, reason).await);
     }
-    let io = BufReader::with_capacity(TLS_READ_BUFFER, stream);
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Err(_) => Err(Error::Protocol(rudask_core::protocol::ProtocolError::Malformed(format!(
             "{peer} did not finish the TLS handshake"
         )))),
         Ok(Err(e)) => Err(Error::Io(format!("TLS handshake with {peer} failed: {e}"))),
-        Ok(Ok(tls)) => Ok(split_tls(tls.into())),
+        Ok(Ok((r, w))) => Ok((ReadHalf::Tls(Box::new(r)), WriteHalf::Tls(Box::new(w)))),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod scheduler;
 pub(crate) mod slots;
 pub(crate) mod span;
 mod spill;
+pub(crate) mod tls;
 pub mod worker;
 
 use tokio::sync::mpsc;
