@@ -52,7 +52,8 @@ const READ_BUFFER: usize = 512 * 1024;
 /// The most plaintext one write seals.
 const WRITE_BUFFER: usize = 256 * 1024;
 /// Sealed records wait for a flush (which ends every batch of messages)
-/// until there are this many bytes of them.
+/// until there are this many bytes of them, so a batch written in several
+/// pieces goes out in one system call.
 const SEND_AT: usize = 64 * 1024;
 
 const CLIENT_SECRET: &str = "CLIENT_TRAFFIC_SECRET_0";
@@ -218,7 +219,7 @@ async fn establish(
         TlsWriter {
             io: write,
             keys: tx,
-            out: Vec::with_capacity(WRITE_BUFFER + WRITE_BUFFER / 32),
+            out: Vec::with_capacity(SEND_AT + WRITE_BUFFER + WRITE_BUFFER / 32),
             sent: 0,
             closing: false,
             update_requested,
@@ -575,12 +576,14 @@ impl AsyncWrite for TlsWriter {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
+        if this.out.len() - this.sent >= SEND_AT {
+            ready!(this.poll_send(cx))?;
+        }
         let n = data.len().min(WRITE_BUFFER);
         this.seal(APPLICATION_DATA, &data[..n])?;
-        // A large write starts going out now; whatever the socket does not
+        // Enough to send starts going out now; whatever the socket does not
         // take yet goes with the next write or flush.
-        if this.out.len() >= SEND_AT {
+        if this.out.len() - this.sent >= SEND_AT {
             if let Poll::Ready(Err(e)) = this.poll_send(cx) {
                 return Poll::Ready(Err(e));
             }
@@ -643,10 +646,17 @@ mod tests {
         w
     }
 
+    /// Reads to the end into buffers of varied sizes.
     async fn recv_all<R: AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
         let mut got = Vec::new();
-        r.read_to_end(&mut got).await.unwrap();
-        got
+        let mut buf = vec![0; 70_000];
+        loop {
+            let want = fastrand::usize(1..=buf.len());
+            match r.read(&mut buf[..want]).await.unwrap() {
+                0 => return got,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
     }
 
     fn random_bytes(len: usize) -> Vec<u8> {
@@ -679,15 +689,17 @@ mod tests {
         let stock = tokio_rustls::TlsConnector::from(connector.0.clone());
         let (client, server) = tokio::join!(stock.connect(name(), c), acceptor.accept(s));
         let (mut client, (sr, mut sw)) = (client.unwrap(), server.unwrap());
-        sw.records_per_key = 3;
+        // Only the client's requests make the server replace its key.
+        sw.records_per_key = u64::MAX;
+        let first_secret = sw.keys.secret.clone();
         let up = random_bytes(1 << 20);
         let down = random_bytes(1 << 20);
         let server_side = tokio::spawn({
             let down = down.clone();
             async move {
                 let got = recv_all(sr).await;
-                send_all(sw, down).await;
-                got
+                let sw = send_all(sw, down).await;
+                (got, sw.keys.secret != first_secret)
             }
         });
         for (i, piece) in up.chunks(100_000).enumerate() {
@@ -700,7 +712,9 @@ mod tests {
         client.shutdown().await.unwrap();
         let mut at_client = Vec::new();
         client.read_to_end(&mut at_client).await.unwrap();
-        assert!(server_side.await.unwrap() == up, "stock client → server data differs");
+        let (at_server, server_updated) = server_side.await.unwrap();
+        assert!(at_server == up, "stock client → server data differs");
+        assert!(server_updated, "the server did not answer the requested KeyUpdate");
         assert!(at_client == down, "server → stock client data differs");
     }
 
