@@ -28,6 +28,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use zeroize::Zeroizing;
 
 /// Record header: content type, legacy version, length.
 const HEADER: usize = 5;
@@ -110,7 +111,7 @@ impl Acceptor {
 /// Catches one connection's first application traffic secrets, from which
 /// the keys after each KeyUpdate are derived.
 #[derive(Default)]
-struct TrafficSecrets(Mutex<[Option<Vec<u8>>; 2]>);
+struct TrafficSecrets(Mutex<[Option<Secret>; 2]>);
 
 impl fmt::Debug for TrafficSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -125,7 +126,8 @@ impl KeyLog for TrafficSecrets {
             SERVER_SECRET => 1,
             _ => return,
         };
-        self.0.lock().unwrap_or_else(|e| e.into_inner())[slot] = Some(secret.to_vec());
+        self.0.lock().unwrap_or_else(|e| e.into_inner())[slot] =
+            Some(Zeroizing::new(secret.to_vec()));
     }
 
     fn will_log(&self, label: &str) -> bool {
@@ -180,7 +182,14 @@ async fn establish(
         };
         let mut record = &input[..len];
         while !record.is_empty() {
-            conn.read_tls(&mut record)?;
+            // rustls takes nothing more once the peer has said close_notify;
+            // without this check the loop would never end.
+            if conn.read_tls(&mut record)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the TLS session during the handshake",
+                ));
+            }
         }
         if let Err(e) = conn.process_new_packets() {
             // Tell the peer why (rustls queued an alert), then fail.
@@ -228,6 +237,9 @@ async fn establish(
     ))
 }
 
+/// Key material, wiped from memory when dropped.
+type Secret = Zeroizing<Vec<u8>>;
+
 /// The length of a key derived from a secret, for ring's HKDF.
 struct Len(usize);
 
@@ -238,12 +250,12 @@ impl hkdf::KeyType for Len {
 }
 
 /// HKDF-Expand-Label with an empty context (RFC 8446 §7.1).
-fn expand_label(alg: hkdf::Algorithm, secret: &[u8], label: &[u8], len: usize) -> Vec<u8> {
+fn expand_label(alg: hkdf::Algorithm, secret: &[u8], label: &[u8], len: usize) -> Secret {
     let prk = hkdf::Prk::new_less_safe(alg, secret);
     let length = (len as u16).to_be_bytes();
     let label_len = [(b"tls13 ".len() + label.len()) as u8];
     let info: [&[u8]; 5] = [&length, &label_len, b"tls13 ", label, &[0]];
-    let mut out = vec![0; len];
+    let mut out = Zeroizing::new(vec![0; len]);
     prk.expand(&info, Len(len))
         .and_then(|okm| okm.fill(&mut out))
         .expect("TLS key lengths are far below HKDF's limit");
@@ -255,7 +267,7 @@ fn expand_label(alg: hkdf::Algorithm, secret: &[u8], label: &[u8], len: usize) -
 struct Keys {
     aead: &'static aead::Algorithm,
     hkdf: hkdf::Algorithm,
-    secret: Vec<u8>,
+    secret: Secret,
     key: aead::LessSafeKey,
     iv: [u8; aead::NONCE_LEN],
     seq: u64,
@@ -265,22 +277,22 @@ impl Keys {
     fn derive(
         aead: &'static aead::Algorithm,
         hkdf: hkdf::Algorithm,
-        secret: Vec<u8>,
+        secret: Secret,
         seq: u64,
-    ) -> (Self, Vec<u8>) {
+    ) -> (Self, Secret) {
         let key_bytes = expand_label(hkdf, &secret, b"key", aead.key_len());
         let iv = expand_label(hkdf, &secret, b"iv", aead::NONCE_LEN);
         let key = aead::LessSafeKey::new(
             aead::UnboundKey::new(aead, &key_bytes).expect("the key has the algorithm's length"),
         );
-        let iv = iv.try_into().expect("the IV has the nonce's length");
+        let iv = iv[..].try_into().expect("the IV has the nonce's length");
         (Keys { aead, hkdf, secret, key, iv, seq }, key_bytes)
     }
 
     /// The keys rustls finished the handshake with, re-derived from the
     /// logged secret and checked against the ones it hands over.
     fn take_over(
-        secret: Vec<u8>,
+        secret: Secret,
         (seq, extracted): (u64, ConnectionTrafficSecrets),
     ) -> io::Result<Self> {
         let (aead, hkdf, key, iv) = match &extracted {
@@ -296,7 +308,7 @@ impl Keys {
             _ => return Err(invalid("the TLS peer chose a cipher suite rudask does not support")),
         };
         let (keys, key_bytes) = Keys::derive(aead, hkdf, secret, seq);
-        if key_bytes != key.as_ref() || keys.iv[..] != *iv.as_ref() {
+        if key_bytes[..] != *key.as_ref() || keys.iv[..] != *iv.as_ref() {
             return Err(invalid("TLS keys derived from the handshake do not match rustls' keys"));
         }
         Ok(keys)
