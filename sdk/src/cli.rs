@@ -446,28 +446,32 @@ fn worker_options(c: crate::config::WorkerSection) -> crate::Result<WorkerOption
 /// }
 /// ```
 pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
-    // `worker` is this command line's to parse, with its configuration.
-    crate::launch_worker(false);
+    ExitCode::from(run(demo))
+}
+
+/// Parses the command line, runs the command and gives its exit status.
+pub(crate) fn run(demo: Option<Demo>) -> u8 {
+    crate::launch_worker();
     let run = match prepare(Cli::parse()) {
         Ok(Run::Tasks) => {
             for id in rudask_core::registry::Catalog::global().ids() {
                 println!("{id}");
             }
-            return ExitCode::SUCCESS;
+            return 0;
         }
         // Options are checked (above) before the nanny starts its worker.
         Ok(Run::Worker(_, true)) => return crate::runtime::nanny::supervise(),
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let result = rt.block_on(async {
@@ -518,10 +522,10 @@ pub fn main_with_demo(demo: Option<Demo>) -> ExitCode {
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            1
         }
     }
 }

@@ -154,21 +154,25 @@ pub mod __private {
 ///
 /// A process is a worker when `RUDASK_WORKER_SCHEDULER` is set (that is how
 /// [`LocalCluster::processes`] starts workers), or when it is run as
-/// `my-app worker --scheduler ADDR [--nthreads N] [--name NAME] [--resources GPU=2]
-/// [--memory-limit 4GiB]`.
+/// `my-app worker --scheduler ADDR ...`, which takes every flag, setting and
+/// configuration file of `rudask worker` and, like it, runs the worker under
+/// a nanny unless given `--no-nanny`.
 /// The worker runs until its scheduler goes away, then the process exits.
 ///
 /// ```
 /// rudask::init(); // not launched as a worker: returns at once
 /// ```
 pub fn init() {
-    launch_worker(true);
+    launch_worker();
+    if std::env::args_os().nth(1).is_some_and(|command| command == "worker") {
+        std::process::exit(i32::from(cli::run(None)));
+    }
 }
 
-/// Runs this process as a worker, and exits, when it was launched as one:
-/// by [`LocalCluster::processes`], or with `from_args` by `worker --scheduler`.
-pub(crate) fn launch_worker(from_args: bool) {
-    let Some(opts) = worker_launch(from_args) else { return };
+/// Runs this process as a worker, and exits, when [`LocalCluster::processes`]
+/// launched it as one.
+pub(crate) fn launch_worker() {
+    let Some(opts) = launched_worker_options() else { return };
     cli::init_logging();
     let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => match rt.block_on(runtime::worker::run(opts)) {
@@ -186,51 +190,18 @@ pub(crate) fn launch_worker(from_args: bool) {
     std::process::exit(code);
 }
 
-fn worker_launch(from_args: bool) -> Option<WorkerOptions> {
-    if let Ok(addr) = std::env::var(cluster::ENV_SCHEDULER) {
-        let mut opts = WorkerOptions::new(addr);
-        opts.credentials = launch_credentials();
-        if let Some(n) = std::env::var(cluster::ENV_NTHREADS).ok().and_then(|n| n.parse().ok()) {
-            opts.nthreads = n;
-        }
-        opts.name = std::env::var(cluster::ENV_NAME).ok();
-        opts.resources = launch_resources(std::env::var(cluster::ENV_RESOURCES).ok());
-        opts.memory_limit = launch_memory_limit(std::env::var(cluster::ENV_MEMORY_LIMIT).ok());
-        return Some(opts);
-    }
-    let args: Vec<String> = std::env::args().collect();
-    if !from_args || args.get(1).map(String::as_str) != Some("worker") {
-        return None;
-    }
-    let flag =
-        |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let mut opts = WorkerOptions::new(flag("--scheduler")?);
-    if let Some(n) = flag("--nthreads").and_then(|n| n.parse().ok()) {
+/// The options [`LocalCluster::processes`] passes its workers in the
+/// environment, if it started this process.
+fn launched_worker_options() -> Option<WorkerOptions> {
+    let addr = std::env::var(cluster::ENV_SCHEDULER).ok()?;
+    let mut opts = WorkerOptions::new(addr);
+    opts.credentials = launch_credentials();
+    if let Some(n) = std::env::var(cluster::ENV_NTHREADS).ok().and_then(|n| n.parse().ok()) {
         opts.nthreads = n;
     }
-    opts.name = flag("--name");
-    opts.resources = launch_resources(flag("--resources"));
-    opts.memory_limit = launch_memory_limit(
-        flag("--memory-limit").or_else(|| std::env::var(cluster::ENV_MEMORY_LIMIT).ok()),
-    );
-
-    opts.credentials = launch_credentials();
-    let file = flag("--connection-file")
-        .map(|p| security::ConnectionFile::read(p).map(|f| f.credentials()));
-    let creds = match file {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => launch_failed(&e),
-        None => opts.credentials,
-    };
-    let creds = match flag("--token") {
-        Some(t) => creds.token(t),
-        None => creds,
-    };
-    opts.credentials = match flag("--tls-ca").map(|ca| creds.clone().tls_ca(&ca)) {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => launch_failed(&e),
-        None => creds,
-    };
+    opts.name = std::env::var(cluster::ENV_NAME).ok();
+    opts.resources = launch_resources(std::env::var(cluster::ENV_RESOURCES).ok());
+    opts.memory_limit = launch_memory_limit(std::env::var(cluster::ENV_MEMORY_LIMIT).ok());
     Some(opts)
 }
 

@@ -8,7 +8,6 @@
 //! signal), so killing the nanny, even with SIGKILL, leaves no orphan.
 
 use super::monitor::EXIT_MEMORY;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Set in a worker started by a nanny, to the nanny's process id.
@@ -33,13 +32,13 @@ pub(crate) fn is_child() -> bool {
 }
 
 /// Runs the worker of this command line as a child process until it exits
-/// normally, restarting it when it dies abnormally.
-pub(crate) fn supervise() -> ExitCode {
+/// normally, restarting it when it dies abnormally; gives the exit status.
+pub(crate) fn supervise() -> u8 {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
             eprintln!("error: the nanny cannot find its own executable: {e}");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let args: Vec<_> = std::env::args_os().skip(1).collect();
@@ -54,7 +53,7 @@ pub(crate) fn supervise() -> ExitCode {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: the nanny could not start its worker {}: {e}", exe.display());
-                return ExitCode::FAILURE;
+                return 1;
             }
         };
         let pid = child.id();
@@ -63,15 +62,15 @@ pub(crate) fn supervise() -> ExitCode {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: the nanny lost track of its worker: {e}");
-                return ExitCode::FAILURE;
+                return 1;
             }
         };
         remove_local_dirs(pid);
         let why = match status.code() {
-            Some(0) => return ExitCode::SUCCESS,
+            Some(0) => return 0,
             Some(EXIT_MEMORY) => "its memory passed the terminate threshold".to_string(),
             Some(EXIT_PANIC) => "it panicked".to_string(),
-            Some(code) => return ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Some(code) => return u8::try_from(code).unwrap_or(1),
             None => {
                 use std::os::unix::process::ExitStatusExt;
                 format!("it was killed by signal {}", status.signal().unwrap_or(0))
@@ -83,7 +82,7 @@ pub(crate) fn supervise() -> ExitCode {
         quick_restarts += 1;
         if quick_restarts > MAX_RESTARTS {
             tracing::error!(worker = pid, %why, "the worker died {MAX_RESTARTS} times in a row soon after starting; the nanny gives up");
-            return ExitCode::FAILURE;
+            return 1;
         }
         let delay = FIRST_DELAY * 2u32.pow(quick_restarts - 1);
         tracing::warn!(worker = pid, %why, ?delay, "the worker died; the nanny restarts it");
