@@ -789,6 +789,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn random_bytes_beneath_the_record_layer_are_an_error_or_an_end_never_a_panic() {
+        let (connector, acceptor) = ends();
+        for round in 0..40 {
+            let (c, s) = tcp_pair().await;
+            let (client, server) = tokio::join!(connector.connect(name(), c), acceptor.accept(s));
+            let ((_cr, mut cw), (mut sr, _sw)) = (client.unwrap(), server.unwrap());
+            let mut junk = random_bytes(fastrand::usize(1..40_000));
+            if round % 2 == 0 {
+                // A well-formed header, so the body reaches decryption.
+                let len = fastrand::u16(..=MAX_CIPHERTEXT as u16);
+                junk.splice(0..0, [APPLICATION_DATA, 3, 3, (len >> 8) as u8, len as u8]);
+            }
+            cw.io.write_all(&junk).await.unwrap();
+            cw.io.shutdown().await.unwrap();
+            let mut got = Vec::new();
+            match sr.read_to_end(&mut got).await {
+                Ok(_) => assert!(got.is_empty(), "junk decrypted into data"),
+                Err(e) => assert!(
+                    matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof),
+                    "{e}"
+                ),
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn records_that_are_not_tls_are_refused() {
         let (connector, acceptor) = ends();
         let (c, s) = tcp_pair().await;
