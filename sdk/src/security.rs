@@ -26,6 +26,9 @@
 //!   peer without it, with a reason that says how to get it.
 //! - Until a peer is authenticated, its frames are bounded to a small size,
 //!   so a stranger cannot make a server allocate much.
+//! - rustls (TLS 1.3 only, ring) runs the handshake; then the runtime's
+//!   `tls` module protects each direction's records itself, which keeps
+//!   large transfers nearly as fast as plain TCP (see there).
 //! - The connection file (JSON, mode 0600, like Jupyter's) carries the
 //!   address, the token and the CA certificate: all a client or worker needs.
 //!
