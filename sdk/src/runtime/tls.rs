@@ -642,6 +642,16 @@ mod tests {
         (client, listener.accept().await.unwrap().0)
     }
 
+    /// Our client and server ends, connected over loopback.
+    async fn connected(
+        connector: &Connector,
+        acceptor: &Acceptor,
+    ) -> ((TlsReader, TlsWriter), (TlsReader, TlsWriter)) {
+        let (c, s) = tcp_pair().await;
+        let (client, server) = tokio::join!(connector.connect(name(), c), acceptor.accept(s));
+        (client.unwrap(), server.unwrap())
+    }
+
     /// Writes `data` in pieces of varied sizes with a flush after some,
     /// then shuts down.
     async fn send_all<W: AsyncWrite + Unpin>(mut w: W, data: Vec<u8>) -> W {
@@ -678,9 +688,7 @@ mod tests {
     #[tokio::test]
     async fn data_crosses_both_ways_intact_through_many_key_updates() {
         let (connector, acceptor) = ends();
-        let (c, s) = tcp_pair().await;
-        let (client, server) = tokio::join!(connector.connect(name(), c), acceptor.accept(s));
-        let ((cr, mut cw), (sr, mut sw)) = (client.unwrap(), server.unwrap());
+        let ((cr, mut cw), (sr, mut sw)) = connected(&connector, &acceptor).await;
         cw.records_per_key = 5;
         sw.records_per_key = 7;
         let (up, down) = (random_bytes(3 << 20), random_bytes(1 << 20));
@@ -792,9 +800,7 @@ mod tests {
     async fn random_bytes_beneath_the_record_layer_are_an_error_or_an_end_never_a_panic() {
         let (connector, acceptor) = ends();
         for round in 0..40 {
-            let (c, s) = tcp_pair().await;
-            let (client, server) = tokio::join!(connector.connect(name(), c), acceptor.accept(s));
-            let ((_cr, mut cw), (mut sr, _sw)) = (client.unwrap(), server.unwrap());
+            let ((_cr, mut cw), (mut sr, _sw)) = connected(&connector, &acceptor).await;
             let mut junk = random_bytes(fastrand::usize(1..40_000));
             if round % 2 == 0 {
                 // A well-formed header, so the body reaches decryption.
@@ -817,9 +823,7 @@ mod tests {
     #[tokio::test]
     async fn records_that_are_not_tls_are_refused() {
         let (connector, acceptor) = ends();
-        let (c, s) = tcp_pair().await;
-        let (client, server) = tokio::join!(connector.connect(name(), c), acceptor.accept(s));
-        let ((_cr, mut cw), (mut sr, _sw)) = (client.unwrap(), server.unwrap());
+        let ((_cr, mut cw), (mut sr, _sw)) = connected(&connector, &acceptor).await;
         // Raw bytes written beneath the record layer.
         cw.io.write_all(b"\x16\x03\x03\x00\x02hi").await.unwrap();
         let err = sr.read(&mut [0u8; 64]).await.unwrap_err();
